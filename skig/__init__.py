@@ -1,0 +1,11 @@
+"""skig: Integrated Gradients for differentiable tabular models, the scikit-learn way.
+
+``skig.Explainer(model).fit(X_train).explain(X)`` returns attributions on the user's raw columns.
+"""
+
+from ._explainer import Explainer
+from ._explanation import Explanation
+
+__version__ = "0.1.0"
+
+__all__ = ["Explainer", "Explanation", "__version__"]

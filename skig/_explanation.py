@@ -1,0 +1,186 @@
+"""The result of explaining rows: attributions on raw columns with their base values, predictions and data.
+
+Parallel pandas objects share the input's index; the object slices like an array and converts to SHAP's Explanation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+class Explanation:
+    """Attributions of a set of rows, with what is needed to read them.
+
+    Completeness ties the parts together: ``values.sum(axis=1) + base_values == predictions + delta``.
+
+    Parameters
+    ----------
+    values : DataFrame of shape (n_rows, n_features)
+        Attribution of each raw feature, indexed like the explained rows.
+    base_values : Series of shape (n_rows,)
+        Model output at the baseline (the weighted mean over baselines) for each row's target.
+    predictions : Series of shape (n_rows,)
+        Model output at each row for its target.
+    data : DataFrame of shape (n_rows, n_features)
+        The explained rows' raw values.
+    encoded_values : DataFrame of shape (n_rows, n_encoded), default=None
+        Attributions on the columns the model reads (after preprocessing); ``values`` when None.
+    target : Series of shape (n_rows,), default=None
+        The class label (or output index) explained for each row.
+    output : str, default="raw"
+        The output space explained: ``"raw"``, ``"logit"`` or ``"probability"``.
+    method : str, default="ig"
+        The attribution method.
+    n_steps : Series of shape (n_rows,), default=None
+        Model evaluations per path used for each row.
+
+    Attributes
+    ----------
+    delta : Series of shape (n_rows,)
+        Completeness error ``values.sum(axis=1) + base_values - predictions``.
+    feature_names : list of str
+        Raw feature names, in column order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> exp = Explanation(
+    ...     values=pd.DataFrame({"a": [1.0, -0.5], "b": [0.25, 0.0]}),
+    ...     base_values=pd.Series([0.5, 0.5]),
+    ...     predictions=pd.Series([1.75, 0.0]),
+    ...     data=pd.DataFrame({"a": [3.0, 1.0], "b": [2.0, 2.0]}),
+    ... )
+    >>> exp.delta.abs().max()
+    0.0
+    >>> len(exp[0:1]), exp[1].predictions.item()
+    (1, 0.0)
+    """
+
+    def __init__(
+        self,
+        values: pd.DataFrame,
+        base_values: pd.Series,
+        predictions: pd.Series,
+        data: pd.DataFrame,
+        *,
+        encoded_values: pd.DataFrame | None = None,
+        target: pd.Series | None = None,
+        output: str = "raw",
+        method: str = "ig",
+        n_steps: pd.Series | None = None,
+        is_row: bool = False,
+    ) -> None:
+        self.values = values
+        self.base_values = base_values.rename("base_value")
+        self.predictions = predictions.rename("prediction")
+        self.data = data
+        self.encoded_values = values if encoded_values is None else encoded_values
+        self.target = target.rename("target") if target is not None else None
+        self.output = output
+        self.method = method
+        self.n_steps = n_steps.rename("n_steps") if n_steps is not None else None
+        self.is_row = is_row
+        self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(name) for name in self.values.columns]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        n_rows, n_features = self.values.shape
+        return (
+            f"Explanation(method={self.method!r}, output={self.output!r}, rows={n_rows}, features={n_features}, "
+            f"max |delta|={self.delta.abs().max():.3g})"
+        )
+
+    def _take(self, positions: np.ndarray, is_row: bool = False) -> Explanation:
+        def rows(frame):
+            return None if frame is None else frame.iloc[positions]
+
+        return Explanation(
+            rows(self.values),
+            rows(self.base_values),
+            rows(self.predictions),
+            rows(self.data),
+            encoded_values=rows(self.encoded_values),
+            target=rows(self.target),
+            output=self.output,
+            method=self.method,
+            n_steps=rows(self.n_steps),
+            is_row=is_row,
+        )
+
+    def __getitem__(self, key) -> Explanation:
+        """Rows by position: an int gives one row, a slice, integer array or boolean mask gives several."""
+        n_rows = len(self)
+        if isinstance(key, (int, np.integer)):
+            position = int(key) + (n_rows if key < 0 else 0)
+            if not 0 <= position < n_rows:
+                raise IndexError(f"row {key} is out of range for an explanation of {n_rows} rows.")
+            return self._take(np.array([position]), is_row=True)
+        if isinstance(key, slice):
+            return self._take(np.arange(n_rows)[key])
+        key = np.asarray(key.values if isinstance(key, pd.Series) else key)
+        if key.dtype == bool:
+            if key.shape != (n_rows,):
+                raise IndexError(f"a boolean mask must have {n_rows} entries, got shape {key.shape}.")
+            return self._take(np.flatnonzero(key))
+        if key.dtype.kind in "iu":
+            return self._take(np.arange(n_rows)[key])
+        raise IndexError(f"index with an int, a slice, an integer array or a boolean mask; got {type(key).__name__}.")
+
+    def importance(self) -> pd.Series:
+        """Global importance: mean absolute attribution per feature, largest first."""
+        return self.values.abs().mean(axis=0).sort_values(ascending=False).rename("mean_abs_attribution")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy form: one line per (row, feature) with the feature's value and its attribution."""
+        index_name = self.values.index.name or "row"
+        values = self.values.rename_axis(index=index_name, columns="feature").stack(future_stack=True)
+        data = self.data.astype(object).rename_axis(index=index_name, columns="feature").stack(future_stack=True)
+        return pd.DataFrame({"feature_value": data, "attribution": values}).reset_index()
+
+    def to_shap(self):
+        """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names).
+
+        Categorical columns are coded as numbers in ``data`` (so SHAP can colour by them) and kept as they are in
+        ``display_data``. A one-row explanation (``exp[i]``) becomes a one-dimensional SHAP explanation, as
+        ``shap.plots.waterfall`` expects.
+        """
+        import shap
+
+        numeric, display = _numeric_data(self.data)
+        values = self.values.to_numpy(dtype=np.float64)
+        base_values = self.base_values.to_numpy(dtype=np.float64)
+        if self.is_row:
+            values, base_values, numeric, display = values[0], base_values[0], numeric[0], display[0]
+        return shap.Explanation(
+            values=values,
+            base_values=base_values,
+            data=numeric,
+            display_data=display,
+            feature_names=self.feature_names,
+        )
+
+
+def _numeric_data(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers for every column (category codes for non-numeric ones, NaN kept) and the raw values for display."""
+    columns = []
+    for name in data.columns:
+        column = data[name]
+        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            columns.append(pd.to_numeric(column, errors="coerce").astype(np.float64).to_numpy())
+        else:
+            codes = pd.Categorical(column).codes.astype(np.float64)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+    numeric = np.column_stack(columns) if columns else np.empty((len(data), 0))
+    return numeric, data.to_numpy(dtype=object)

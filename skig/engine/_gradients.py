@@ -1,0 +1,185 @@
+"""Batched input gradients along paths, under a memory bound, with the model frozen for the pass.
+
+Every method reduces to: many (start, end, alpha, weight) path points, one gradient each, summed per group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+#: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
+ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Past a few hundred thousand path points per pass a CPU gains nothing and only spends memory.
+_CPU_CHUNK_BYTES = 256 * 2**20
+_MAX_CHUNK_POINTS = 2**21
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``module`` in eval mode with parameters frozen; restore every submodule's state on exit.
+
+    Restores each submodule's own ``training`` flag and each parameter's ``requires_grad``, also when the body raises.
+    """
+    modes = [(sub, sub.training) for sub in module.modules()]
+    flags = [(param, param.requires_grad) for param in module.parameters()]
+    try:
+        module.eval()
+        for param, _ in flags:
+            param.requires_grad_(False)
+        yield module
+    finally:
+        for sub, mode in modes:
+            sub.training = mode
+        for param, flag in flags:
+            param.requires_grad_(flag)
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(0.4 * free)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        available = 4 * 2**30
+    return min(int(0.25 * available), _CPU_CHUNK_BYTES)
+
+
+def activation_size(module: torch.nn.Module, probe: torch.Tensor) -> int:
+    """Number of activation values one input row creates in a forward pass (summed over leaf modules)."""
+    total = 0
+
+    def count(_module, _inputs, output):
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel()
+
+    leaves = [sub for sub in module.modules() if not list(sub.children())] or [module]
+    handles = [leaf.register_forward_hook(count) for leaf in leaves]
+    try:
+        with torch.no_grad():
+            module(probe)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return max(1, total // probe.shape[0])
+
+
+def chunk_points(module: torch.nn.Module, probe: torch.Tensor, batch_size: int | str) -> int:
+    """How many path points go through the model in one forward/backward pass.
+
+    ``"auto"`` sizes the pass from the activation footprint of one row and the memory free on the device: each point
+    holds its input, its gradient and the activations autograd keeps for the backward pass.
+    """
+    if batch_size != "auto":
+        return int(batch_size)
+    n_features = probe.shape[1]
+    per_point = probe.element_size() * (4 * n_features + 3 * activation_size(module, probe) + 8)
+    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // per_point)))
+
+
+@dataclass
+class Paths:
+    """Straight-line path points, ``P`` per group, over groups ``g = 0..G-1``.
+
+    Point ``p`` of group ``g`` lies at ``start + alpha * (end - start)`` with ``end = ends[g]`` and
+    ``start = starts[start_index[g, p]]``; its gradient, times ``weight[g, p] * (end - start)``, adds to group ``g``.
+    ``start_index``, ``alpha`` and ``weight`` have shape (P,) when every group shares them, else (G, P).
+    """
+
+    ends: torch.Tensor
+    starts: torch.Tensor
+    start_index: torch.Tensor
+    alpha: torch.Tensor
+    weight: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def n_groups(self) -> int:
+        return self.ends.shape[0]
+
+    @property
+    def per_group(self) -> int:
+        return self.alpha.shape[-1]
+
+    def _take(self, values: torch.Tensor, groups: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        return values[slots] if values.ndim == 1 else values[groups, slots]
+
+    def chunk(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi)."""
+        flat = torch.arange(lo, hi, device=self.ends.device)
+        groups, slots = flat // self.per_group, flat % self.per_group
+        start = self.starts[self._take(self.start_index, groups, slots)]
+        step = self.ends[groups] - start
+        alpha = self._take(self.alpha, groups, slots).unsqueeze(1)
+        return start + alpha * step, step, self._take(self.weight, groups, slots), self.targets[groups], groups
+
+
+def _chunk_bounds(n_groups: int, per_group: int, max_points: int) -> list[tuple[int, int]]:
+    # Whole groups per pass where they fit, so each pass reduces with a reshape; otherwise split inside a group.
+    total = n_groups * per_group
+    step = max(1, max_points // per_group) * per_group if per_group <= max_points else max_points
+    return [(lo, min(lo + step, total)) for lo in range(0, total, step)]
+
+
+def path_gradients(
+    scalar_fn: ScalarFn, paths: Paths, max_points: int, progress: bool = False, description: str = "explaining"
+) -> torch.Tensor:
+    """Sum over each group's path points of ``weight * gradient * (end - start)``.
+
+    Parameters
+    ----------
+    scalar_fn : callable
+        ``scalar_fn(points, targets) -> (m,)``, differentiable in ``points``; rows must not interact.
+    paths : Paths
+        The path points.
+    max_points : int
+        Most points per forward/backward pass.
+    progress : bool, default=False
+        Show a progress bar over passes.
+    description : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    Tensor of shape (G, d)
+        Accumulated attributions per group, in float64 (float32 where the device lacks float64).
+    """
+    device = paths.ends.device
+    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
+    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
+    bar = _progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
+    with torch.enable_grad():
+        for lo, hi in bounds:
+            points, step, weight, targets, groups = paths.chunk(lo, hi)
+            points.requires_grad_(True)
+            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+            contribution = (grad * step * weight.unsqueeze(1)).to(accumulate)
+            if lo % paths.per_group == 0 and hi - lo >= paths.per_group and (hi - lo) % paths.per_group == 0:
+                first = lo // paths.per_group
+                out[first : first + (hi - lo) // paths.per_group] += contribution.view(-1, paths.per_group, out.shape[1]).sum(1)
+            else:
+                out.index_add_(0, groups, contribution)
+            bar.update(hi - lo)
+    bar.close()
+    return out
+
+
+def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
+    """``scalar_fn`` on many points without gradients, in passes of at most ``max_points``."""
+    with torch.no_grad():
+        parts = [scalar_fn(points[lo : lo + max_points], targets[lo : lo + max_points]) for lo in range(0, len(points), max_points)]
+    return torch.cat(parts) if parts else points.new_zeros(0)
+
+
+def _progress_bar(enabled: bool, total: int, description: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="pt", unit_scale=True, disable=not enabled, leave=False)

@@ -1,0 +1,56 @@
+"""Quadrature rules for the path integral: pure functions from a step count to (alphas, weights).
+
+Definitions follow Captum's ``approximation_methods`` so that results agree with Captum on the same settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+
+
+def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points on [0, 1] and their weights for integrating along the path.
+
+    Parameters
+    ----------
+    rule : {"riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"}
+        The quadrature rule.
+    n_steps : int
+        Number of points (model evaluations per path). ``"riemann_trapezoid"`` needs at least 2.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_steps,)
+        Positions along the path, in [0, 1].
+    weights : ndarray of shape (n_steps,)
+        Weights summing to 1.
+
+    Examples
+    --------
+    >>> alphas, weights = quadrature("riemann_middle", 4)
+    >>> alphas
+    array([0.125, 0.375, 0.625, 0.875])
+    >>> float(weights.sum())
+    1.0
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be at least 1, got {n_steps}.")
+    if rule == "gausslegendre":
+        nodes, node_weights = np.polynomial.legendre.leggauss(n_steps)
+        return 0.5 * (nodes + 1.0), 0.5 * node_weights
+    if rule == "riemann_trapezoid":
+        if n_steps < 2:
+            raise ValueError("rule='riemann_trapezoid' needs n_steps >= 2, got 1.")
+        weights = np.full(n_steps, 1.0 / (n_steps - 1))
+        weights[[0, -1]] /= 2.0
+        return np.linspace(0.0, 1.0, n_steps), weights
+    weights = np.full(n_steps, 1.0 / n_steps)
+    if rule == "riemann_left":
+        return np.linspace(0.0, 1.0 - 1.0 / n_steps, n_steps), weights
+    if rule == "riemann_right":
+        return np.linspace(1.0 / n_steps, 1.0, n_steps), weights
+    if rule == "riemann_middle":
+        return np.linspace(0.5 / n_steps, 1.0 - 0.5 / n_steps, n_steps), weights
+    raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}.")
