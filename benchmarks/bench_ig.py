@@ -32,14 +32,20 @@ def best_of(fn, repeats: int) -> float:
 def main(repeats: int) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(N_FEATURES, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2)
+        torch.nn.Linear(N_FEATURES, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 2),
     )
     X = np.random.RandomState(0).normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
     inputs = torch.from_numpy(X)
     baseline = inputs.mean(0, keepdim=True)
     target = 1
 
-    explainer = skig.Explainer(model, baseline="mean", n_steps=N_STEPS, rule="gausslegendre", output="raw", target=target)
+    explainer = skig.Explainer(
+        model, baseline="mean", n_steps=N_STEPS, rule="gausslegendre", output="raw", target=target
+    )
     explainer.fit(X)
 
     def run_skig():
@@ -76,16 +82,25 @@ def main(repeats: int) -> None:
             warnings.simplefilter("ignore")
             return shap_explainer.shap_values(inputs, nsamples=N_STEPS, rseed=0)
 
-    runs = {"autograd floor": run_floor, "skig": run_skig, "captum (defaults)": run_captum, "shap GradientExplainer": run_shap}
-    print(f"MLP {N_FEATURES}->256->256->2, {N_ROWS} rows, {N_STEPS} steps, gausslegendre, CPU, "
-          f"{torch.get_num_threads()} threads, best of {repeats}")
+    runs = {
+        "autograd floor": run_floor,
+        "skig": run_skig,
+        "captum (defaults)": run_captum,
+        "shap GradientExplainer": run_shap,
+    }
+    print(
+        f"MLP {N_FEATURES}->256->256->2, {N_ROWS} rows, {N_STEPS} steps, gausslegendre, CPU, "
+        f"{torch.get_num_threads()} threads, best of {repeats}"
+    )
     times = {name: best_of(fn, repeats) for name, fn in runs.items()}
     floor, mine = times["autograd floor"], times["skig"]
     print(f"{'run':<24}{'seconds':>10}{'x floor':>10}{'x skig':>10}")
     for name, seconds in times.items():
         print(f"{name:<24}{seconds:>10.3f}{seconds / floor:>10.2f}{seconds / mine:>10.2f}")
-    print(f"skig / floor = {mine / floor:.2f} (target <= 1.2); captum / skig = {times['captum (defaults)'] / mine:.2f} "
-          "(target >= 2)")
+    print(
+        f"skig / floor = {mine / floor:.2f} (target <= 1.2); captum / skig = {times['captum (defaults)'] / mine:.2f} "
+        "(target >= 2)"
+    )
 
 
 if __name__ == "__main__":

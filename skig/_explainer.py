@@ -248,7 +248,7 @@ class Explainer(TransformerMixin, BaseEstimator):
     def _resolve_output(self, adapter) -> str:
         head = adapter.head
         if self.output == "auto":
-            return "logit" if adapter.classes is not None else "raw"
+            return "logit" if adapter.classes is not None and "logit" in head.spaces else "raw"
         if self.output not in head.spaces:
             raise ValueError(
                 f"output={self.output!r} is not available for {adapter.model.description}, which has no class "
@@ -296,7 +296,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             if target.shape != (n_rows,):
                 raise ValueError(f"target has shape {target.shape}; one target per row needs shape ({n_rows},).")
             chosen = np.array([self._label_index(value, labels, index) for value in target], dtype=np.int64)
-        back = dict(zip(index.tolist(), labels.tolist()))
+        back = dict(zip(index.tolist(), labels.tolist(), strict=True))
         return torch.as_tensor(chosen), np.array([back[i] for i in chosen.tolist()])
 
     # -------------------------------------------------------------- explain
@@ -338,7 +338,10 @@ class Explainer(TransformerMixin, BaseEstimator):
             def predicted():
                 with torch.no_grad():
                     return torch.cat(
-                        [adapter.head.predicted(raw_fn(inputs[lo : lo + max_points])) for lo in range(0, len(inputs), max_points)]
+                        [
+                            adapter.head.predicted(raw_fn(inputs[lo : lo + max_points]))
+                            for lo in range(0, len(inputs), max_points)
+                        ]
                     )
 
             targets, labels = self._targets(target, len(inputs), predicted)
@@ -364,7 +367,9 @@ class Explainer(TransformerMixin, BaseEstimator):
         """Weighted mean model output over the baselines, for each row's target."""
         out = torch.empty(len(targets), dtype=torch.float64, device=targets.device)
         for value in torch.unique(targets).tolist():
-            at_baselines = evaluate(scalar_fn, baselines, torch.full_like(targets[:1], value).expand(len(baselines)), max_points)
+            at_baselines = evaluate(
+                scalar_fn, baselines, torch.full_like(targets[:1], value).expand(len(baselines)), max_points
+            )
             out[targets == value] = (at_baselines.double() * weights).sum()
         return out
 

@@ -164,7 +164,9 @@ def path_gradients(
             contribution = (grad * step * weight.unsqueeze(1)).to(accumulate)
             if lo % paths.per_group == 0 and hi - lo >= paths.per_group and (hi - lo) % paths.per_group == 0:
                 first = lo // paths.per_group
-                out[first : first + (hi - lo) // paths.per_group] += contribution.view(-1, paths.per_group, out.shape[1]).sum(1)
+                out[first : first + (hi - lo) // paths.per_group] += contribution.view(
+                    -1, paths.per_group, out.shape[1]
+                ).sum(1)
             else:
                 out.index_add_(0, groups, contribution)
             bar.update(hi - lo)
@@ -175,7 +177,10 @@ def path_gradients(
 def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
     """``scalar_fn`` on many points without gradients, in passes of at most ``max_points``."""
     with torch.no_grad():
-        parts = [scalar_fn(points[lo : lo + max_points], targets[lo : lo + max_points]) for lo in range(0, len(points), max_points)]
+        parts = [
+            scalar_fn(points[lo : lo + max_points], targets[lo : lo + max_points])
+            for lo in range(0, len(points), max_points)
+        ]
     return torch.cat(parts) if parts else points.new_zeros(0)
 
 

@@ -15,8 +15,9 @@ import torch
 #: ``"sigmoid"``: one logit of the positive class (probability is its sigmoid).
 #: ``"probability"``: probabilities, one column per class, or one column for the positive class.
 #: ``"callable"``: anything, with ``proba`` mapping it to class probabilities (as skorch's predict_nonlinearity).
-#: ``"identity"``: regression outputs or decision scores; only the raw space exists.
-HEAD_KINDS = ("softmax", "sigmoid", "probability", "callable", "identity")
+#: ``"decision"``: class scores without probabilities (one column: the positive class); only the raw space exists.
+#: ``"identity"``: regression outputs; only the raw space exists.
+HEAD_KINDS = ("softmax", "sigmoid", "probability", "callable", "decision", "identity")
 
 _PROBABILITY_EPS = 1e-12
 
@@ -62,12 +63,12 @@ class OutputHead:
     @property
     def spaces(self) -> tuple[str, ...]:
         """The output spaces this head can explain."""
-        return ("raw", "logit", "probability") if self.is_classifier else ("raw",)
+        return ("raw",) if self.kind in ("identity", "decision") else ("raw", "logit", "probability")
 
     def n_outputs(self, raw: torch.Tensor) -> int:
         """Number of explainable outputs (classes for a classifier) given one raw output batch."""
         width = _as_2d(raw).shape[1]
-        if self.kind in ("sigmoid", "probability") and width == 1:
+        if self.kind in ("sigmoid", "probability", "decision") and width == 1:
             return 2
         if self.kind == "callable":
             return self.probabilities(raw).shape[1]
@@ -87,13 +88,13 @@ class OutputHead:
             return raw
         if self.kind == "callable":
             return _as_2d(self.proba(raw))
-        raise ValueError("a regression model has no class probabilities.")
+        raise ValueError(f"a model with {self.kind!r} outputs has no class probabilities.")
 
     def predicted(self, raw: torch.Tensor) -> torch.Tensor:
         """Index of the predicted class (classifiers) for each row."""
-        if self.kind == "sigmoid":
+        if self.kind in ("sigmoid", "decision") and _as_2d(raw).shape[1] == 1:
             return (_as_2d(raw)[:, 0] > 0).long()
-        if self.kind == "softmax":
+        if self.kind in ("softmax", "decision"):
             return _as_2d(raw).argmax(dim=1)
         return self.probabilities(raw).argmax(dim=1)
 
@@ -102,9 +103,9 @@ class OutputHead:
         raw = _as_2d(raw)
         if space not in self.spaces:
             raise ValueError(f"output={space!r} is not available for this model; use one of {list(self.spaces)}.")
-        if self.kind == "identity":
+        if self.kind == "identity" or (self.kind == "decision" and raw.shape[1] > 1):
             return _pick(raw, target)
-        if self.kind == "sigmoid":
+        if self.kind in ("sigmoid", "decision"):
             # One logit z for the positive class: class 0 has logit -z in both raw and logit space.
             signed = torch.where(target == 1, raw[:, 0], -raw[:, 0])
             return torch.sigmoid(signed) if space == "probability" else signed
