@@ -5,7 +5,9 @@
 
 from ._explainer import Explainer
 from ._explanation import Explanation
+from ._selection import FeatureSelector
+from .reporting import reason_codes
 
 __version__ = "0.1.0"
 
-__all__ = ["Explainer", "Explanation", "__version__"]
+__all__ = ["Explainer", "Explanation", "FeatureSelector", "__version__", "reason_codes"]

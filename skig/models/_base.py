@@ -72,7 +72,8 @@ class ModelAdapter:
             X = self.preprocessor.transform(X)
             if hasattr(X, "toarray"):
                 X = X.toarray()
-        return np.asarray(X, dtype=np.float64)
+        # Writable, so torch can wrap it without a copy (pandas hands out read-only views).
+        return np.require(np.asarray(X, dtype=np.float64), requirements=["W"])
 
     def feature_groups(self, feature_names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each encoded column, the index of the raw column it comes from, and the encoded names."""

@@ -1,0 +1,111 @@
+"""The batched gradient engine: freezing and restoring the model, memory-bounded passes, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import skig
+from skig.engine import Paths, chunk_points, frozen, path_gradients
+from skig.engine._gradients import _chunk_bounds
+
+
+def _module_state(module):
+    return (
+        [sub.training for sub in module.modules()],
+        [param.requires_grad for param in module.parameters()],
+        [param.detach().clone() for param in module.parameters()],
+    )
+
+
+def test_frozen_sets_eval_and_freezes_then_restores_mixed_state():
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(4))
+    module.train()
+    module[1].eval()  # mixed modes must come back exactly, not as one flag
+    module[0].bias.requires_grad_(False)
+    before = _module_state(module)
+    with frozen(module):
+        assert not any(sub.training for sub in module.modules())
+        assert not any(param.requires_grad for param in module.parameters())
+    after = _module_state(module)
+    assert before[0] == after[0] and before[1] == after[1]
+
+
+def test_frozen_restores_when_the_body_raises():
+    module = torch.nn.Linear(3, 1).train()
+    with pytest.raises(RuntimeError, match="boom"), frozen(module):
+        raise RuntimeError("boom")
+    assert module.training and module.weight.requires_grad
+
+
+@pytest.mark.parametrize("n_groups, per_group, max_points", [(10, 7, 20), (10, 7, 7), (10, 7, 3), (1, 5, 100)])
+def test_chunk_bounds_cover_every_point_once_within_the_bound(n_groups, per_group, max_points):
+    bounds = _chunk_bounds(n_groups, per_group, max_points)
+    covered = np.concatenate([np.arange(lo, hi) for lo, hi in bounds])
+    np.testing.assert_array_equal(covered, np.arange(n_groups * per_group))
+    assert max(hi - lo for lo, hi in bounds) <= max(max_points, 1)
+
+
+def test_path_gradients_agree_whether_passes_split_groups_or_not():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).double()
+    inputs, starts = torch.randn(6, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    paths = Paths(
+        ends=inputs,
+        starts=starts,
+        start_index=torch.tensor([0, 1, 2, 0, 1]),
+        alpha=torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64),
+        weight=torch.full((5,), 0.2, dtype=torch.float64),
+        targets=torch.tensor([0, 1, 0, 1, 0, 1]),
+    )
+
+    def scalar(points, targets):
+        return model(points).gather(1, targets[:, None])[:, 0]
+
+    whole = path_gradients(scalar, paths, max_points=30)
+    split = path_gradients(scalar, paths, max_points=3)
+    torch.testing.assert_close(whole, split, rtol=1e-12, atol=1e-12)
+
+
+class _CountingModule(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(5, 1)
+        self.batch_sizes = []
+
+    def forward(self, x):
+        self.batch_sizes.append(len(x))
+        return torch.tanh(self.layer(x))
+
+
+def test_batch_size_bounds_every_pass(X):
+    module = _CountingModule()
+    explainer = skig.Explainer(module, n_steps=16, batch_size=100).fit(X)
+    module.batch_sizes.clear()
+    explainer.explain(X)  # 40 rows x 16 steps = 640 points
+    assert max(module.batch_sizes) <= 100
+    assert sum(size for size in module.batch_sizes) >= 640
+
+
+def test_auto_batch_size_follows_the_memory_budget(monkeypatch, X):
+    module = _CountingModule()
+    probe = torch.zeros(8, 5)
+    monkeypatch.setattr("skig.engine._gradients._CPU_CHUNK_BYTES", 64 * 1024)
+    small = chunk_points(module, probe, "auto")
+    monkeypatch.setattr("skig.engine._gradients._CPU_CHUNK_BYTES", 1024 * 1024)
+    assert chunk_points(module, probe, "auto") > small  # more memory, larger passes
+    assert chunk_points(module, probe, 123) == 123
+    monkeypatch.setattr("skig.engine._gradients._CPU_CHUNK_BYTES", 64 * 1024)
+    explainer = skig.Explainer(module, n_steps=64).fit(X)
+    module.batch_sizes.clear()
+    explainer.explain(np.repeat(X, 25, axis=0))  # 1,000 rows x 64 steps = 64,000 points
+    assert max(module.batch_sizes) <= small < 64_000
+
+
+def test_progress_bar_is_shown_only_when_asked(capsys, X, mlp):
+    model = mlp(5, 1)
+    skig.Explainer(model, n_steps=8, batch_size=16, progress=True).fit(X).explain(X)
+    assert "explaining" in capsys.readouterr().err
+    skig.Explainer(model, n_steps=8, batch_size=16, progress=False).fit(X).explain(X)
+    assert capsys.readouterr().err == ""
