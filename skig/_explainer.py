@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
 from ._validation import check_encoded_finite, check_rows, feature_names
@@ -191,8 +191,21 @@ class Explainer(TransformerMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             If the model is not fitted.
         """
+        fitted = {key: value for key, value in vars(self).items() if key.endswith("_") and not key.startswith("_")}
+        try:
+            return self._fit(X)
+        except BaseException:
+            # A failed (re)fit leaves the explainer as it was: fitted as before, or unfitted.
+            for key in [key for key in vars(self) if key.endswith("_") and not key.startswith("_")]:
+                delattr(self, key)
+            vars(self).update(fitted)
+            raise
+
+    def _fit(self, X):
+        """Fit, on the understanding that the caller restores the previous state if it raises."""
         if self.rule == "riemann_trapezoid" and self.n_steps < 2:
             raise ValueError("rule='riemann_trapezoid' needs n_steps >= 2.")
+        resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
         adapter = adapt_model(self.model)
         X = check_rows(self, X, reset=True, numeric=adapter.numeric_input)
         raw_names = feature_names(self)
@@ -212,7 +225,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.adapter_ = adapter
 
         def encode_rows(rows):
-            rows = check_rows(self, rows, reset=False, numeric=adapter.numeric_input)
+            try:
+                rows = check_rows(self, rows, reset=False, numeric=adapter.numeric_input)
+            except ValueError as error:
+                raise ValueError(f"baseline rows do not match X: {error}") from error
             values = adapter.encode(rows)
             check_encoded_finite(values, self.encoded_feature_names_)
             return values
@@ -232,6 +248,12 @@ class Explainer(TransformerMixin, BaseEstimator):
                 try:
                     raw = _first_output(module(inputs))
                 except Exception as error:
+                    if "requires grad" in str(error):  # e.g. ``x.numpy()`` inside forward
+                        raise TypeError(
+                            f"{adapter.model.description} fails when its input requires a gradient ({error}); skig "
+                            "needs a differentiable torch model. For tree ensembles use shap.TreeExplainer, for other "
+                            "models shap.KernelExplainer."
+                        ) from error
                     raise ValueError(
                         f"the model failed on the reference rows ({encoded.shape[1]} encoded columns): {error}"
                     ) from error
@@ -428,7 +450,5 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if self.features == "encoded":
             return np.asarray(self.encoded_feature_names_, dtype=object)
-        names = feature_names(self)
-        if input_features is not None and list(map(str, input_features)) != list(names):
-            raise ValueError(f"input_features {list(input_features)} do not match the fitted features {list(names)}.")
-        return names
+        # sklearn's rule: names must equal feature_names_in_ when it exists, else only have the right length.
+        return _check_feature_names_in(self, input_features)

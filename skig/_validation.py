@@ -90,7 +90,8 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool):
             X = _align_columns(X, fitted)
         elif X.shape[1] != estimator.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} features, but the explainer was fitted on {estimator.n_features_in_} features."
+                f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                f"{estimator.n_features_in_} features as input."
             )
         if not is_frame and fitted is not None and not numeric:
             X = pd.DataFrame(X, columns=fitted)
@@ -102,15 +103,14 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool):
 
 
 def _check_finite(values: np.ndarray, names: np.ndarray, what: str, hint: str = "") -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        columns = names[bad.any(axis=0)]
-        rows = np.flatnonzero(bad.any(axis=1))
-        kind = "NaN" if np.isnan(values[bad]).any() else "inf"
-        raise ValueError(
-            f"{what} contains {kind} in columns {_listed(columns)} (rows {_listed(rows, 5)}); skig needs finite "
-            f"values there{hint}."
-        )
+    if np.isfinite(values).all():
+        return
+    parts = []
+    for kind, bad in (("NaN", np.isnan(values)), ("inf", np.isinf(values))):
+        if bad.any():
+            columns, rows = names[bad.any(axis=0)], np.flatnonzero(bad.any(axis=1))
+            parts.append(f"{kind} in columns {_listed(columns)} (rows {_listed(rows, 5)})")
+    raise ValueError(f"{what} contains {' and '.join(parts)}; skig needs finite values there{hint}.")
 
 
 def check_encoded_finite(values: np.ndarray, encoded_names: np.ndarray) -> None:

@@ -28,7 +28,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"``: CUDA when available, else CPU; anything else as torch reads it."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. ({error})"
+        ) from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
     return device
