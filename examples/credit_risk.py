@@ -27,20 +27,48 @@ from skorch import NeuralNetBinaryClassifier
 import skig
 
 NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
-CATEGORICAL = ["Home", "Marital", "Records", "Job"]
+# Marital status is not a model input: US fair-lending rules (ECOA) bar it as a basis for credit decisions. It stays
+# in the data to audit the model's attributions by group in the report.
+CATEGORICAL = ["Home", "Records", "Job"]
+
+# Adverse-action reason texts, one per raw column, as a credit policy team would write them.
+REASONS = {
+    "Seniority": "Length of employment",
+    "Time": "Loan term requested",
+    "Age": "Age of applicant",
+    "Expenses": "Level of monthly expenses",
+    "Income": "Income insufficient or not verified",
+    "Assets": "Insufficient assets",
+    "Debt": "Excessive obligations",
+    "Amount": "Amount requested",
+    "Price": "Price of the goods financed",
+    "Home": "Housing status",
+    "Records": "Adverse credit records",
+    "Job": "Type of employment",
+}
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (int, float, np.number)) and not pd.isna(value):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return "missing" if pd.isna(value) else str(value)
 
 
 class CreditNet(torch.nn.Module):
-    """A small MLP returning one logit of default."""
+    """A small MLP returning one logit of default.
+
+    SiLU rather than ReLU: a smooth net has a smooth integrand along the path, so Gauss-Legendre quadrature reaches
+    completeness errors near float precision with 64 steps (a ReLU net needs hundreds of steps for 1%).
+    """
 
     def __init__(self, n_features: int, hidden: int = 32, dropout: float = 0.1):
         super().__init__()
         self.layers = torch.nn.Sequential(
             torch.nn.Linear(n_features, hidden),
-            torch.nn.ReLU(),
+            torch.nn.SiLU(),
             torch.nn.Dropout(dropout),
             torch.nn.Linear(hidden, hidden),
-            torch.nn.ReLU(),
+            torch.nn.SiLU(),
             torch.nn.Linear(hidden, 1),
         )
 
@@ -97,17 +125,6 @@ def fit_pipeline(X_train: pd.DataFrame, y_train: pd.Series, random_state: int = 
     return pipeline.fit(X_train, y_train.to_numpy())
 
 
-def top_reasons(exp: skig.Explanation, row: int, n: int = 4) -> pd.DataFrame:
-    """The features that push one applicant's probability of default up the most."""
-    one = exp[row]
-    contributions = one.values.iloc[0]
-    adverse = contributions[contributions > 0].sort_values(ascending=False).head(n)
-    return pd.DataFrame(
-        {"value": [one.data.iloc[0][name] for name in adverse.index], "contribution": adverse.to_numpy()},
-        index=adverse.index.rename("feature"),
-    )
-
-
 def main(output_dir: Path, random_state: int = 0) -> skig.Explanation:
     start = time.perf_counter()
     X, y = load_credit_data()
@@ -131,11 +148,13 @@ def main(output_dir: Path, random_state: int = 0) -> skig.Explanation:
     print("\nGlobal importance (mean |attribution| on the probability of default):")
     print(exp.importance().round(4).to_string())
 
-    riskiest = np.argsort(-exp.predictions.to_numpy())[:3]
-    for position in riskiest:
-        applicant = exp.predictions.index[position]
-        print(f"\nApplicant {applicant}: probability of default {exp.predictions.iloc[position]:.3f}; top reasons:")
-        print(top_reasons(exp, position).to_string(float_format=lambda v: f"{v:,.4g}"))
+    riskiest = exp.predictions.sort_values(ascending=False).index[:3]
+    codes = skig.reason_codes(exp, n=4, direction="increase", reasons=REASONS)
+    for applicant in riskiest:
+        print(f"\nApplicant {applicant}: probability of default {exp.predictions[applicant]:.3f}; top reasons:")
+        mine = codes[codes["row"] == applicant].set_index("rank")
+        mine["value"] = mine["value"].map(_format_value)
+        print(mine[["feature", "value", "contribution", "reason"]].to_string(float_format=lambda v: f"{v:+.3f}"))
 
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "credit_risk_attributions.csv"
