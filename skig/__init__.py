@@ -3,11 +3,12 @@
 ``skig.Explainer(model).fit(X_train).explain(X)`` returns attributions on the user's raw columns.
 """
 
+from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
-from .reporting import reason_codes
+from .reporting import reason_codes, report
 
 __version__ = "0.1.0"
 
-__all__ = ["Explainer", "Explanation", "FeatureSelector", "__version__", "reason_codes"]
+__all__ = ["Explainer", "Explanation", "FeatureSelector", "__version__", "plots", "reason_codes", "report"]

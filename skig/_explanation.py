@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .plots import PlotAccessor, cohorts
+
 
 class Explanation:
     """Attributions of a set of rows, with what is needed to read them.
@@ -136,6 +138,15 @@ class Explanation:
         if key.dtype.kind in "iu":
             return self._take(np.arange(n_rows)[key])
         raise IndexError(f"index with an int, a slice, an integer array or a boolean mask; got {type(key).__name__}.")
+
+    @property
+    def plot(self) -> PlotAccessor:
+        """Plots of this explanation: ``exp.plot.beeswarm()``, ``exp.plot.waterfall(row=0)``, ... (see skig.plots)."""
+        return PlotAccessor(self)
+
+    def cohorts(self, column: str, bins=None) -> dict[str, Explanation]:
+        """Rows split by the values of ``column`` of ``data``: a dict of name to Explanation (see plots.cohorts)."""
+        return cohorts(self, column, bins)
 
     def importance(self) -> pd.Series:
         """Global importance: mean absolute attribution per feature, largest first."""

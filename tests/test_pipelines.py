@@ -114,9 +114,9 @@ def test_skorch_pipeline_is_complete_in_probability_space(data):
     preprocessor = _preprocessor()
     n_encoded = preprocessor.fit_transform(X).shape[1]
     net = NeuralNetBinaryClassifier(_Net, module__n_features=n_encoded, max_epochs=5, train_split=None, verbose=0)
-    pipeline = Pipeline(
-        [("pre", preprocessor), ("float32", FunctionTransformer(np.float32)), ("net", net)]
-    ).fit(X, y.astype(np.float32))
+    pipeline = Pipeline([("pre", preprocessor), ("float32", FunctionTransformer(np.float32)), ("net", net)]).fit(
+        X, y.astype(np.float32)
+    )
     exp = skig.Explainer(pipeline, output="probability", n_steps=32).fit(X).explain(X.iloc[:40])
     proba = pipeline.predict_proba(X.iloc[:40])[:, 1]
     np.testing.assert_allclose(exp.predictions, proba, atol=1e-6)
@@ -148,7 +148,8 @@ def test_baseline_given_as_raw_rows_goes_through_preprocessing(data, logistic):
     reference = X.iloc[[5]]
     exp = skig.Explainer(logistic, baseline=reference).fit(X).explain(X.iloc[:4])
     np.testing.assert_allclose(exp.base_values, logistic.decision_function(reference)[0], atol=1e-10)
-    np.testing.assert_allclose(exp.values.iloc[0].sum(), logistic.decision_function(X.iloc[[0]])[0] - exp.base_values.iloc[0])
+    change = logistic.decision_function(X.iloc[[0]])[0] - exp.base_values.iloc[0]
+    np.testing.assert_allclose(exp.values.iloc[0].sum(), change)
 
 
 def test_tree_model_is_refused_with_a_pointer_to_shap(data):

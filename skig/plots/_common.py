@@ -1,0 +1,320 @@
+"""What every plot shares: SHAP's colours, value formatting, feature ordering and collapsing, and ``ax``/``show``.
+
+matplotlib is imported inside the functions that need it, so that importing skig never loads pyplot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap, Normalize
+
+# SHAP's colours: increases, decreases, missing values, and the guide lines.
+RED = "#ff0051"
+BLUE = "#008bfb"
+GREY = "#777777"
+LINE_GREY = "#999999"
+GRID_GREY = "#cccccc"
+TEXT_GREY = "#666666"
+MISSING = "missing"
+
+# Samples of SHAP's red-blue colormap (perceptually uniform in Lch, blue to red); linear interpolation between them
+# is close enough to read the same.
+_RED_BLUE = (
+    "#008bfb",
+    "#007df5",
+    "#236cea",
+    "#625adb",
+    "#8443c6",
+    "#9c23ad",
+    "#bb00a0",
+    "#d5008f",
+    "#e9007c",
+    "#f90067",
+    "#ff0051",
+)
+# Categories and cohorts: colours far from the red-blue scale (and from missing grey), so that a category is never
+# read as a low or high number.
+PALETTE = ("#2ca02c", "#ff7f0e", "#17becf", "#8c564b", "#bcbd22", "#e377c2", "#1b4332", "#f4a261")
+
+
+def red_blue(white_middle: bool = False) -> Colormap:
+    """SHAP's blue (low) to red (high) colormap look-alike, grey for NaN.
+
+    With ``white_middle``, SHAP's red-white-blue for signed attributions: zero is white, not the scale's purple.
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+
+    anchors = (BLUE, "#ffffff", RED) if white_middle else _RED_BLUE
+    name = "skig_red_white_blue" if white_middle else "skig_red_blue"
+    return LinearSegmentedColormap.from_list(name, anchors).with_extremes(bad=GREY)
+
+
+def palette_color(position: int) -> str:
+    """The ``position``-th categorical colour, cycling when there are more categories than colours."""
+    return PALETTE[position % len(PALETTE)]
+
+
+def format_number(value: float, signed: bool = False, digits: int = 3) -> str:
+    """A number with thousands separators and ``digits`` significant digits, never fewer than its integer part.
+
+    >>> format_number(1250), format_number(0.123456), format_number(-12345.678), format_number(0.05204, True, 2)
+    ('1,250', '0.123', '-12,346', '+0.052')
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    decimals = min(max(0, digits - 1 - math.floor(math.log10(abs(value)))), 10)
+    text = f"{value:{'+' if signed else ''},.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "+0") else text
+
+
+def format_attribution(value: float) -> str:
+    """An attribution as drawn next to its bar: signed, two significant digits (``"+0.052"``, ``"-1.2"``)."""
+    return format_number(value, signed=True, digits=2)
+
+
+def format_value(value) -> str:
+    """A raw feature value as a reader wants it: ``"1,250"``, ``"0.35"``, ``"rent"``, ``"missing"`` for NaN."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return format_number(value)
+    return str(value)
+
+
+def is_numeric(column: pd.Series) -> bool:
+    """Whether a column is drawn on a numeric scale (booleans are categories: two named values, not a range)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def categories(column: pd.Series) -> list:
+    """The column's distinct non-missing values, in the categorical dtype's order or sorted."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().unique())
+        return [value for value in column.cat.categories if value in present]
+    values = column.dropna().unique().tolist()
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def feature_order(values: pd.DataFrame) -> list[str]:
+    """Feature names, largest mean absolute attribution first (ties keep column order)."""
+    importance = values.abs().mean(axis=0).sort_values(ascending=False, kind="stable")
+    return [str(name) for name in importance.index]
+
+
+def check_max_display(max_display) -> int:
+    if not isinstance(max_display, (int, np.integer)) or isinstance(max_display, bool) or max_display < 1:
+        raise ValueError(f"max_display must be a positive integer, got {max_display!r}.")
+    return int(max_display)
+
+
+def collapse_features(
+    values: pd.DataFrame, max_display: int, order: list[str] | None = None, label: str = "Sum of {n} other features"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Columns in display order, the least important beyond ``max_display`` summed into one last column.
+
+    Returns the display frame (its last column is named ``label.format(n=...)`` when features were collapsed) and the
+    names of the features shown on their own.
+    """
+    max_display = check_max_display(max_display)
+    order = feature_order(values) if order is None else order
+    columns = {str(name): name for name in values.columns}
+    if len(order) <= max_display:
+        shown = list(order)
+        return values[[columns[name] for name in shown]].set_axis(shown, axis=1), shown
+    shown, rest = list(order[: max_display - 1]), order[max_display - 1 :]
+    frame = values[[columns[name] for name in shown]].set_axis(shown, axis=1)
+    frame[label.format(n=len(rest))] = values[[columns[name] for name in rest]].sum(axis=1)
+    return frame, shown
+
+
+def feature_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column by its name as shown (``feature_names`` are strings even when the columns are not)."""
+    for key in frame.columns:
+        if str(key) == name:
+            return frame[key]
+    raise KeyError(f"unknown feature {name!r}; the explanation has {[str(key) for key in frame.columns]}.")
+
+
+def row_labels(exp, columns, names: list[str]) -> list[str]:
+    """Labels of a one-row plot: "Income = 1,250" for a feature shown on its own, the column name otherwise."""
+    return [
+        f"{name} = {format_value(feature_column(exp.data, name).iloc[0])}" if name in names else str(name)
+        for name in columns
+    ]
+
+
+def one_row(exp, row: int | None):
+    """The one-row explanation a single-row plot draws: ``exp`` itself when it is one row, else ``exp[row]``."""
+    if row is not None:
+        return exp[row]
+    if exp.is_row or len(exp) == 1:
+        return exp
+    raise ValueError(f"this plot draws one row, but the explanation has {len(exp)} rows; pass exp[i] or row=i.")
+
+
+def completeness_gap(exp) -> float:
+    """The part of f(x) - base value the attributions leave unexplained, when it is large enough to see.
+
+    Zero when ``|delta|`` is below 0.5 % of the attributions' total size, so exact explanations draw no extra bar.
+    """
+    delta = float(exp.delta.iloc[0])
+    scale = float(exp.values.abs().to_numpy().sum())
+    return -delta if abs(delta) > 0.005 * max(scale, np.finfo(float).tiny) else 0.0
+
+
+@dataclass
+class PointColors:
+    """Colours of points from a feature's values, with what a colour bar or legend needs to explain them."""
+
+    rgba: np.ndarray
+    norm: Normalize | None = None
+    legend: dict[str, str] = field(default_factory=dict)
+    has_missing: bool = False
+
+
+def solid(color: str, n: int) -> np.ndarray:
+    """``n`` copies of one colour as RGBA rows, the form of a scatter's per-point colours."""
+    from matplotlib.colors import to_rgba
+
+    return np.tile(to_rgba(color), (n, 1))
+
+
+def point_colors(values: pd.Series, first_color: int = 0, legend_prefix: str = "") -> PointColors:
+    """Colour each value: numbers on the red-blue scale (trimmed at the 5th-95th percentiles as SHAP does),
+    categories one palette colour each from ``first_color`` (named ``legend_prefix + value`` in ``legend``), missing
+    values grey.
+    """
+    from matplotlib.colors import Normalize, to_rgba
+
+    missing = values.isna().to_numpy()
+    rgba = solid(GREY, len(values))
+    legend: dict[str, str] = {}
+    norm = None
+    if is_numeric(values):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if (~missing).any():
+            low, high = _color_limits(numbers[~missing])
+            norm = Normalize(low, high)
+            rgba[~missing] = red_blue()(norm(np.clip(numbers[~missing], low, high)))
+    else:
+        for position, category in enumerate(categories(values)):
+            color = palette_color(first_color + position)
+            rgba[(values == category).to_numpy(dtype=bool, na_value=False)] = to_rgba(color)
+            legend[f"{legend_prefix}{format_value(category)}"] = color
+    return PointColors(rgba, norm, legend, bool(missing.any()))
+
+
+def _color_limits(numbers: np.ndarray) -> tuple[float, float]:
+    """The colour range: 5th to 95th percentile, widened when that collapses (a mostly constant column)."""
+    for low_q, high_q in ((5, 95), (1, 99), (0, 100)):
+        low, high = np.percentile(numbers, [low_q, high_q])
+        if high > low:
+            return float(low), float(high)
+    return float(numbers.min()) - 0.5, float(numbers.max()) + 0.5
+
+
+def legend_handles(legend: dict[str, str], marker: str = "o") -> list:
+    """Legend entries (a coloured marker and its label) for a label-to-colour mapping."""
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], marker=marker, linestyle="", markersize=7, markerfacecolor=color, markeredgewidth=0, label=label)
+        for label, color in legend.items()
+    ]
+
+
+def add_colorbar(
+    ax: Axes,
+    label: str,
+    norm: Normalize | None = None,
+    ticks: dict[float, str] | None = None,
+    white_middle: bool = False,
+    pad: float = 0.02,
+):
+    """A slim colour bar of the red-blue scale (over ``norm``, 0 to 1 by default) beside ``ax``, ticks as given."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(norm=norm if norm is not None else Normalize(0, 1), cmap=red_blue(white_middle))
+    colorbar = ax.figure.colorbar(mappable, ax=ax, aspect=50, pad=pad)
+    if ticks is not None:
+        colorbar.set_ticks(list(ticks), labels=list(ticks.values()))
+    colorbar.set_label(label, labelpad=0)
+    colorbar.ax.tick_params(length=0)
+    colorbar.outline.set_visible(False)
+    return colorbar
+
+
+def arrow_polygon(start: float, end: float, y: float, height: float, head: float, notch: bool = False):
+    """An arrow-shaped patch from ``start`` to ``end`` (either way) at height ``y``; its head is ``head`` long.
+
+    With ``notch``, the tail is cut in by the head's shape, so arrows laid end to end interlock like chevrons.
+    """
+    from matplotlib.patches import Polygon
+
+    direction = 1.0 if end >= start else -1.0
+    head = min(head, abs(end - start))
+    neck = end - direction * head
+    half = height / 2
+    tail = [(start + direction * head, y)] if notch else []
+    corners = [(start, y - half), (neck, y - half), (end, y), (neck, y + half), (start, y + half), *tail]
+    return Polygon(corners, closed=True)
+
+
+def points_per_unit(ax: Axes) -> float:
+    """Typographic points per x data unit: how wide a span of the x axis is on the page, to fit text to it."""
+    low, high = ax.get_xlim()
+    width_inches = ax.get_position().width * ax.figure.get_figwidth()
+    return width_inches * 72 / max(high - low, np.finfo(float).tiny)
+
+
+def text_points(text: str, fontsize: float) -> float:
+    """Approximate width of a line of text in points (about 0.6 em per character in matplotlib's sans-serif)."""
+    return 0.6 * fontsize * len(text)
+
+
+def new_axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    """``ax`` when given, else the Axes of a new pyplot figure of ``size`` inches with constrained layout."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def clean_axes(ax: Axes, left: bool = False) -> None:
+    """SHAP's frame: no top or right spine, no left one either unless asked, ticks only on the x axis."""
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.spines["left"].set_visible(left)
+    ax.xaxis.set_ticks_position("bottom")
+    if not left:
+        ax.tick_params(axis="y", length=0)
+
+
+def finish(ax: Axes, show: bool) -> Axes:
+    """Show the figure only when asked (``plt.show`` blocks in scripts), and hand back the Axes drawn on."""
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+    return ax

@@ -1,0 +1,139 @@
+"""Scatter (dependence) plot: a feature's raw value against its attribution, optionally coloured by another feature.
+
+SHAP's ``shap.plots.scatter``, drawn from a skig Explanation; categories are jittered columns with their names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ._common import (
+    BLUE,
+    GREY,
+    LINE_GREY,
+    MISSING,
+    add_colorbar,
+    categories,
+    clean_axes,
+    feature_column,
+    finish,
+    format_value,
+    is_numeric,
+    legend_handles,
+    new_axes,
+    point_colors,
+    solid,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+JITTER = 0.3
+
+
+def scatter(
+    exp,
+    feature: str,
+    color: str | None = None,
+    *,
+    ax: Axes | None = None,
+    show: bool = False,
+    size: float = 16,
+    alpha: float = 1.0,
+) -> Axes:
+    """Each row's value of ``feature`` (x) against its attribution for that feature (y).
+
+    A numeric feature is drawn on its scale, rows where it is missing as grey ticks at the left edge (as SHAP does).
+    A categorical feature gets one column per category, jittered sideways (seeded) so that points do not hide each
+    other, named on the x axis; missing values are a grey last column "missing". With ``color``, points are coloured
+    by that feature: numbers on the blue-red scale with a colour bar, categories with a legend, missing grey.
+
+    Parameters
+    ----------
+    exp : Explanation
+        The attributions of several rows.
+    feature : str
+        The feature drawn.
+    color : str, default=None
+        A feature to colour the points by; SHAP's blue when None.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    show : bool, default=False
+        Call ``plt.show()`` after drawing.
+    size : float, default=16
+        Marker area in points squared.
+    alpha : float, default=1.0
+        Marker opacity.
+
+    Returns
+    -------
+    matplotlib Axes
+        The Axes drawn on. ``ax.collections[0]`` holds the points with a value, ``ax.collections[1]`` (numeric
+        features with missing values only) the missing ones.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import skig
+    >>> from skig.plots import scatter
+    >>> values = pd.DataFrame({"Income": [0.3, -0.2, 0.1], "Home": [0.1, -0.05, 0.0]})
+    >>> data = pd.DataFrame({"Income": [900.0, 4000.0, 1500.0], "Home": ["rent", "owner", "rent"]})
+    >>> exp = skig.Explanation(values, pd.Series([0.2] * 3), values.sum(axis=1) + 0.2, data)
+    >>> ax = scatter(exp, "Home", color="Income")
+    >>> [label.get_text() for label in ax.get_xticklabels()]
+    ['owner', 'rent']
+    """
+    values = feature_column(exp.data, feature)
+    attributions = feature_column(exp.values, feature).to_numpy(dtype=np.float64)
+    missing = values.isna().to_numpy()
+    colors = point_colors(feature_column(exp.data, color)) if color is not None else None
+    rgba = colors.rgba if colors is not None else solid(BLUE, len(values))
+    ax = new_axes(ax, (6.5, 5))
+
+    if is_numeric(values):
+        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~missing
+        ax.scatter(x[present], attributions[present], c=rgba[present], s=size, alpha=alpha, linewidth=0, zorder=3)
+        if missing.any():
+            # Missing values as ticks on the left edge, coloured like the others (grey without ``color``).
+            low, high = (np.nanmin(x), np.nanmax(x)) if present.any() else (0.0, 1.0)
+            edge = low - 0.05 * ((high - low) or 1.0)
+            nan_rgba = rgba[missing] if colors is not None else solid(GREY, int(missing.sum()))
+            ax.scatter(
+                np.full(int(missing.sum()), edge),
+                attributions[missing],
+                c=nan_rgba,
+                marker=1,
+                s=size * 4,
+                linewidth=2,
+                zorder=3,
+                label=f"{feature} {MISSING}",
+            )
+            ax.set_xlim(left=edge - 0.02 * ((high - low) or 1.0))
+    else:
+        levels = categories(values)
+        positions = np.full(len(values), float(len(levels)))
+        for position, level in enumerate(levels):
+            positions[(values == level).to_numpy(dtype=bool, na_value=False)] = position
+        jitter = np.random.default_rng(0).uniform(-JITTER, JITTER, len(values))
+        if colors is None:
+            rgba[missing] = solid(GREY, 1)
+        ax.scatter(positions + jitter, attributions, c=rgba, s=size, alpha=alpha, linewidth=0, zorder=3)
+        names = [format_value(level) for level in levels] + ([MISSING] if missing.any() else [])
+        ax.set_xticks(np.arange(len(names)), names)
+
+    ax.axhline(0, color=LINE_GREY, linewidth=0.8, zorder=-1)
+    if colors is not None:
+        if colors.norm is not None:
+            add_colorbar(ax, color, norm=colors.norm)
+        legend = dict(colors.legend)
+        if colors.has_missing:
+            legend[f"{color} {MISSING}"] = GREY
+        if legend:
+            ax.legend(handles=legend_handles(legend), title=None if colors.norm is not None else color, frameon=False)
+    ax.set_xlabel(feature)
+    ax.set_ylabel(f"attribution of {feature}")
+    clean_axes(ax, left=True)
+    return finish(ax, show)

@@ -1,0 +1,154 @@
+"""Waterfall plot: one row's walk from the base value to its prediction, one arrow per feature.
+
+SHAP's ``shap.plots.waterfall``, drawn from a one-row skig Explanation, with the raw values in the labels.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ._common import (
+    BLUE,
+    GREY,
+    GRID_GREY,
+    LINE_GREY,
+    RED,
+    arrow_polygon,
+    clean_axes,
+    collapse_features,
+    completeness_gap,
+    feature_order,
+    finish,
+    format_attribution,
+    format_number,
+    new_axes,
+    one_row,
+    points_per_unit,
+    row_labels,
+    text_points,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+ROW_HEIGHT = 0.5
+BAR_HEIGHT = 0.8
+HEAD_INCHES = 0.08
+FONT_SIZE = 12
+GAP_LABEL = "completeness gap"
+
+
+def waterfall(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | None = None, show: bool = False):
+    """From the base value at the bottom to the prediction at the top, one arrow per feature.
+
+    Arrows that increase the output are red (SHAP's #ff0051), those that decrease it blue (#008bfb); each carries its
+    signed attribution and each row its feature and raw value ("Home = rent", "Income = 1,250"). Features are
+    ordered by the size of their attribution in this row, the largest at the top; beyond ``max_display`` the rest
+    are summed into "N other features" at the bottom. The base value ``E[f(X)]`` is marked below the axis and the
+    prediction ``f(x)`` above it. When the attributions leave a visible part of ``f(x) - E[f(X)]`` unexplained (the
+    completeness error ``exp.delta`` of a coarse integration), a grey "completeness gap" arrow closes it.
+
+    Parameters
+    ----------
+    exp : Explanation
+        One row (``exp[i]``), or several with ``row``.
+    max_display : int, default=10
+        Feature arrows drawn, the last one summing the features left out.
+    row : int, default=None
+        Position of the row to draw when ``exp`` has several.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    show : bool, default=False
+        Call ``plt.show()`` after drawing.
+
+    Returns
+    -------
+    matplotlib Axes
+        The Axes drawn on; the arrows are its patches, bottom to top.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import skig
+    >>> from skig.plots import waterfall
+    >>> values = pd.DataFrame({"Income": [0.3, -0.2], "Home": [-0.1, 0.05]})
+    >>> data = pd.DataFrame({"Income": [1250.0, 4000.0], "Home": ["rent", "owner"]})
+    >>> exp = skig.Explanation(values, pd.Series([0.2, 0.2]), values.sum(axis=1) + 0.2, data)
+    >>> ax = waterfall(exp[0])
+    >>> [label.get_text() for label in ax.get_yticklabels()]  # bottom to top
+    ['Home = rent', 'Income = 1,250']
+    """
+    exp = one_row(exp, row)
+    shown, names = collapse_features(
+        exp.values, max_display, order=feature_order(exp.values), label="{n} other features"
+    )
+    labels = row_labels(exp, shown.columns, names)
+    widths = list(shown.iloc[0].to_numpy(dtype=np.float64))
+    gap = completeness_gap(exp)
+    if gap:
+        labels.append(GAP_LABEL)
+        widths.append(gap)
+    # Bottom to top: the gap, the collapsed features, then the features from the smallest to the largest.
+    labels, widths = labels[::-1], np.array(widths[::-1])
+    base = float(exp.base_values.iloc[0])
+    prediction = float(exp.predictions.iloc[0])
+    ends = base + np.cumsum(widths)
+    starts = ends - widths
+
+    n_rows = len(widths)
+    ax = new_axes(ax, (8, n_rows * ROW_HEIGHT + 1.5))
+    points = np.concatenate([starts, ends, [base, prediction]])
+    span = float(points.max() - points.min()) or max(abs(base), 1.0)
+    ax.set_xlim(points.min() - 0.12 * span, points.max() + 0.12 * span)
+    ax.set_ylim(-0.6, n_rows - 0.4)
+    per_unit = points_per_unit(ax)
+    head = HEAD_INCHES * 72 / per_unit
+
+    for y, (label, start, end, width) in enumerate(zip(labels, starts, ends, widths, strict=True)):
+        color = GREY if label == GAP_LABEL else (RED if width >= 0 else BLUE)
+        patch = arrow_polygon(start, end, y, BAR_HEIGHT, head)
+        patch.set_facecolor(color)
+        patch.set_edgecolor("none")
+        ax.add_patch(patch)
+        text = format_attribution(width)
+        if text_points(text, FONT_SIZE) + 6 < abs(width) * per_unit:
+            ax.text((start + end) / 2, y, text, ha="center", va="center", color="white", fontsize=FONT_SIZE)
+        else:
+            side = 1 if width >= 0 else -1
+            ax.text(
+                end + side * 5 / per_unit,
+                y,
+                text,
+                ha="left" if side > 0 else "right",
+                va="center",
+                color=color,
+                fontsize=FONT_SIZE,
+            )
+        ax.axhline(y, color=GRID_GREY, linewidth=0.5, dashes=(1, 5), zorder=-1)
+        if y + 1 < n_rows:
+            # Where this arrow ends, the next one starts.
+            ax.plot([end, end], [y - 0.4, y + 1 + 0.4], color=LINE_GREY, linestyle="--", linewidth=0.5, zorder=-1)
+
+    ax.axvline(base, 0, 0.5 / n_rows, color=LINE_GREY, linestyle="--", linewidth=0.5, zorder=-1)
+    ax.axvline(prediction, color=LINE_GREY, linestyle="--", linewidth=0.5, zorder=-1)
+    # E[f(X)] below the x tick labels at the base value, f(x) above the axes at the prediction.
+    marks = [
+        (base, 0.0, -24, "top", f"E[f(X)] = {format_number(base)}"),
+        (prediction, 1.0, 4, "bottom", f"f(x) = {format_number(prediction)}"),
+    ]
+    for x, y_axes, offset, va, text in marks:
+        ax.annotate(
+            text,
+            xy=(x, y_axes),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(0, offset),
+            textcoords="offset points",
+            ha="center",
+            va=va,
+            fontsize=12,
+        )
+    ax.set_yticks(np.arange(n_rows), labels, fontsize=12)
+    clean_axes(ax)
+    return finish(ax, show)
