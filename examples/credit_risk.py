@@ -185,7 +185,7 @@ def main(output_dir: Path, random_state: int = 0) -> skig.Explanation:
         exp.data,
         output_dir / "credit_risk_report.html",
         rows=list(riskiest),
-        group=marital.fillna("missing").to_numpy(),
+        group=marital.fillna("missing"),
         title="Credit risk model: explanation report",
     )
     print(f"Wrote the compliance report to {report}")

@@ -110,8 +110,9 @@ def report(
     rows : list of row labels, default=None
         Rows (labels of ``X``'s index) that get their own section: prediction, waterfall and reason codes.
     group : str or array-like of shape (n_rows,), default=None
-        A column of ``X`` or one label per row (a protected attribute such as an age band): mean attribution per
-        feature by group, and the features whose attributions differ most between groups.
+        A column of ``X``, or one label per row in ``X``'s order (a named Series gives the section its name): a
+        protected attribute such as an age band, whether or not the model reads it. The report gives the mean
+        attribution per feature by group and the features whose attributions differ most between groups.
     title : str, default="Model explanation report"
         The report's title.
     tolerance : float, default=0.01
@@ -139,9 +140,10 @@ def report(
                 raise ValueError(f"group {group!r} is not a column of X; columns: {list(X.columns)}.")
             group_labels, group_name = X[group], group
         else:
-            group_labels, group_name = pd.Series(np.asarray(group), index=X.index), "group"
-            if len(group_labels) != len(X):
-                raise ValueError(f"group has {len(group_labels)} labels for {len(X)} rows.")
+            if len(group) != len(X):
+                raise ValueError(f"group has {len(group)} labels for {len(X)} rows.")
+            group_name = getattr(group, "name", None) or "group"
+            group_labels = pd.Series(np.asarray(group, dtype=object), index=X.index)
     rows = [] if rows is None else list(rows)
     missing = [row for row in rows if row not in X.index]
     if missing:
@@ -210,12 +212,13 @@ def report(
     )
 
     if group_labels is not None:
-        by_group = exp.values.groupby(group_labels.astype(str).fillna("missing").to_numpy()).mean().T
+        group_labels = group_labels.astype(object).where(group_labels.notna(), "missing").astype(str)
+        by_group = exp.values.groupby(group_labels.to_numpy()).mean().T
         by_group.index.name = "feature"
         spread = (by_group.max(axis=1) - by_group.min(axis=1)).sort_values(ascending=False)
         differ = spread.to_frame("largest difference between groups")
         differ.index.name = "feature"
-        counts = group_labels.astype(str).value_counts().sort_index()
+        counts = group_labels.value_counts().sort_index()
         parts += [
             f'<h2 id="groups">Attributions by {html.escape(str(group_name))}</h2>',
             "<p>Rows per group: " + ", ".join(f"{html.escape(k)}: {v}" for k, v in counts.items()) + "</p>",
