@@ -92,10 +92,22 @@ def _explain(args) -> None:
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {args.out}")
 
 
+def _split_group(model_path: Path, X, group: str | None):
+    """Take the group column out of the data unless the model reads it (a protected attribute usually is not)."""
+    if group is None:
+        return X, None
+    if group not in X.columns:
+        raise InputError(f"--group {group!r} is not a column of the data; columns: {list(X.columns)}")
+    model_columns = getattr(_load_model(model_path), "feature_names_in_", None)
+    if model_columns is not None and group in set(model_columns):
+        return X, group
+    return X.drop(columns=group), X[group]
+
+
 def _report(args) -> None:
     import skig
 
-    X = _read_table(Path(args.data))
+    X, group = _split_group(Path(args.model), _read_table(Path(args.data)), args.group)
     explainer = _explainer(args, X)
     rows = None
     if args.rows:
@@ -104,9 +116,7 @@ def _report(args) -> None:
         unknown = [row for row in rows if row not in labels]
         if unknown:
             raise InputError(f"--rows {unknown} are not row labels of {args.data} (0 to {len(X) - 1})")
-    if args.group is not None and args.group not in X.columns:
-        raise InputError(f"--group {args.group!r} is not a column of {args.data}; columns: {list(X.columns)}")
-    skig.report(explainer, X, args.out, rows=rows, group=args.group)
+    skig.report(explainer, X, args.out, rows=rows, group=group)
     print(f"wrote {args.out}")
 
 
@@ -144,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(report)
     report.add_argument("-o", "--out", required=True, help="the report, an .html file")
-    report.add_argument("--group", help="a column (e.g. a protected attribute) to compare attributions across")
+    report.add_argument(
+        "--group",
+        help="a column of DATA (e.g. a protected attribute) to compare attributions across; it is taken out of the "
+        "model's input unless the model was fitted on it",
+    )
     report.add_argument("--rows", nargs="+", help="row labels that get their own section")
     report.set_defaults(run=_report)
     return parser

@@ -77,3 +77,23 @@ def test_help_warns_that_pickles_run_code():
     result = subprocess.run([sys.executable, "-m", "skig.cli", "explain", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "runs code" in result.stdout and "--baseline" in result.stdout
+
+
+def test_report_writes_html_with_group_and_rows(files, tmp_path):
+    path, _, X = files
+    X.assign(band=np.where(X["age"] > 0, "older", "younger")).to_csv(path / "grouped.csv", index=False)
+    # the group column is not a model input: the report audits with it, the explainer never sees it
+    args = ["report", str(path / "model.joblib"), str(path / "grouped.csv"), "-o", str(path / "r.html")]
+    assert main([*args, "--rows", "3", "7", "--steps", "8", "--group", "band"]) == 0
+    html = (path / "r.html").read_text(encoding="utf-8")
+    assert "Row 3" in html and "Row 7" in html and "Completeness audit" in html
+    assert "Attributions by band" in html and "older" in html
+
+
+def test_report_bad_rows_and_group_exit_2(files, capsys):
+    path, _, _ = files
+    args = ["report", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "r.html")]
+    assert main([*args, "--rows", "999"]) == 2
+    assert "999" in capsys.readouterr().err
+    assert main([*args, "--group", "sex"]) == 2
+    assert "sex" in capsys.readouterr().err
