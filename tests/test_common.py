@@ -54,6 +54,7 @@ def _explainers():
 # Checks that genuinely cannot apply to an explainer: none of the checks sklearn yields fails for that reason.
 CANNOT_APPLY: dict[str, str] = {}
 
+
 def _expected_failed_checks(estimator):
     return CANNOT_APPLY
 
@@ -135,9 +136,16 @@ class TestCloneAndParams:
             random_state=3,
             progress=False,
             features="encoded",
+            gradient_rule="deconv",
+            n_samples=3,
+            noise_level=0.5,
         )
         explainer = skig.Explainer(mlp, **params)
-        assert explainer.get_params(deep=False) == {"model": mlp, **params}
+        assert explainer.get_params(deep=False) == {
+            **skig.Explainer(mlp).get_params(deep=False),
+            "model": mlp,
+            **params,
+        }
         other = skig.Explainer(WidthAgnostic()).set_params(**explainer.get_params(deep=False))
         assert other.get_params(deep=False) == explainer.get_params(deep=False)
         assert other.set_params(n_steps=9) is other

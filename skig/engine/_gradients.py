@@ -174,6 +174,17 @@ def path_gradients(
     return out
 
 
+def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
+    """Gradient of ``scalar_fn`` at each point for its target, in passes of at most ``max_points``."""
+    parts = []
+    with torch.enable_grad():
+        for lo in range(0, len(points), max_points):
+            chunk = points[lo : lo + max_points].detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(scalar_fn(chunk, targets[lo : lo + max_points]).sum(), chunk)
+            parts.append(grad)
+    return torch.cat(parts) if parts else torch.zeros_like(points)
+
+
 def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
     """``scalar_fn`` on many points without gradients, in passes of at most ``max_points``."""
     with torch.no_grad():
