@@ -1,0 +1,118 @@
+"""The Explanation result object: parallel pandas parts, slicing, tidy form and SHAP conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import skig
+
+
+@pytest.fixture
+def exp():
+    index = pd.Index([10, 20, 30, 40], name="applicant")
+    values = pd.DataFrame(
+        {"Income": [0.3, -0.2, 0.1, 0.0], "Home": [0.1, -0.05, 0.0, 0.2], "Age": [0.0, 0.01, -0.1, 0.05]}, index=index
+    )
+    data = pd.DataFrame(
+        {"Income": [900.0, np.nan, 1500.0, 2000.0], "Home": ["rent", "owner", None, "rent"], "Age": [25, 40, 33, 61]},
+        index=index,
+    )
+    base = pd.Series(0.2, index=index)
+    predictions = values.sum(axis=1) + base + pd.Series([0.0, 1e-3, 0.0, -2e-3], index=index)
+    return skig.Explanation(
+        values,
+        base,
+        predictions,
+        data,
+        target=pd.Series(1, index=index),
+        output="probability",
+        method="ig",
+        n_steps=pd.Series(64, index=index),
+    )
+
+
+def test_parts_share_the_index_and_delta_is_the_completeness_error(exp):
+    for part in (exp.base_values, exp.predictions, exp.delta, exp.target, exp.n_steps):
+        assert part.index.equals(exp.values.index)
+    np.testing.assert_allclose(exp.delta, [0.0, -1e-3, 0.0, 2e-3], atol=1e-15)
+    assert exp.feature_names == ["Income", "Home", "Age"]
+    assert exp.shape == (4, 3) and len(exp) == 4
+    assert "rows=4" in repr(exp) and "probability" in repr(exp)
+
+
+@pytest.mark.parametrize(
+    "key, rows",
+    [
+        (1, [20]),
+        (-1, [40]),
+        (slice(1, 3), [20, 30]),
+        (np.array([3, 0]), [40, 10]),
+        (np.array([True, False, True, False]), [10, 30]),
+        (pd.Series([False, True, True, False]), [20, 30]),
+    ],
+)
+def test_slicing_is_positional_and_keeps_every_part_aligned(exp, key, rows):
+    part = exp[key]
+    assert list(part.values.index) == rows
+    for frame in (part.base_values, part.predictions, part.delta, part.data, part.encoded_values, part.n_steps):
+        assert list(frame.index) == rows
+    assert part.is_row == isinstance(key, int)
+    assert part.output == "probability"
+
+
+@pytest.mark.parametrize("key", [4, -5, np.array([True, False]), "Income", 1.5])
+def test_bad_keys_raise_index_error(exp, key):
+    with pytest.raises(IndexError):
+        exp[key]
+
+
+def test_importance_is_mean_absolute_attribution_sorted(exp):
+    importance = exp.importance()
+    assert list(importance.index) == ["Income", "Home", "Age"]
+    assert importance["Income"] == pytest.approx(0.15)
+
+
+def test_to_frame_is_tidy(exp):
+    tidy = exp.to_frame()
+    assert list(tidy.columns) == ["applicant", "feature", "feature_value", "attribution"]
+    assert len(tidy) == 12
+    home_20 = tidy[(tidy["applicant"] == 20) & (tidy["feature"] == "Home")].iloc[0]
+    assert home_20["feature_value"] == "owner" and home_20["attribution"] == pytest.approx(-0.05)
+    assert pd.isna(tidy[(tidy["applicant"] == 20) & (tidy["feature"] == "Income")]["feature_value"].iloc[0])
+
+
+def test_to_shap_is_lossless(exp):
+    import shap
+
+    converted = exp.to_shap()
+    assert isinstance(converted, shap.Explanation)
+    np.testing.assert_array_equal(converted.values, exp.values.to_numpy())
+    np.testing.assert_array_equal(converted.base_values, exp.base_values.to_numpy())
+    assert list(converted.feature_names) == exp.feature_names
+    # numbers stay numbers (NaN kept); categories become codes for colouring, raw values stay in display_data
+    np.testing.assert_array_equal(converted.data[:, 0], exp.data["Income"].to_numpy())
+    np.testing.assert_array_equal(converted.data[:, 2], exp.data["Age"].to_numpy())
+    assert np.isnan(converted.data[2, 1]) and converted.data[0, 1] == converted.data[3, 1]
+    display = converted.display_data[:, 1]
+    assert list(display[[0, 1, 3]]) == ["rent", "owner", "rent"] and pd.isna(display[2])
+
+
+def test_one_row_converts_to_a_one_dimensional_shap_explanation(exp):
+    row = exp[0].to_shap()
+    assert row.values.shape == (3,) and np.ndim(row.base_values) == 0
+    assert row.base_values == pytest.approx(0.2)
+
+
+def test_explainer_output_round_trips_through_shap_plots(mlp, X):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    exp = skig.Explainer(mlp(5, 1), n_steps=8).fit(X).explain(X)
+    shap.plots.waterfall(exp[0].to_shap(), show=False)
+    shap.plots.beeswarm(exp.to_shap(), show=False)
+    plt.close("all")
