@@ -16,48 +16,28 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
+from ._fit_checks import check_gradient_rule, check_interactions, first_output, probe_model, resolve_output
+from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
 from .engine import (
     GRADIENT_RULES,
+    METHODS,
     RULES,
-    SAMPLE_AGGREGATES,
-    aggregate_samples,
+    STOCHASTIC_METHODS,
+    attribute,
+    baseline_output,
     chunk_points,
     evaluate,
-    expected_paths,
     frozen,
-    functional_relu_calls,
     gradient_rule,
-    guided_integrated_gradients,
-    integrated_gradients,
-    noisy_copies,
-    path_gradients,
-    refine_steps,
 )
 from .engine._device import module_device, module_dtype, placed, resolve_device
-from .models import adapt_model, settle_head
+from .models import adapt_model
 from .models._feature_mapping import NonSeparableTransformerError
 
-METHODS = ("ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided")
-#: Methods that draw random numbers when explaining.
-STOCHASTIC_METHODS = (*SAMPLE_AGGREGATES, "expected")
 OUTPUTS = ("auto", "raw", "logit", "probability")
 _PROBE_ROWS = 8
-# n_steps="auto" starts here and doubles the rows that miss the tolerance.
-_AUTO_START_STEPS = 8
-# SmoothGrad holds rows x samples x features attributions at once: rows go in blocks of at most this many values.
-_SAMPLE_BLOCK_VALUES = 2**24
-
-
-def _torch_generator(rng: np.random.RandomState) -> torch.Generator:
-    """A CPU torch generator seeded from ``rng``, so torch draws follow ``random_state`` on every device."""
-    return torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-
-
-def _first_output(raw):
-    # skorch's convention: a module returning a tuple has its prediction first.
-    return raw[0] if isinstance(raw, (tuple, list)) else raw
 
 
 class Explainer(TransformerMixin, BaseEstimator):
@@ -320,7 +300,9 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     def _fit(self, X):
         """Fit, on the understanding that the caller restores the previous state if it raises."""
-        self._check_interactions()
+        check_interactions(
+            method=self.method, baseline=self.baseline, n_steps=self.n_steps, rule=self.rule, max_steps=self.max_steps
+        )
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
         adapter = adapt_model(self.model)
         X = check_rows(self, X, reset=True, numeric=adapter.numeric_input)
@@ -329,13 +311,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         encoded_names = self._encoded_names(adapter, raw_names, encoded.shape[1])
         check_encoded_finite(encoded, encoded_names)
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
-        self.n_outputs_, adapter.model = self._probe(adapter, encoded[:_PROBE_ROWS])
-        self._check_gradient_rule(adapter, encoded[:_PROBE_ROWS])
+        self.n_outputs_, adapter.model = probe_model(adapter, encoded[:_PROBE_ROWS])
+        check_gradient_rule(adapter, encoded[:_PROBE_ROWS], self.gradient_rule)
         if adapter.classes is not None:
             self.classes_ = adapter.classes
         elif hasattr(self, "classes_"):
             del self.classes_
-        self.output_ = self._resolve_output(adapter)
+        self.output_ = resolve_output(self.output, adapter)
         self.adapter_ = adapter
 
         def encode_rows(rows):
@@ -378,124 +360,6 @@ class Explainer(TransformerMixin, BaseEstimator):
         )
         return encoded_names
 
-    def _check_interactions(self) -> None:
-        """Refuse parameter combinations that have no meaning, saying what would be accepted."""
-        if self.method == "expected":
-            if isinstance(self.baseline, str) and self.baseline in BASELINE_STATISTICS:
-                raise ValueError(
-                    f"method='expected' averages over a background distribution, but baseline={self.baseline!r} is "
-                    "a single row; use baseline='sample' (n_baselines rows drawn from X), 'kmeans' (n_baselines "
-                    "weighted centroids) or reference rows (with optional baseline_weights)."
-                )
-            if isinstance(self.n_steps, str):
-                raise ValueError(
-                    "n_steps='auto' does not apply to method='expected', whose budget is n_samples path points per "
-                    "row; give n_samples instead, or use method='ig' with a background for exact quadrature."
-                )
-        steps = self.max_steps if isinstance(self.n_steps, str) else self.n_steps
-        if self.rule == "riemann_trapezoid" and self.method != "guided" and steps < 2:
-            what = f"max_steps={self.max_steps}" if isinstance(self.n_steps, str) else f"n_steps={self.n_steps}"
-            raise ValueError(f"rule='riemann_trapezoid' needs n_steps >= 2 (and max_steps >= 2); got {what}.")
-
-    def _check_gradient_rule(self, adapter, encoded: np.ndarray) -> None:
-        """A non-standard rule must reach every ReLU: refuse models that call ReLU as a function."""
-        if self.gradient_rule == "standard":
-            return
-        module = adapter.module
-        with frozen(module):
-            probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
-            calls = functional_relu_calls(module, probe)
-        if calls:
-            raise ValueError(
-                f"gradient_rule={self.gradient_rule!r} overrides the backward pass of torch.nn.ReLU modules, but "
-                f"{adapter.model.description} also calls ReLU as a function ({calls} call(s) of torch.relu, "
-                "F.relu or Tensor.relu per forward pass), whose gradient would silently stay standard. Use "
-                "torch.nn.ReLU modules in the model, or gradient_rule='standard'."
-            )
-
-    def _probe(self, adapter, encoded: np.ndarray):
-        """Run a few rows through the model with gradients: learn the output count, prove differentiability."""
-        module = adapter.module
-        with frozen(module):
-            inputs = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
-            inputs.requires_grad_(True)
-            with torch.enable_grad():
-                try:
-                    raw = _first_output(module(inputs))
-                except Exception as error:
-                    if "requires grad" in str(error):  # e.g. ``x.numpy()`` inside forward
-                        raise TypeError(
-                            f"{adapter.model.description} fails when its input requires a gradient ({error}); skig "
-                            "needs a differentiable torch model. For tree ensembles use shap.TreeExplainer, for other "
-                            "models shap.KernelExplainer."
-                        ) from error
-                    raise ValueError(
-                        f"the model failed on the reference rows ({encoded.shape[1]} encoded columns): {error}"
-                    ) from error
-                if not isinstance(raw, torch.Tensor) or not raw.requires_grad:
-                    raise TypeError(
-                        f"{adapter.model.description} returned an output that does not depend differentiably on its "
-                        "input (no gradient flows back); skig needs a differentiable torch model. For tree ensembles "
-                        "use shap.TreeExplainer, for other models shap.KernelExplainer."
-                    )
-        width = raw.reshape(raw.shape[0], -1).shape[1]
-        model = settle_head(adapter.model, width)
-        return model.head.n_outputs(raw.detach()), model
-
-    def _resolve_output(self, adapter) -> str:
-        head = adapter.head
-        if self.output == "auto":
-            return "logit" if adapter.classes is not None and "logit" in head.spaces else "raw"
-        if self.output not in head.spaces:
-            raise ValueError(
-                f"output={self.output!r} is not available for {adapter.model.description}, which has no class "
-                f"probabilities; use one of {list(head.spaces)}."
-            )
-        return self.output
-
-    # -------------------------------------------------------------- targets
-    def _output_labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """User-facing labels of the explainable outputs, and the head's index for each."""
-        if hasattr(self, "classes_"):
-            return np.asarray(self.classes_), np.arange(len(self.classes_))
-        if self.adapter_.head.kind == "sigmoid":
-            # A plain module with one output: output 0 is its positive-class logit.
-            return np.array([0]), np.array([1])
-        return np.arange(self.n_outputs_), np.arange(self.n_outputs_)
-
-    def _label_index(self, value, labels: np.ndarray, index: np.ndarray) -> int:
-        matches = np.flatnonzero(labels == value) if np.ndim(value) == 0 else []
-        if len(matches):
-            return int(index[matches[0]])
-        if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool) and 0 <= value < len(labels):
-            return int(index[value])
-        kind = "classes" if hasattr(self, "classes_") else "outputs"
-        raise ValueError(f"target {value!r} is out of range: the model has {kind} {labels.tolist()}.")
-
-    def _targets(self, target, n_rows: int, predicted) -> tuple[torch.Tensor, np.ndarray]:
-        """Head indices (tensor) and user labels (array) of the explained output of every row."""
-        labels, index = self._output_labels()
-        if target is None:
-            if self.adapter_.head.kind == "identity":
-                if self.n_outputs_ != 1:
-                    raise ValueError(
-                        f"the model has {self.n_outputs_} outputs; pass target= one of {labels.tolist()} to choose."
-                    )
-                chosen = np.zeros(n_rows, dtype=np.int64)
-            elif len(labels) <= 2:
-                chosen = np.full(n_rows, index[-1], dtype=np.int64)
-            else:
-                chosen = predicted().cpu().numpy().astype(np.int64)
-        elif np.ndim(target) == 0:
-            chosen = np.full(n_rows, self._label_index(target, labels, index), dtype=np.int64)
-        else:
-            target = np.asarray(target)
-            if target.shape != (n_rows,):
-                raise ValueError(f"target has shape {target.shape}; one target per row needs shape ({n_rows},).")
-            chosen = np.array([self._label_index(value, labels, index) for value in target], dtype=np.int64)
-        back = dict(zip(index.tolist(), labels.tolist(), strict=True))
-        return torch.as_tensor(chosen), np.array([back[i] for i in chosen.tolist()])
-
     # -------------------------------------------------------------- explain
     def explain(self, X, *, target=None) -> Explanation:
         """Attribute the model's output on each row to its raw features.
@@ -531,7 +395,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             max_points = chunk_points(module, inputs[:_PROBE_ROWS], self.batch_size)
 
             def raw_fn(points):
-                return _first_output(module(points))
+                return first_output(module(points))
 
             def scalar_fn(points, targets):
                 return adapter.head(raw_fn(points), targets, self.output_)
@@ -545,143 +409,60 @@ class Explainer(TransformerMixin, BaseEstimator):
                         ]
                     )
 
-            targets, labels = self._targets(target, len(inputs), predicted)
+            targets, labels = resolve_targets(
+                target,
+                len(inputs),
+                predicted,
+                classes=getattr(self, "classes_", None),
+                head_kind=adapter.head.kind,
+                n_outputs=self.n_outputs_,
+            )
             targets = targets.to(device)
             baselines = torch.tensor(self.baseline_.to_numpy(), dtype=dtype, device=device)
             weights = torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device)
             predictions = evaluate(scalar_fn, inputs, targets, max_points).double()
-            base_values = self._base_values(scalar_fn, baselines, weights, targets, max_points)
-            attributions, steps = self._attribute(
-                scalar_fn, inputs, baselines, weights, targets, predictions, base_values, max_points
+            base_values = baseline_output(scalar_fn, baselines, weights, targets, max_points)
+            seed, generator = self._random_draws()
+            attributions, steps = attribute(
+                scalar_fn,
+                inputs,
+                baselines,
+                weights,
+                targets,
+                predictions,
+                base_values,
+                method=self.method,
+                n_steps=self.n_steps,
+                rule=self.rule,
+                n_samples=self.n_samples,
+                noise_std=torch.as_tensor(self.noise_level * self.noise_scale_, dtype=torch.float64),
+                fraction=self.fraction,
+                max_dist=self.max_dist,
+                tol=self.tol,
+                max_steps=self.max_steps,
+                max_points=max_points,
+                generator=generator,
+                seed=seed,
+                progress=self.progress,
             )
         return self._explanation(
             rows, index, attributions.cpu().numpy(), predictions, base_values, labels, steps.cpu().numpy()
         )
 
-    def _attribute(self, scalar_fn, inputs, baselines, weights, targets, predictions, base_values, max_points):
-        """Encoded attributions (n, d) of the chosen method, and the steps each row used (n,)."""
-        n_rows, device = len(inputs), inputs.device
-        rows = torch.arange(n_rows, device=device)
-        eps = torch.finfo(inputs.dtype).eps
-        rng = check_random_state(self.random_state) if self.method in STOCHASTIC_METHODS else None
+    def _random_draws(self) -> tuple[int | None, torch.Generator | None]:
+        """Expected IG's Sobol seed and the torch generator of a stochastic method, drawn from ``random_state``.
 
-        def ig(ends, ends_targets):
-            def attribute(groups, n_steps):
-                return integrated_gradients(
-                    scalar_fn,
-                    ends[groups],
-                    baselines,
-                    weights,
-                    ends_targets[groups],
-                    rule=self.rule,
-                    n_steps=n_steps,
-                    max_points=max_points,
-                    progress=self.progress,
-                )
+        The generator is a CPU one, so torch draws follow ``random_state`` on every device.
+        """
+        if self.method not in STOCHASTIC_METHODS:
+            return None, None
+        rng = check_random_state(self.random_state)
 
-            return attribute
+        def draw() -> int:
+            return int(rng.randint(np.iinfo(np.int32).max))
 
-        if self.method == "ig":
-            return self._with_steps(ig(inputs, targets), lambda: predictions, base_values, rows, n_rows, eps)
-        if self.method == "expected":
-            paths = expected_paths(
-                inputs,
-                baselines,
-                weights,
-                targets,
-                n_samples=self.n_samples,
-                rule=self.rule,
-                seed=int(rng.randint(np.iinfo(np.int32).max)),
-                generator=_torch_generator(rng),
-            )
-            attributions = path_gradients(scalar_fn, paths, max_points, self.progress)
-            return attributions, torch.full((n_rows,), self.n_samples, dtype=torch.long)
-        if self.method == "guided":
-            return self._guided(scalar_fn, inputs, baselines, weights, targets, predictions, max_points)
-        # SmoothGrad family: groups are rows x noisy copies, reduced per row; rows go in memory-bounded blocks.
-        generator = _torch_generator(rng)
-        noise_std = torch.as_tensor(self.noise_level * self.noise_scale_, dtype=torch.float64)
-        n_samples, n_features = self.n_samples, inputs.shape[1]
-        block = max(1, _SAMPLE_BLOCK_VALUES // (n_samples * n_features))
-        parts, steps = [], []
-        for lo in range(0, n_rows, block):
-            hi = min(lo + block, n_rows)
-            ends = noisy_copies(inputs[lo:hi], noise_std, n_samples, generator)
-            ends_targets = targets[lo:hi].repeat_interleave(n_samples)
-
-            def end_values(ends=ends, ends_targets=ends_targets):
-                return evaluate(scalar_fn, ends, ends_targets, max_points).double()
-
-            values, block_steps = self._with_steps(
-                ig(ends, ends_targets),
-                end_values,
-                base_values[lo:hi].repeat_interleave(n_samples),
-                rows[: hi - lo].repeat_interleave(n_samples),
-                hi - lo,
-                eps,
-            )
-            parts.append(aggregate_samples(values, n_samples, self.method))
-            steps.append(block_steps)
-        return torch.cat(parts), torch.cat(steps)
-
-    def _guided(self, scalar_fn, inputs, baselines, weights, targets, predictions, max_points):
-        """Guided IG from every baseline (groups are rows x baselines), weighted over the baselines."""
-        n_rows, n_baselines = len(inputs), len(baselines)
-        ends = inputs.repeat_interleave(n_baselines, 0)
-        starts = baselines.repeat(n_rows, 1)
-        group_targets = targets.repeat_interleave(n_baselines)
-        start_values = evaluate(scalar_fn, starts, group_targets, max_points).double()
-
-        def attribute(groups, n_steps):
-            return guided_integrated_gradients(
-                scalar_fn,
-                ends[groups],
-                starts[groups],
-                group_targets[groups],
-                n_steps=n_steps,
-                fraction=self.fraction,
-                max_dist=self.max_dist,
-                max_points=max_points,
-                progress=self.progress,
-            )
-
-        values, steps = self._with_steps(
-            attribute,
-            lambda: predictions.repeat_interleave(n_baselines),
-            start_values,
-            torch.arange(n_rows, device=inputs.device).repeat_interleave(n_baselines),
-            n_rows,
-            torch.finfo(inputs.dtype).eps,
-        )
-        per_baseline = values.reshape(n_rows, n_baselines, -1)
-        return (per_baseline * weights.to(per_baseline.dtype).view(1, -1, 1)).sum(1), steps
-
-    def _with_steps(self, attribute, end_values, start_values, group_rows, n_rows, eps):
-        """``attribute`` at the fixed ``n_steps``, or adaptively refined when ``n_steps="auto"``."""
-        if not isinstance(self.n_steps, str):
-            groups = torch.arange(len(group_rows), device=group_rows.device)
-            return attribute(groups, self.n_steps), torch.full((n_rows,), self.n_steps, dtype=torch.long)
-        return refine_steps(
-            attribute,
-            end_values(),
-            start_values,
-            group_rows,
-            n_rows,
-            tol=self.tol,
-            start_steps=_AUTO_START_STEPS,
-            max_steps=self.max_steps,
-            eps=eps,
-        )
-
-    def _base_values(self, scalar_fn, baselines, weights, targets, max_points) -> torch.Tensor:
-        """Weighted mean model output over the baselines, for each row's target."""
-        out = torch.empty(len(targets), dtype=torch.float64, device=targets.device)
-        for value in torch.unique(targets).tolist():
-            at_baselines = evaluate(
-                scalar_fn, baselines, torch.full_like(targets[:1], value).expand(len(baselines)), max_points
-            )
-            out[targets == value] = (at_baselines.double() * weights).sum()
-        return out
+        seed = draw() if self.method == "expected" else None
+        return seed, torch.Generator().manual_seed(draw())
 
     def _explanation(self, rows, index, encoded_attributions, predictions, base_values, labels, steps) -> Explanation:
         names_out = self.get_feature_names_out()

@@ -1,5 +1,6 @@
 """The pure-torch engine: quadrature, paths, batched gradients, gradient rules and the methods built from them."""
 
+from ._compose import METHODS, STOCHASTIC_METHODS, attribute, baseline_output
 from ._gradients import Paths, chunk_points, evaluate, frozen, input_gradients, path_gradients
 from ._methods import (
     SAMPLE_AGGREGATES,
@@ -15,11 +16,15 @@ from ._rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 
 __all__ = [
     "GRADIENT_RULES",
+    "METHODS",
     "RULES",
     "SAMPLE_AGGREGATES",
+    "STOCHASTIC_METHODS",
     "Paths",
     "aggregate_samples",
     "allocate",
+    "attribute",
+    "baseline_output",
     "chunk_points",
     "evaluate",
     "expected_paths",
