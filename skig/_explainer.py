@@ -446,7 +446,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 progress=self.progress,
             )
         return self._explanation(
-            rows, index, attributions.cpu().numpy(), predictions, base_values, labels, steps.cpu().numpy()
+            rows, encoded, index, attributions.cpu().numpy(), predictions, base_values, labels, steps.cpu().numpy()
         )
 
     def _random_draws(self) -> tuple[int | None, torch.Generator | None]:
@@ -464,12 +464,14 @@ class Explainer(TransformerMixin, BaseEstimator):
         seed = draw() if self.method == "expected" else None
         return seed, torch.Generator().manual_seed(draw())
 
-    def _explanation(self, rows, index, encoded_attributions, predictions, base_values, labels, steps) -> Explanation:
+    def _explanation(
+        self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps
+    ) -> Explanation:
         names_out = self.get_feature_names_out()
         encoded_values = pd.DataFrame(encoded_attributions, index=index, columns=self.encoded_feature_names_)
         if self.features == "encoded":
             values = encoded_values
-            data = pd.DataFrame(self.adapter_.encode(rows), index=index, columns=names_out)
+            data = pd.DataFrame(encoded, index=index, columns=names_out)
         else:
             to_raw = np.zeros((len(self.encoded_feature_groups_), len(names_out)))
             to_raw[np.arange(len(self.encoded_feature_groups_)), self.encoded_feature_groups_] = 1.0

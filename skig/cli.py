@@ -70,7 +70,7 @@ def _target(value: str | None):
         return value
 
 
-def _explainer(args, X):
+def _explainer(args, X, model):
     import skig
 
     baseline = args.baseline
@@ -81,24 +81,24 @@ def _explainer(args, X):
     params["progress"] = args.progress if args.progress is not None else len(X) >= _LONG_RUN_ROWS
     params["random_state"] = args.random_state
     reference = _read_table(Path(args.reference)) if args.reference else X
-    return skig.Explainer(_load_model(Path(args.model)), **params).fit(reference)
+    return skig.Explainer(model, **params).fit(reference)
 
 
 def _explain(args) -> None:
     X = _read_table(Path(args.data))
-    exp = _explainer(args, X).explain(X)
+    exp = _explainer(args, X, _load_model(Path(args.model))).explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
     _write_table(table, Path(args.out))
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {args.out}")
 
 
-def _split_group(model_path: Path, X, group: str | None):
+def _split_group(model, X, group: str | None):
     """Take the group column out of the data unless the model reads it (a protected attribute usually is not)."""
     if group is None:
         return X, None
     if group not in X.columns:
         raise InputError(f"--group {group!r} is not a column of the data; columns: {list(X.columns)}")
-    model_columns = getattr(_load_model(model_path), "feature_names_in_", None)
+    model_columns = getattr(model, "feature_names_in_", None)
     if model_columns is not None and group in set(model_columns):
         return X, group
     return X.drop(columns=group), X[group]
@@ -107,8 +107,9 @@ def _split_group(model_path: Path, X, group: str | None):
 def _report(args) -> None:
     import skig
 
-    X, group = _split_group(Path(args.model), _read_table(Path(args.data)), args.group)
-    explainer = _explainer(args, X)
+    model = _load_model(Path(args.model))
+    X, group = _split_group(model, _read_table(Path(args.data)), args.group)
+    explainer = _explainer(args, X, model)
     rows = None
     if args.rows:
         labels = list(X.index)

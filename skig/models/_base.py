@@ -5,7 +5,7 @@ An adapter turns raw rows into the encoded float matrix the torch module reads, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,10 +49,11 @@ class ModelAdapter:
 
     model: TorchModel
     preprocessor: object | None = None
-    numeric_input: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.numeric_input = self.preprocessor is None
+    @property
+    def numeric_input(self) -> bool:
+        """Whether the module reads the raw rows directly, so they must be finite numbers."""
+        return self.preprocessor is None
 
     @property
     def module(self) -> torch.nn.Module:

@@ -57,7 +57,7 @@ def _table(frame: pd.DataFrame, float_format: str = "{:.4g}", index: bool = True
     head = ([cell(frame.index.name or "", "th")] if index else []) + [cell(str(c), "th") for c in frame.columns]
     rows = []
     for label, values in zip(frame.index, frame.itertuples(index=False), strict=True):
-        rows.append("<tr>" + ("".join([cell(label)]) if index else "") + "".join(cell(v) for v in values) + "</tr>")
+        rows.append("<tr>" + (cell(label) if index else "") + "".join(cell(v) for v in values) + "</tr>")
     return f"<table><tr>{''.join(head)}</tr>{''.join(rows)}</table>"
 
 
@@ -68,13 +68,17 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     return float(a.rank().corr(b.rank()))
 
 
-def _stability(explainer, X, max_rows: int) -> pd.DataFrame:
+def _stability(explainer, X, exp, max_rows: int) -> pd.DataFrame:
     """Rank correlation of the global importance when only the seed, or only the step count, changes.
 
-    The fitted state (baselines, background) is kept: only what the explaining pass reads changes.
+    The fitted state (baselines, background) is kept: only what the explaining pass reads changes. ``exp`` is the
+    report's explanation of ``X``, reused as the reference when no sample is needed.
     """
-    sample = X if len(X) <= max_rows else X.sample(max_rows, random_state=0)
-    reference = explainer.explain(sample).importance()
+    if len(X) <= max_rows:
+        sample, reference = X, exp.importance()
+    else:
+        sample = X.sample(max_rows, random_state=0)
+        reference = explainer.explain(sample).importance()
     seed = explainer.random_state if isinstance(explainer.random_state, (int, np.integer)) else 0
     changes = [("random_state", seed + 1), ("random_state", seed + 2)]
     if isinstance(explainer.n_steps, (int, np.integer)):
@@ -203,7 +207,7 @@ def report(
     parts.append(_figure_html(lambda ax: bar(exp, ax=ax), "global importance bar chart"))
     parts.append(_figure_html(lambda ax: beeswarm(exp, ax=ax), "beeswarm of attributions", (9, 6)))
 
-    stability = _stability(explainer, X, max_stability_rows)
+    stability = _stability(explainer, X, exp, max_stability_rows)
     parts += ['<h2 id="stability">Stability</h2>', _table(stability, index=False)]
     parts.append(
         '<p class="note">Spearman rank correlation between the global importance of this report and that obtained '
