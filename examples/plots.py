@@ -19,17 +19,17 @@ import skig
 
 def main(output_dir: Path, random_state: int = 0) -> list[Path]:
     _, exp, _ = train_and_explain(random_state, verbose=False)
-    riskiest = int(exp.predictions.to_numpy().argmax())
-    sample = exp[: min(len(exp), 300)]
+    riskiest = exp.predictions.idxmax()  # an applicant (index label), not a position
+    sample = exp.iloc[: min(len(exp), 300)]
     drawings = {
         "bar": lambda ax: skig.plots.bar(exp, ax=ax),
         "bar_cohorts": lambda ax: skig.plots.bar(exp.cohorts("Home"), ax=ax),
         "beeswarm": lambda ax: skig.plots.beeswarm(exp, ax=ax),
-        "waterfall": lambda ax: skig.plots.waterfall(exp[riskiest], ax=ax),
+        "waterfall": lambda ax: skig.plots.waterfall(exp.loc[riskiest], ax=ax),
         "scatter": lambda ax: skig.plots.scatter(exp, "Income", color="Records", ax=ax),
         "heatmap": lambda ax: skig.plots.heatmap(sample, order="cluster", ax=ax),
-        "decision": lambda ax: skig.plots.decision(exp[:60], ax=ax),
-        "force": lambda ax: skig.plots.force(exp[riskiest], ax=ax),
+        "decision": lambda ax: skig.plots.decision(exp.iloc[:60], ax=ax),
+        "force": lambda ax: skig.plots.force(exp.loc[riskiest], ax=ax),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []

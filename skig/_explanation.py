@@ -35,7 +35,13 @@ class Explanation:
     method : str, default="ig"
         The attribution method.
     n_steps : Series of shape (n_rows,), default=None
-        Model evaluations per path used for each row.
+        Model evaluations per path used for each row (linear segments crossed, for exact integration).
+    baseline : DataFrame or None, default=None
+        The baseline (or background) rows in raw terms, one row per baseline, with their ``weight`` as the last
+        column; None when the baseline has no raw form (``features="encoded"``).
+    base_value_label : str, default="f(baseline)"
+        What ``base_values`` is: ``"f(baseline)"`` for one baseline row, ``"E[f(background)]"`` for a weighted
+        background. Plots and reports use it as the base value's label.
 
     Attributes
     ----------
@@ -55,8 +61,12 @@ class Explanation:
     ... )
     >>> exp.delta.abs().max()
     0.0
-    >>> len(exp[0:1]), exp[1].predictions.item()
-    (1, 0.0)
+    >>> len(exp.iloc[0:1]), exp.iloc[1].predictions.item(), exp.loc[1].predictions.item()
+    (1, 0.0, 0.0)
+
+    Rows are selected as in pandas: ``exp.loc[label]`` by index label, ``exp.iloc[position]`` by position (both
+    also take slices, lists and boolean masks); ``exp[mask]`` takes a boolean mask only, so a bare ``exp[i]``
+    never means a label in one place and a position in another.
     """
 
     def __init__(
@@ -71,6 +81,8 @@ class Explanation:
         output: str = "raw",
         method: str = "ig",
         n_steps: pd.Series | None = None,
+        baseline: pd.DataFrame | None = None,
+        base_value_label: str = "f(baseline)",
         is_row: bool = False,
     ) -> None:
         self.values = values
@@ -82,6 +94,8 @@ class Explanation:
         self.output = output
         self.method = method
         self.n_steps = n_steps.rename("n_steps") if n_steps is not None else None
+        self.baseline = baseline
+        self.base_value_label = base_value_label
         self.is_row = is_row
         self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
 
@@ -117,27 +131,32 @@ class Explanation:
             output=self.output,
             method=self.method,
             n_steps=rows(self.n_steps),
+            baseline=self.baseline,
+            base_value_label=self.base_value_label,
             is_row=is_row,
         )
 
+    @property
+    def loc(self) -> _RowIndexer:
+        """Rows by index label, as ``DataFrame.loc``: a label gives one row; a list, slice or mask gives several."""
+        return _RowIndexer(self, "loc")
+
+    @property
+    def iloc(self) -> _RowIndexer:
+        """Rows by position, as ``DataFrame.iloc``: an int gives one row; a list, slice or mask gives several."""
+        return _RowIndexer(self, "iloc")
+
     def __getitem__(self, key) -> Explanation:
-        """Rows by position: an int gives one row, a slice, integer array or boolean mask gives several."""
-        n_rows = len(self)
-        if isinstance(key, (int, np.integer)):
-            position = int(key) + (n_rows if key < 0 else 0)
-            if not 0 <= position < n_rows:
-                raise IndexError(f"row {key} is out of range for an explanation of {n_rows} rows.")
-            return self._take(np.array([position]), is_row=True)
-        if isinstance(key, slice):
-            return self._take(np.arange(n_rows)[key])
-        key = np.asarray(key.values if isinstance(key, pd.Series) else key)
-        if key.dtype == bool:
-            if key.shape != (n_rows,):
-                raise IndexError(f"a boolean mask must have {n_rows} entries, got shape {key.shape}.")
-            return self._take(np.flatnonzero(key))
-        if key.dtype.kind in "iu":
-            return self._take(np.arange(n_rows)[key])
-        raise IndexError(f"index with an int, a slice, an integer array or a boolean mask; got {type(key).__name__}.")
+        """Rows selected by a boolean mask (array, or Series aligned on the index). Use ``.loc`` or ``.iloc`` else."""
+        if isinstance(key, pd.Series) and pd.api.types.is_bool_dtype(key):
+            return self.loc[key]  # aligned on the index, as pandas does
+        array = np.asarray(key) if isinstance(key, (list, np.ndarray)) else None
+        if array is not None and array.dtype == bool:
+            return self.iloc[array]
+        raise TypeError(
+            f"exp[{key!r}] is ambiguous: select rows with exp.loc[label] (index labels, e.g. an applicant id) or "
+            "exp.iloc[position] (0 is the first row); exp[...] takes only a boolean mask."
+        )
 
     @property
     def plot(self) -> PlotAccessor:
@@ -163,8 +182,8 @@ class Explanation:
         """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names).
 
         Categorical columns are coded as numbers in ``data`` (so SHAP can colour by them) and kept as they are in
-        ``display_data``. A one-row explanation (``exp[i]``) becomes a one-dimensional SHAP explanation, as
-        ``shap.plots.waterfall`` expects.
+        ``display_data``. A one-row explanation (``exp.loc[label]``, ``exp.iloc[i]``) becomes a one-dimensional
+        SHAP explanation, as ``shap.plots.waterfall`` expects.
         """
         import shap
 
@@ -195,3 +214,31 @@ def _numeric_data(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             columns.append(codes)
     numeric = np.column_stack(columns) if columns else np.empty((len(data), 0))
     return numeric, data.to_numpy(dtype=object)
+
+
+class _RowIndexer:
+    """``exp.loc`` and ``exp.iloc``: pandas' own label and position rules, applied to every part at once."""
+
+    def __init__(self, exp: Explanation, how: str) -> None:
+        self._exp = exp
+        self._how = how
+
+    def __getitem__(self, key) -> Explanation:
+        positions = pd.Series(np.arange(len(self._exp)), index=self._exp.values.index)
+        if isinstance(key, tuple):
+            raise IndexError(f"{self._how}[...] selects rows only; select columns from exp.values afterwards.")
+        try:
+            picked = positions.loc[key] if self._how == "loc" else positions.iloc[key]
+        except KeyError as error:
+            raise KeyError(
+                f"{key!r} is not an index label of this explanation (labels: {_preview(positions.index)}); "
+                "use exp.iloc[...] to select by position."
+            ) from error
+        if isinstance(picked, pd.Series):
+            return self._exp._take(picked.to_numpy())
+        return self._exp._take(np.array([int(picked)]), is_row=True)
+
+
+def _preview(index: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(repr(label) for label in index[:limit])
+    return f"[{shown}{', ...' if len(index) > limit else ''}]"

@@ -43,29 +43,56 @@ def test_parts_share_the_index_and_delta_is_the_completeness_error(exp):
 
 
 @pytest.mark.parametrize(
-    "key, rows",
+    "how, key, rows",
     [
-        (1, [20]),
-        (-1, [40]),
-        (slice(1, 3), [20, 30]),
-        (np.array([3, 0]), [40, 10]),
-        (np.array([True, False, True, False]), [10, 30]),
-        (pd.Series([False, True, True, False]), [20, 30]),
+        ("iloc", 1, [20]),
+        ("iloc", -1, [40]),
+        ("iloc", slice(1, 3), [20, 30]),
+        ("iloc", [3, 0], [40, 10]),
+        ("iloc", np.array([True, False, True, False]), [10, 30]),
+        ("loc", 20, [20]),
+        ("loc", [40, 10], [40, 10]),
+        ("loc", slice(20, 30), [20, 30]),
+        ("loc", pd.Series([True, False, True, False], index=[40, 30, 20, 10]), [20, 40]),
+        ("mask", np.array([False, True, True, False]), [20, 30]),
+        ("mask", pd.Series([False, True, True, False], index=[40, 30, 20, 10]), [20, 30]),
     ],
 )
-def test_slicing_is_positional_and_keeps_every_part_aligned(exp, key, rows):
-    part = exp[key]
+def test_loc_is_by_label_iloc_by_position_and_every_part_stays_aligned(exp, how, key, rows):
+    part = exp[key] if how == "mask" else getattr(exp, how)[key]
     assert list(part.values.index) == rows
     for frame in (part.base_values, part.predictions, part.delta, part.data, part.encoded_values, part.n_steps):
         assert list(frame.index) == rows
-    assert part.is_row == isinstance(key, int)
+    assert part.is_row == (np.ndim(key) == 0 and not isinstance(key, slice))
     assert part.output == "probability"
 
 
-@pytest.mark.parametrize("key", [4, -5, np.array([True, False]), "Income", 1.5])
-def test_bad_keys_raise_index_error(exp, key):
-    with pytest.raises(IndexError):
+def test_loc_and_iloc_differ_on_a_shuffled_integer_index(exp):
+    shuffled = exp.iloc[[2, 0, 3, 1]]  # index labels 30, 10, 40, 20
+    assert shuffled.loc[10].predictions.index.tolist() == [10]
+    assert shuffled.iloc[1].predictions.index.tolist() == [10]
+    assert shuffled.iloc[0].predictions.index.tolist() == [30]
+
+
+@pytest.mark.parametrize("key", [0, 1, slice(0, 2), [0, 1], "Income", 1.5])
+def test_a_bare_key_that_is_not_a_mask_is_refused_with_the_way_to_select(exp, key):
+    with pytest.raises(TypeError, match=r"exp\.loc\[label\].*exp\.iloc\[position\]"):
         exp[key]
+
+
+@pytest.mark.parametrize(
+    "how, key, error",
+    [
+        ("iloc", 4, IndexError),
+        ("iloc", -5, IndexError),
+        ("loc", 0, KeyError),
+        ("loc", 25, KeyError),
+        ("iloc", np.array([True, False]), IndexError),
+    ],
+)
+def test_bad_keys_raise(exp, how, key, error):
+    with pytest.raises(error):
+        getattr(exp, how)[key]
 
 
 def test_importance_is_mean_absolute_attribution_sorted(exp):
@@ -100,7 +127,7 @@ def test_to_shap_is_lossless(exp):
 
 
 def test_one_row_converts_to_a_one_dimensional_shap_explanation(exp):
-    row = exp[0].to_shap()
+    row = exp.iloc[0].to_shap()
     assert row.values.shape == (3,) and np.ndim(row.base_values) == 0
     assert row.base_values == pytest.approx(0.2)
 
@@ -113,6 +140,6 @@ def test_explainer_output_round_trips_through_shap_plots(mlp, X):
     import shap
 
     exp = skig.Explainer(mlp(5, 1), n_steps=8).fit(X).explain(X)
-    shap.plots.waterfall(exp[0].to_shap(), show=False)
+    shap.plots.waterfall(exp.iloc[0].to_shap(), show=False)
     shap.plots.beeswarm(exp.to_shap(), show=False)
     plt.close("all")

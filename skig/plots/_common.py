@@ -161,13 +161,15 @@ def row_labels(exp, columns, names: list[str]) -> list[str]:
     ]
 
 
-def one_row(exp, row: int | None):
+def one_row(exp, row=None):
     """The one-row explanation a single-row plot draws: ``exp`` itself when it is one row, else ``exp[row]``."""
     if row is not None:
-        return exp[row]
+        return exp.loc[row]
     if exp.is_row or len(exp) == 1:
         return exp
-    raise ValueError(f"this plot draws one row, but the explanation has {len(exp)} rows; pass exp[i] or row=i.")
+    raise ValueError(
+        f"this plot draws one row, but the explanation has {len(exp)} rows; pass exp.loc[label] or row=label."
+    )
 
 
 def completeness_gap(exp) -> float:

@@ -236,7 +236,7 @@ def report(
         codes = reason_codes(exp, n=4)
         for row in rows:
             position = X.index.get_loc(row)
-            one = exp[position]
+            one = exp.iloc[position]
             parts.append(f'<h3 id="row-{html.escape(str(row))}">Row {html.escape(str(row))}</h3>')
             parts.append(
                 f"<p>prediction {one.predictions.iloc[0]:.4g}, base value {one.base_values.iloc[0]:.4g}, "

@@ -11,8 +11,8 @@ CALLS = {
     "scatter": (("Income",), {"color": "Age"}),
     "heatmap": ((), {"order": "cluster"}),
     "decision": ((), {}),
-    "waterfall": ((), {"row": 1}),
-    "force": ((), {"row": 1}),
+    "waterfall": ((), {"row": 101}),  # an index label of the fixture (100, 101, ...)
+    "force": ((), {"row": 101}),
 }
 
 

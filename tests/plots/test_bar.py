@@ -44,7 +44,7 @@ def test_cohorts_are_grouped_side_by_side_with_a_legend(exp, importance_order, t
 
 
 def test_cohorts_must_explain_the_same_features(exp):
-    other = exp[:5]
+    other = exp.iloc[:5]
     other.values = other.values.drop(columns="f3")
     with pytest.raises(ValueError, match="same features"):
         bar({"a": exp, "b": other})

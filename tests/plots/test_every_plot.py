@@ -9,11 +9,11 @@ PLOTS = {
     "bar": lambda exp, **kw: skig.plots.bar(exp, **kw),
     "bar_cohorts": lambda exp, **kw: skig.plots.bar(skig.plots.cohorts(exp, "Home"), **kw),
     "beeswarm": lambda exp, **kw: skig.plots.beeswarm(exp, **kw),
-    "waterfall": lambda exp, **kw: skig.plots.waterfall(exp[0], **kw),
+    "waterfall": lambda exp, **kw: skig.plots.waterfall(exp.iloc[0], **kw),
     "scatter": lambda exp, **kw: skig.plots.scatter(exp, "Income", color="Home", **kw),
     "heatmap": lambda exp, **kw: skig.plots.heatmap(exp, **kw),
     "decision": lambda exp, **kw: skig.plots.decision(exp, **kw),
-    "force": lambda exp, **kw: skig.plots.force(exp[0], **kw),
+    "force": lambda exp, **kw: skig.plots.force(exp.iloc[0], **kw),
 }
 
 

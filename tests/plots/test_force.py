@@ -42,5 +42,5 @@ def test_completeness_gap_is_a_grey_arrow(exp):
     ax = force(row)
     assert to_hex(ax.patches[-1].get_facecolor()) == GREY
     assert max(_span(p)[1] for p in ax.patches) == pytest.approx(0.2 + 0.1 + 0.1)
-    ax = force(exp, row=0)
+    ax = force(exp, row=exp.values.index[0])
     assert len(ax.patches) == np.count_nonzero(exp.values.iloc[0])

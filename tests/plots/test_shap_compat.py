@@ -30,7 +30,7 @@ def test_bar(shap_exp, render):
 
 @pytest.mark.parametrize("row", [3, 5])  # row 3: Income missing; row 5: Home missing
 def test_waterfall_of_a_row_with_missing_values(exp, row, render):
-    shap.plots.waterfall(exp[row].to_shap(), show=False)
+    shap.plots.waterfall(exp.iloc[row].to_shap(), show=False)
     _drawn(render, f"waterfall{row}")
 
 

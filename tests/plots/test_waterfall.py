@@ -39,11 +39,12 @@ def test_labels_values_and_marks(applicant):
 
 
 def test_multi_row_explanation_needs_a_row(exp, ticks):
-    with pytest.raises(ValueError, match="pass exp\\[i\\] or row=i"):
+    with pytest.raises(ValueError, match=r"pass exp\.loc\[label\] or row=label"):
         waterfall(exp)
-    ax = waterfall(exp, row=3, max_display=3)
+    label = exp.values.index[3]  # row= is an index label, never a position
+    ax = waterfall(exp, row=label, max_display=3)
     assert ticks(ax)[0] == "6 other features"
-    assert ax.get_yticklabels()[2].get_text().startswith(exp[3].values.abs().iloc[0].idxmax())
+    assert ax.get_yticklabels()[2].get_text().startswith(exp.loc[label].values.abs().iloc[0].idxmax())
 
 
 def test_a_visible_completeness_gap_is_closed_by_a_grey_arrow():
