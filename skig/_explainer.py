@@ -5,38 +5,44 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, TransformerMixin, _clone_parametrized, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
-from ._fit_checks import check_gradient_rule, check_interactions, first_output, probe_model, resolve_output
+from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
 from .engine import (
     GRADIENT_RULES,
     METHODS,
-    RULES,
+    QUADRATURE_RULES,
     STOCHASTIC_METHODS,
-    attribute,
-    baseline_output,
+    Integration,
+    Problem,
     chunk_points,
     evaluate,
-    frozen,
     gradient_rule,
+    module_device,
+    module_dtype,
+    private_copy,
+    resolve_device,
 )
-from .engine._device import module_device, module_dtype, placed, resolve_device
-from .models import adapt_model
+from .models import adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
+#: The most steps a path may get: past this, quadrature gains nothing float64 can show, and memory and time explode.
+MAX_STEPS = 2**16
 _PROBE_ROWS = 8
 
 
@@ -133,10 +139,14 @@ class Explainer(TransformerMixin, BaseEstimator):
         Number of raw columns seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Raw column names seen in ``fit``; only defined when X had string column names.
-    baseline_ : DataFrame of shape (n_baselines, n_encoded)
-        Baseline rows in the space the model reads (also ``background_``).
+    baseline_ : DataFrame of shape (n_baselines, n_features_in_) or None
+        The baseline (or background) rows in raw terms: the applicant(s) the paths start from, in the user's columns
+        (NaN for ``baseline="zero"`` through preprocessing, which no raw row encodes to; None with
+        ``features="encoded"``). ``Explanation.baseline`` carries it with the weights.
+    encoded_baseline_ : DataFrame of shape (n_baselines, n_encoded)
+        The same rows in the space the model reads.
     baseline_weights_ : ndarray of shape (n_baselines,)
-        Weight of each baseline row (also ``background_weights_``).
+        Weight of each baseline row, summing to 1.
     noise_scale_ : ndarray of shape (n_encoded,)
         Standard deviation of each encoded column in the reference rows; SmoothGrad's noise is
         ``noise_level * noise_scale_``.
@@ -174,8 +184,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         "model": "no_validation",
         "method": [StrOptions(set(METHODS))],
         "baseline": [StrOptions(set(BASELINE_STATISTICS + BACKGROUND_ESTIMATORS)), "array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "rule": [StrOptions(set(RULES))],
+        "n_steps": [Interval(Integral, 1, MAX_STEPS, closed="both"), StrOptions({"auto"})],
+        "rule": [StrOptions(set(QUADRATURE_RULES))],
         "gradient_rule": [StrOptions(set(GRADIENT_RULES))],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "noise_level": [Interval(Real, 0, None, closed="left")],
@@ -184,7 +194,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "fraction": [Interval(Real, 0, 1, closed="right")],
         "max_dist": [Interval(Real, 0, 1, closed="both")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_steps": [Interval(Integral, 1, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, MAX_STEPS, closed="both")],
         "target": "no_validation",
         "output": [StrOptions(set(OUTPUTS))],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -242,10 +252,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.features = features
 
     def __sklearn_clone__(self):
-        # The model is prefit and never changed by the explainer: a clone shares it instead of an unfitted copy.
-        params = self.get_params(deep=False)
-        model = params.pop("model")
-        return type(self)(model, **{name: clone(value, safe=False) for name, value in params.items()})
+        # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
+        # is prefit and never changed by the explainer: a clone shares it instead of getting an unfitted copy.
+        shallow = copy.copy(self)
+        shallow.model = _Shared(self.model)
+        clone = _clone_parametrized(shallow)
+        clone.model = self.model
+        return clone
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -253,16 +266,6 @@ class Explainer(TransformerMixin, BaseEstimator):
         tags.requires_fit = True
         tags.non_deterministic = self.method in STOCHASTIC_METHODS and not isinstance(self.random_state, Integral)
         return tags
-
-    @property
-    def background_(self) -> pd.DataFrame:
-        """The baseline rows, named for Expected IG: the background distribution's support, in encoded columns."""
-        return self.baseline_
-
-    @property
-    def background_weights_(self) -> np.ndarray:
-        """The weight of each row of ``background_``."""
-        return self.baseline_weights_
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -288,58 +291,64 @@ class Explainer(TransformerMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             If the model is not fitted.
         """
-        fitted = {key: value for key, value in vars(self).items() if key.endswith("_") and not key.startswith("_")}
+        state = dict(vars(self))
         try:
             return self._fit(X)
         except BaseException:
             # A failed (re)fit leaves the explainer as it was: fitted as before, or unfitted.
-            for key in [key for key in vars(self) if key.endswith("_") and not key.startswith("_")]:
-                delattr(self, key)
-            vars(self).update(fitted)
+            vars(self).clear()
+            vars(self).update(state)
             raise
 
     def _fit(self, X):
         """Fit, on the understanding that the caller restores the previous state if it raises."""
-        check_interactions(
-            method=self.method, baseline=self.baseline, n_steps=self.n_steps, rule=self.rule, max_steps=self.max_steps
-        )
+        params = self.get_params(deep=False)
+        check_parameters(params)
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
-        adapter = adapt_model(self.model)
-        X = check_rows(self, X, reset=True, numeric=adapter.numeric_input)
+        numeric = not _has_preprocessing(self.model)
+        rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
+        adapter = adapt_model(
+            self.model, rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+        )
         raw_names = feature_names(self)
-        encoded = adapter.encode(X)
+        encoded = adapter.encode(rows)
         encoded_names = self._encoded_names(adapter, raw_names, encoded.shape[1])
         check_encoded_finite(encoded, encoded_names)
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
-        self.n_outputs_, adapter.model = probe_model(adapter, encoded[:_PROBE_ROWS])
         check_gradient_rule(adapter, encoded[:_PROBE_ROWS], self.gradient_rule)
         if adapter.classes is not None:
             self.classes_ = adapter.classes
         elif hasattr(self, "classes_"):
             del self.classes_
-        self.output_ = resolve_output(self.output, adapter)
+        self.n_outputs_ = adapter.n_outputs
+        self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
 
-        def encode_rows(rows):
+        def encode_rows(baseline_rows):
             try:
-                rows = check_rows(self, rows, reset=False, numeric=adapter.numeric_input)
+                baseline_rows = check_rows(self, baseline_rows, reset=False, numeric=adapter.numeric_input)
             except ValueError as error:
                 raise ValueError(f"baseline rows do not match X: {error}") from error
-            values = adapter.encode(rows)
+            values = adapter.encode(baseline_rows)
             check_encoded_finite(values, self.encoded_feature_names_)
-            return values
+            return baseline_rows, values
 
-        baselines, weights = fit_baselines(
+        fitted = fit_baselines(
             self.baseline,
+            rows,
             encoded,
             encode_rows,
+            names=raw_names,
+            encoded_is_raw=adapter.numeric_input,
             n_baselines=self.n_baselines,
             baseline_weights=self.baseline_weights,
             random_state=self.random_state,
         )
-        self.baseline_ = pd.DataFrame(baselines, columns=self.encoded_feature_names_)
-        self.baseline_weights_ = weights
+        self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
+        self.baseline_weights_ = fitted.weights
+        self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
+        check_gradient_flows(adapter, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
@@ -367,7 +376,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_rows, n_features)
-            Rows to explain, with the columns seen in ``fit`` (a Series is one row).
+            Rows to explain, with the columns the model reads (matched by name; columns it does not read are
+            dropped with a warning). A Series is one row.
         target : None, label, index or array-like of shape (n_rows,), default=None
             Overrides the ``target`` parameter for this call.
 
@@ -375,6 +385,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         -------
         Explanation
             Attributions, base values, predictions, completeness delta and data, indexed like ``X``.
+
+        Raises
+        ------
+        ValueError
+            If columns are missing, preprocessing leaves NaN, or the model's output is NaN or infinite at a row or
+            at the baseline.
         """
         check_is_fitted(self)
         adapter = self.adapter_
@@ -383,89 +399,61 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_encoded_finite(encoded, self.encoded_feature_names_)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
+        method = self._method()
 
-        module = adapter.module
-        with (
-            placed(module, resolve_device(self.device)) as module,
-            frozen(module),
-            gradient_rule(module, self.gradient_rule),
-        ):
+        # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
+        module = private_copy(adapter.module, resolve_device(self.device))
+        with gradient_rule(module, self.gradient_rule):
             dtype, device = module_dtype(module), module_device(module)
             inputs = torch.as_tensor(encoded, dtype=dtype, device=device)
             max_points = chunk_points(module, inputs[:_PROBE_ROWS], self.batch_size)
-
-            def raw_fn(points):
-                return first_output(module(points))
-
-            def scalar_fn(points, targets):
-                return adapter.head(raw_fn(points), targets, self.output_)
-
-            def predicted():
-                with torch.no_grad():
-                    return torch.cat(
-                        [
-                            adapter.head.predicted(raw_fn(inputs[lo : lo + max_points]))
-                            for lo in range(0, len(inputs), max_points)
-                        ]
-                    )
-
+            scalar_fn = adapter.scalar_fn(self.output_, module)
             targets, labels = resolve_targets(
                 target,
                 len(inputs),
-                predicted,
+                lambda: adapter.predicted_classes(module, inputs, max_points),
                 classes=getattr(self, "classes_", None),
                 head_kind=adapter.head.kind,
                 n_outputs=self.n_outputs_,
             )
             targets = targets.to(device)
-            baselines = torch.tensor(self.baseline_.to_numpy(), dtype=dtype, device=device)
-            weights = torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device)
-            predictions = evaluate(scalar_fn, inputs, targets, max_points).double()
-            base_values = baseline_output(scalar_fn, baselines, weights, targets, max_points)
-            seed, generator = self._random_draws()
-            attributions, steps = attribute(
-                scalar_fn,
-                inputs,
-                baselines,
-                weights,
-                targets,
-                predictions,
-                base_values,
-                method=self.method,
-                n_steps=self.n_steps,
-                rule=self.rule,
-                n_samples=self.n_samples,
-                noise_std=torch.as_tensor(self.noise_level * self.noise_scale_, dtype=torch.float64),
-                fraction=self.fraction,
-                max_dist=self.max_dist,
-                tol=self.tol,
-                max_steps=self.max_steps,
+            problem = Problem(
+                scalar_fn=scalar_fn,
+                inputs=inputs,
+                targets=targets,
+                predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
+                baselines=torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
+                base_values=torch.empty(0),
                 max_points=max_points,
-                generator=generator,
-                seed=seed,
                 progress=self.progress,
             )
+            problem.base_values = method.base_values(problem)
+            _check_outputs_finite(problem, index)
+            attributions, steps = method.attribute(problem)
+        attributions = _flag_unfinished_paths(attributions, index)
         return self._explanation(
-            rows, encoded, index, attributions.cpu().numpy(), predictions, base_values, labels, steps.cpu().numpy()
+            rows,
+            encoded,
+            index,
+            attributions.cpu().numpy(),
+            problem.predictions,
+            problem.base_values,
+            labels,
+            steps.cpu().numpy(),
+            method,
         )
 
-    def _random_draws(self) -> tuple[int | None, torch.Generator | None]:
-        """Expected IG's Sobol seed and the torch generator of a stochastic method, drawn from ``random_state``.
-
-        The generator is a CPU one, so torch draws follow ``random_state`` on every device.
-        """
-        if self.method not in STOCHASTIC_METHODS:
-            return None, None
-        rng = check_random_state(self.random_state)
-
-        def draw() -> int:
-            return int(rng.randint(np.iinfo(np.int32).max))
-
-        seed = draw() if self.method == "expected" else None
-        return seed, torch.Generator().manual_seed(draw())
+    def _method(self):
+        """The attribution method object, with its integration strategy and random draws from ``random_state``."""
+        method = METHODS[self.method]
+        integration = Integration(self.rule, self.n_steps, tol=self.tol, max_steps=self.max_steps)
+        random_state = check_random_state(self.random_state) if method.stochastic else None
+        extra = {"noise_scale": self.noise_scale_} if "noise_level" in method.parameters else {}
+        return method(self.get_params(deep=False), integration, random_state, **extra)
 
     def _explanation(
-        self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps
+        self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
     ) -> Explanation:
         names_out = self.get_feature_names_out()
         encoded_values = pd.DataFrame(encoded_attributions, index=index, columns=self.encoded_feature_names_)
@@ -488,6 +476,8 @@ class Explainer(TransformerMixin, BaseEstimator):
             output=self.output_,
             method=self.method,
             n_steps=pd.Series(steps, index=index),
+            baseline=None if self.baseline_ is None else self.baseline_.assign(weight=self.baseline_weights_),
+            base_value_label=method.base_value_label,
         )
 
     # ----------------------------------------------------- transformer API
@@ -523,3 +513,66 @@ class Explainer(TransformerMixin, BaseEstimator):
             return np.asarray(self.encoded_feature_names_, dtype=object)
         # sklearn's rule: names must equal feature_names_in_ when it exists, else only have the right length.
         return _check_feature_names_in(self, input_features)
+
+
+class _Shared:
+    """Stands for the prefit model while scikit-learn clones the explainer: cloning it gives the same model."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __sklearn_clone__(self):
+        return self
+
+
+def _has_preprocessing(model) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(model, Pipeline) and len(model.steps) > 1
+
+
+def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, features: str) -> pd.DataFrame | None:
+    """The fitted baseline rows in the user's raw columns (None for ``features="encoded"``)."""
+    if features == "encoded":
+        return None
+    if raw is None:  # "zero" through preprocessing: zeros of the encoded columns are no raw row
+        return pd.DataFrame(np.nan, index=range(n_rows), columns=names)
+    raw = raw.reset_index(drop=True)
+    raw.columns = names
+    return raw
+
+
+def _rows_named(index: pd.Index, mask: np.ndarray) -> str:
+    labels = index[mask]
+    shown = ", ".join(repr(label) for label in labels[:10])
+    return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
+
+
+def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:
+    """Refuse NaN or infinite model outputs at the rows or at the baseline: no attribution could mean anything."""
+    bad_rows = ~torch.isfinite(problem.predictions).cpu().numpy()
+    if bad_rows.any():
+        raise ValueError(
+            f"the model's output is NaN or infinite at rows {_rows_named(index, bad_rows)}; check those rows' values "
+            "and the model (e.g. a log of a negative number) before explaining them."
+        )
+    if not bool(torch.isfinite(problem.base_values).all()):
+        raise ValueError(
+            "the model's output is NaN or infinite at the baseline; choose another baseline (e.g. baseline='median' "
+            "or rows of the training data)."
+        )
+
+
+def _flag_unfinished_paths(attributions: torch.Tensor, index: pd.Index) -> torch.Tensor:
+    """Rows whose path met NaN or inf get NaN attributions and a warning, never finite numbers that rank."""
+    bad = ~torch.isfinite(attributions).all(dim=1)
+    if bool(bad.any()):
+        warnings.warn(
+            f"the model's gradient is NaN or infinite somewhere on the path of rows "
+            f"{_rows_named(index, bad.cpu().numpy())}; their attributions are NaN.",
+            UserWarning,
+            stacklevel=3,
+        )
+        attributions = attributions.clone()
+        attributions[bad] = float("nan")
+    return attributions

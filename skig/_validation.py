@@ -5,6 +5,8 @@ Every message names the offending value and what would be accepted.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
@@ -17,27 +19,40 @@ def _listed(values, limit: int = 10) -> str:
 
 
 def _frame_names(X: pd.DataFrame) -> np.ndarray | None:
-    names = list(X.columns)
-    if all(isinstance(name, str) for name in names):
-        return np.asarray(names, dtype=object)
+    """String column names, None for non-string ones (as scikit-learn); mixed kinds are refused."""
+    kinds = sorted({type(name).__name__ for name in X.columns})
+    if len(kinds) > 1 and "str" in kinds:
+        raise TypeError(
+            f"X has column names of several types {kinds}: feature names are only supported when all are strings "
+            "(as in scikit-learn); convert them with X.columns = X.columns.astype(str)."
+        )
+    if kinds == ["str"]:
+        return np.asarray(list(X.columns), dtype=object)
     return None
 
 
-def _align_columns(X: pd.DataFrame, fitted: np.ndarray) -> pd.DataFrame:
-    columns = [str(name) for name in X.columns]
-    missing = [name for name in fitted if name not in set(columns)]
-    extra = [name for name in columns if name not in set(fitted)]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"is missing columns {_listed(missing)}")
-        if extra:
-            parts.append(f"has columns the explainer was not fitted on {_listed(extra)}")
-        raise ValueError(f"X {' and '.join(parts)}; the explainer was fitted on {_listed(fitted)}.")
-    if len(set(columns)) != len(columns):
-        raise ValueError(f"X has duplicated column names {_listed(pd.Index(columns)[pd.Index(columns).duplicated()])}.")
+def _select_columns(X: pd.DataFrame, wanted, what: str) -> pd.DataFrame:
+    """``X``'s columns ``wanted``, matched by label: missing ones refused, extra ones dropped with one warning."""
+    present = list(X.columns)
+    if len(set(present)) != len(present):
+        raise ValueError(f"X has duplicated column names {_listed(pd.Index(present)[pd.Index(present).duplicated()])}.")
+    wanted = list(wanted)
+    missing = [name for name in wanted if name not in set(present)]
+    extra = [name for name in present if name not in set(wanted)]
+    if missing:
+        instead = f" (X has {_listed(extra)} instead)" if extra else ""
+        raise ValueError(
+            f"X is missing columns {_listed(missing)}{instead}; the explainer was fitted on {_listed(wanted)}, "
+            f"the columns {what} reads."
+        )
+    if extra:
+        warnings.warn(
+            f"X has columns {what} does not read: {_listed(extra)}; they are dropped and get no attribution.",
+            UserWarning,
+            stacklevel=4,
+        )
     # Same columns in another order are matched by name, as a pandas user expects.
-    return X if columns == list(fitted) else X.loc[:, list(fitted)]
+    return X if present == wanted else X.loc[:, wanted]
 
 
 def _as_frame_or_array(X):
@@ -50,8 +65,12 @@ def _as_frame_or_array(X):
     return X
 
 
-def check_rows(estimator, X, *, reset: bool, numeric: bool):
+def check_rows(estimator, X, *, reset: bool, numeric: bool, model_columns: np.ndarray | None = None):
     """Validate raw rows; on ``reset`` record ``n_features_in_`` and ``feature_names_in_`` on ``estimator``.
+
+    Columns are matched by name: the model's own input columns when it knows them (``model_columns``: a Pipeline's
+    ``feature_names_in_``), else those seen in ``fit``. Columns the model does not read are dropped with a warning;
+    missing ones are an error. Frames with non-string column names (e.g. integers) are matched by those labels too.
 
     Parameters
     ----------
@@ -63,6 +82,8 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool):
         True in ``fit``: record the layout. False later: check X against it.
     numeric : bool
         True when the model reads X directly: X must then be finite numbers.
+    model_columns : ndarray or None, default=None
+        The raw columns the model reads, in its order, when it knows them.
 
     Returns
     -------
@@ -77,29 +98,77 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool):
         raise ValueError(f"X has 0 rows (shape={X.shape}); at least 1 row is required.")
     if X.shape[1] == 0:
         raise ValueError(f"X has 0 columns (shape={X.shape}); at least 1 column is required.")
+    names = _frame_names(X) if is_frame else None
     if reset:
-        names = _frame_names(X) if is_frame else None
+        labels = None
+        if model_columns is not None:
+            if is_frame:
+                X = _select_columns(X, model_columns, "the model")
+            elif X.shape[1] != len(model_columns):
+                raise ValueError(
+                    f"X has {X.shape[1]} columns but the model reads {len(model_columns)}: "
+                    f"{_listed(model_columns)}; pass a DataFrame with those columns."
+                )
+            names = np.asarray(model_columns, dtype=object)
+        elif is_frame and names is None:
+            labels = list(X.columns)  # non-string labels: kept to match later frames by label, not by position
         if names is not None:
             estimator.feature_names_in_ = names
         elif hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
+        estimator._column_labels = labels
         estimator.n_features_in_ = X.shape[1]
     else:
         fitted = getattr(estimator, "feature_names_in_", None)
-        if is_frame and fitted is not None:
-            X = _align_columns(X, fitted)
+        labels = getattr(estimator, "_column_labels", None)
+        if is_frame and fitted is not None and names is not None:
+            X = _select_columns(X, fitted, "the model")
+        elif is_frame and labels is not None and names is None:
+            X = _select_columns(X, labels, "the model")
+        elif is_frame and (fitted is not None or labels is not None):
+            seen = "string names" if fitted is not None else "non-string labels"
+            raise ValueError(
+                f"X's column names {_listed(X.columns)} are not of the kind seen in fit ({seen}: "
+                f"{_listed(fitted if fitted is not None else labels)}); pass the same columns."
+            )
         elif X.shape[1] != estimator.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
                 f"{estimator.n_features_in_} features as input."
             )
-        if not is_frame and fitted is not None and not numeric:
-            X = pd.DataFrame(X, columns=fitted)
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if not is_frame and fitted is not None and not numeric:
+        X = pd.DataFrame(X, columns=fitted)
     if numeric:
+        if is_frame:
+            _check_numeric_dtypes(X)
         values = check_array(X, dtype=np.float64, ensure_all_finite=False)
         _check_finite(values, feature_names(estimator), "X", ": impute them, or explain a Pipeline that imputes")
         return X.astype(np.float64) if is_frame else values
     return X
+
+
+def _check_numeric_dtypes(X: pd.DataFrame) -> None:
+    for name in X.columns:
+        column = X[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        values = column.dropna()
+        example = next((value for value in values if not _is_number(value)), values.iloc[0] if len(values) else None)
+        if example is None or (column.dtype == object and all(_is_number(value) for value in values)):
+            continue  # numbers held as objects: check_array converts them
+        raise ValueError(
+            f"the model reads X's columns as numbers, but column {name!r} ({column.dtype}) holds {example!r}; "
+            "encode it first (e.g. a Pipeline with a OneHotEncoder for categories, numbers for dates)."
+        )
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_finite(values: np.ndarray, names: np.ndarray, what: str, hint: str = "") -> None:
@@ -121,8 +190,11 @@ def check_encoded_finite(values: np.ndarray, encoded_names: np.ndarray) -> None:
 
 
 def feature_names(estimator) -> np.ndarray:
-    """The raw feature names: ``feature_names_in_`` or ``x0, x1, ...``."""
+    """The raw feature names: ``feature_names_in_``, non-string column labels as strings, or ``x0, x1, ...``."""
     fitted = getattr(estimator, "feature_names_in_", None)
     if fitted is not None:
         return np.asarray(fitted, dtype=object)
+    labels = getattr(estimator, "_column_labels", None)
+    if labels is not None:
+        return np.asarray([str(label) for label in labels], dtype=object)
     return np.asarray([f"x{i}" for i in range(estimator.n_features_in_)], dtype=object)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import skig
-from skig.engine import RULES, quadrature
+from skig.engine import QUADRATURE_RULES as RULES
+from skig.engine import quadrature
 
 
 class Quadratic(torch.nn.Module):

@@ -140,9 +140,9 @@ class TestExpected:
         model = _linear()
         explainer = skig.Explainer(model, method="expected", baseline="kmeans", n_baselines=5, n_samples=16)
         exp = explainer.fit(X).explain(X[:8])
-        weights = explainer.background_weights_
+        weights = explainer.baseline_weights_
         assert len(np.unique(weights)) > 1  # cluster sizes differ: the weighting is exercised
-        centre = weights @ explainer.background_.to_numpy()
+        centre = weights @ explainer.encoded_baseline_.to_numpy()
         np.testing.assert_allclose(exp.values, _weights(model) * (X[:8] - centre), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(exp.delta, 0, atol=1e-12)
 
@@ -151,7 +151,7 @@ class TestExpected:
         model = _linear()
         explainer = skig.Explainer(model, method="expected", baseline="sample", n_baselines=16, n_samples=16)
         exp = explainer.set_params(random_state=4).fit(X).explain(X[:8])
-        centre = explainer.background_.to_numpy().mean(0)
+        centre = explainer.encoded_baseline_.to_numpy().mean(0)
         np.testing.assert_allclose(exp.values, _weights(model) * (X[:8] - centre), rtol=1e-10, atol=1e-12)
 
     def test_single_background_row_equals_ig_from_that_row(self, X, mlp):
@@ -167,7 +167,7 @@ class TestExpected:
         model = _linear()
         explainer = skig.Explainer(model, method="expected", baseline="sample", n_baselines=10, random_state=0)
         exp = explainer.fit(X).explain(X[:8])
-        background = explainer.background_.to_numpy()
+        background = explainer.encoded_baseline_.to_numpy()
         reference = shap.LinearExplainer((_weights(model), model.bias.item()), background)
         np.testing.assert_allclose(exp.values, reference.shap_values(X[:8]), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(exp.base_values, reference.expected_value)
@@ -175,16 +175,16 @@ class TestExpected:
     def test_background_estimators_and_user_weights(self, X, mlp):
         model = mlp(5, 1, dtype=torch.float64)
         sampled = skig.Explainer(model, method="expected", baseline="sample", n_baselines=7, random_state=1).fit(X)
-        rows = sampled.background_.to_numpy()
+        rows = sampled.encoded_baseline_.to_numpy()
         assert rows.shape == (7, 5) and all((X == row).all(1).any() for row in rows)
-        np.testing.assert_allclose(sampled.background_weights_, 1 / 7)
+        np.testing.assert_allclose(sampled.baseline_weights_, 1 / 7)
         everything = skig.Explainer(model, method="expected", baseline="sample", n_baselines=100).fit(X)
-        assert len(everything.background_) == len(X)
+        assert len(everything.encoded_baseline_) == len(X)
         kmeans = skig.Explainer(model, method="expected", baseline="kmeans", n_baselines=4, random_state=0).fit(X)
-        labels = np.argmin(((X[:, None] - kmeans.background_.to_numpy()[None]) ** 2).sum(2), 1)
-        np.testing.assert_allclose(kmeans.background_weights_, np.bincount(labels, minlength=4) / len(X))
+        labels = np.argmin(((X[:, None] - kmeans.encoded_baseline_.to_numpy()[None]) ** 2).sum(2), 1)
+        np.testing.assert_allclose(kmeans.baseline_weights_, np.bincount(labels, minlength=4) / len(X))
         given = skig.Explainer(model, method="expected", baseline=X[:3], baseline_weights=[2, 1, 1]).fit(X)
-        np.testing.assert_allclose(given.background_weights_, [0.5, 0.25, 0.25])
+        np.testing.assert_allclose(given.baseline_weights_, [0.5, 0.25, 0.25])
         exp = given.explain(X[:4])
         with torch.no_grad():
             outputs = model(torch.as_tensor(X[:3]))[:, 0].numpy()
@@ -221,8 +221,8 @@ class TestExpected:
         pipe.fit(frame, frame.sum(axis=1))
         explainer = skig.Explainer(pipe, method="expected", baseline="kmeans", n_baselines=4, random_state=0)
         exp = explainer.fit(frame).explain(frame.iloc[:5])
-        assert list(explainer.background_.columns) == list(explainer.encoded_feature_names_)
-        centre = explainer.background_weights_ @ explainer.background_.to_numpy()
+        assert list(explainer.encoded_baseline_.columns) == list(explainer.encoded_feature_names_)
+        centre = explainer.baseline_weights_ @ explainer.encoded_baseline_.to_numpy()
         np.testing.assert_allclose(centre, 0, atol=1e-9)  # the weighted centroids average to the scaled mean
         assert list(exp.values.index) == [0, 1, 2, 3, 4]
 

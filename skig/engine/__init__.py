@@ -1,43 +1,51 @@
-"""The pure-torch engine: quadrature, paths, batched gradients, gradient rules and the methods built from them."""
+"""The pure-torch engine: quadrature, paths, batched gradients, gradient rules, integration and the methods."""
 
-from ._compose import METHODS, STOCHASTIC_METHODS, attribute, baseline_output
-from ._gradients import Paths, chunk_points, evaluate, frozen, input_gradients, path_gradients
-from ._methods import (
-    SAMPLE_AGGREGATES,
-    aggregate_samples,
-    guided_integrated_gradients,
-    integrated_gradients,
-    noisy_copies,
-    refine_steps,
-)
+from ._device import module_device, module_dtype, private_copy, resolve_device
+from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
+from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
+from ._integration import Integration, refine_steps
 from ._paths import allocate, expected_paths, sobol_points, straight_paths
-from ._quadrature import RULES, quadrature
-from ._rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
+from ._quadrature import QUADRATURE_RULES, quadrature
+from .methods import (
+    METHODS,
+    SAMPLE_AGGREGATES,
+    STOCHASTIC_METHODS,
+    AttributionMethod,
+    Problem,
+    aggregate_samples,
+    baseline_output,
+    guided_integrated_gradients,
+    noisy_copies,
+)
 
 __all__ = [
     "GRADIENT_RULES",
     "METHODS",
-    "RULES",
+    "QUADRATURE_RULES",
     "SAMPLE_AGGREGATES",
     "STOCHASTIC_METHODS",
+    "AttributionMethod",
+    "Integration",
     "Paths",
+    "Problem",
     "aggregate_samples",
     "allocate",
-    "attribute",
     "baseline_output",
     "chunk_points",
     "evaluate",
     "expected_paths",
-    "frozen",
     "functional_relu_calls",
     "gradient_rule",
     "guided_integrated_gradients",
     "input_gradients",
-    "integrated_gradients",
+    "module_device",
+    "module_dtype",
     "noisy_copies",
     "path_gradients",
+    "private_copy",
     "quadrature",
     "refine_steps",
+    "resolve_device",
     "sobol_points",
     "straight_paths",
 ]

@@ -1,10 +1,8 @@
-"""Where and in which precision the model runs: device resolution and a copy on that device when needed."""
+"""Where and in which precision the model runs: device resolution, and the private copy each explanation uses."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
@@ -39,11 +37,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
-@contextmanager
-def placed(module: torch.nn.Module, device: torch.device) -> Iterator[torch.nn.Module]:
-    """The module on ``device``: itself if it lives there, else a copy, so the user's module never moves."""
-    here = module_device(module)
-    if here.type == device.type and (device.index is None or here.index == device.index):
-        yield module
-    else:
-        yield copy.deepcopy(module).to(device)
+def private_copy(module: torch.nn.Module, device: torch.device | None = None) -> torch.nn.Module:
+    """A snapshot of ``module`` for one explanation: on ``device``, in eval mode, parameters without gradients.
+
+    skig never changes the user's module (training flags, ``requires_grad``, hooks, device), so other threads may
+    use it, explain it or train it meanwhile; gradient-rule hooks go on the copy. The copy shares nothing with the
+    original, so an in-place update of the original's weights during an explanation does not reach it.
+    """
+    try:
+        snapshot = copy.deepcopy(module)
+    except Exception as error:
+        raise TypeError(
+            f"skig explains a private copy of the model so that other users of it are not disturbed, but "
+            f"copy.deepcopy failed on {type(module).__name__}: {type(error).__name__}: {error}"
+        ) from error
+    if device is not None:
+        snapshot.to(device)
+    snapshot.eval()
+    snapshot.requires_grad_(False)
+    for param in snapshot.parameters():
+        param.grad = None
+    return snapshot

@@ -1,4 +1,4 @@
-"""Batched input gradients along paths, under a memory bound, with the model frozen for the pass.
+"""Batched input gradients along paths, under a memory bound.
 
 Every method reduces to: many (start, end, alpha, weight) path points, one gradient each, summed per group.
 """
@@ -6,8 +6,7 @@ Every method reduces to: many (start, end, alpha, weight) path points, one gradi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,26 +17,6 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Past a few hundred thousand path points per pass a CPU gains nothing and only spends memory.
 _CPU_CHUNK_BYTES = 256 * 2**20
 _MAX_CHUNK_POINTS = 2**21
-
-
-@contextmanager
-def frozen(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``module`` in eval mode with parameters frozen; restore every submodule's state on exit.
-
-    Restores each submodule's own ``training`` flag and each parameter's ``requires_grad``, also when the body raises.
-    """
-    modes = [(sub, sub.training) for sub in module.modules()]
-    flags = [(param, param.requires_grad) for param in module.parameters()]
-    try:
-        module.eval()
-        for param, _ in flags:
-            param.requires_grad_(False)
-        yield module
-    finally:
-        for sub, mode in modes:
-            sub.training = mode
-        for param, flag in flags:
-            param.requires_grad_(flag)
 
 
 def _available_bytes(device: torch.device) -> int:
@@ -155,7 +134,7 @@ def path_gradients(
     accumulate = torch.float32 if device.type == "mps" else torch.float64
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
-    bar = _progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
+    bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
     with torch.enable_grad():
         for lo, hi in bounds:
             points, step, weight, targets, groups = paths.chunk(lo, hi)
@@ -195,7 +174,7 @@ def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, m
     return torch.cat(parts) if parts else points.new_zeros(0)
 
 
-def _progress_bar(enabled: bool, total: int, description: str):
+def progress_bar(enabled: bool, total: int, description: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=description, unit="pt", unit_scale=True, disable=not enabled, leave=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+QUADRATURE_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
 def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,4 +53,4 @@ def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         return np.linspace(1.0 / n_steps, 1.0, n_steps), weights
     if rule == "riemann_middle":
         return np.linspace(0.5 / n_steps, 1.0 - 0.5 / n_steps, n_steps), weights
-    raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}.")
+    raise ValueError(f"rule must be one of {list(QUADRATURE_RULES)}, got {rule!r}.")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ModelAdapter, TorchModel
+from ._base import ModelAdapter, TorchModel, first_output, probe
 from ._heads import OutputHead
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
-__all__ = ["ModelAdapter", "OutputHead", "TorchModel", "adapt_model", "settle_head"]
+__all__ = ["ModelAdapter", "OutputHead", "TorchModel", "adapt_model", "first_output", "model_input_columns"]
 
 _ACCEPTED = (
     "a torch.nn.Module, a fitted skorch net (NeuralNetClassifier, NeuralNetBinaryClassifier, NeuralNetRegressor), "
@@ -32,18 +33,10 @@ def _torch_model(model) -> TorchModel:
     raise TypeError(f"model must be {_ACCEPTED}; got {type(model).__name__}.")
 
 
-def adapt_model(model) -> ModelAdapter:
-    """The adapter for ``model``.
-
-    Raises
-    ------
-    TypeError
-        If the model is of a kind skig cannot differentiate, with a pointer to what can explain it.
-    NotFittedError
-        If the model (or a pipeline step) is not fitted.
-    """
+def _split(model) -> tuple[object, object | None]:
+    """The differentiable final model and the fitted preprocessing before it (None without a pipeline)."""
     if not isinstance(model, Pipeline):
-        return ModelAdapter(_torch_model(model))
+        return model, None
     final = model.steps[-1][1]
     if final is None or final == "passthrough":
         raise TypeError("the pipeline's last step must be a differentiable model, got 'passthrough'.")
@@ -56,6 +49,60 @@ def adapt_model(model) -> ModelAdapter:
                 check_is_fitted(step)
             except NotFittedError as error:
                 raise NotFittedError(f"pipeline step {name!r} ({type(step).__name__}) is not fitted.") from error
+    return final, preprocessor
+
+
+def model_input_columns(model) -> np.ndarray | None:
+    """The raw columns the model reads, in its order, when it knows them (``feature_names_in_``), else None.
+
+    A Pipeline's own ``feature_names_in_``, or its first step's; a model fitted on a DataFrame has them too.
+    """
+    candidates = [model]
+    if isinstance(model, Pipeline):
+        candidates += [step for _, step in model.steps if step not in (None, "passthrough")][:1]
+    for candidate in candidates:
+        names = getattr(candidate, "feature_names_in_", None)
+        if names is not None:
+            return np.asarray(names, dtype=object)
+    return None
+
+
+def adapt_model(model, reference_rows) -> ModelAdapter:
+    """The complete adapter for ``model``: preprocessing, module, head settled on a probe of ``reference_rows``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, skorch net, scikit-learn model or Pipeline
+        The fitted model.
+    reference_rows : DataFrame or ndarray
+        A few validated raw rows to probe the model with.
+
+    Raises
+    ------
+    TypeError
+        If the model is of a kind skig cannot differentiate, with a pointer to what can explain it.
+    NotFittedError
+        If the model (or a pipeline step) is not fitted.
+    ValueError
+        If a classifier's classes do not match its outputs.
+    """
+    final, preprocessor = _split(model)
     torch_model = _torch_model(final)
-    torch_model.description = f"Pipeline({torch_model.description})"
-    return ModelAdapter(torch_model, preprocessor)
+    if preprocessor is not None:
+        torch_model.description = f"Pipeline({torch_model.description})"
+    partial = ModelAdapter(torch_model, n_outputs=0, preprocessor=preprocessor)
+    raw = probe(torch_model, partial.encode(reference_rows))
+    width = raw.reshape(raw.shape[0], -1).shape[1]
+    if isinstance(final, torch.nn.Module):
+        torch_model = settle_head(torch_model, width)
+    n_outputs = torch_model.head.n_outputs(raw)
+    classes = torch_model.classes
+    if classes is None and is_skorch_net(final) and torch_model.head.kind != "identity":
+        torch_model.classes = classes = np.arange(n_outputs)
+    if classes is not None and len(classes) != n_outputs:
+        raise ValueError(
+            f"{torch_model.description} has {len(classes)} classes {list(classes)[:10]} but its module gives "
+            f"{n_outputs} class outputs; refit the net (classes_ must list one label per output) or pass a model "
+            "whose classes match its outputs."
+        )
+    return ModelAdapter(torch_model, n_outputs=n_outputs, preprocessor=preprocessor)

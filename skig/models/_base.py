@@ -1,6 +1,7 @@
 """The one interface every model adapter offers to the explainer.
 
-An adapter turns raw rows into the encoded float matrix the torch module reads, and knows what the module returns.
+An adapter turns raw rows into the encoded float matrix the torch module reads, calls the module, and knows what
+it returns: its output head, classes and number of outputs. It is complete when built.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import torch
 
 from ._heads import OutputHead
 
+_DIFFERENTIABLE_HINT = (
+    "skig needs a differentiable torch model. For tree ensembles use shap.TreeExplainer, for other models "
+    "shap.KernelExplainer."
+)
+
 
 @dataclass
 class TorchModel:
@@ -20,7 +26,8 @@ class TorchModel:
     Parameters
     ----------
     module : torch.nn.Module
-        Maps an encoded float tensor (n, d) to raw outputs (n, k) or (n,).
+        Maps an encoded float tensor (n, d) to raw outputs (n, k) or (n,) (or a tuple whose first item is that,
+        as skorch modules may return).
     head : OutputHead
         What the raw outputs are (logits, probabilities, regression outputs, ...).
     classes : ndarray or None
@@ -35,19 +42,29 @@ class TorchModel:
     description: str = "torch.nn.Module"
 
 
+def first_output(raw):
+    """The prediction among what a module returns (skorch's convention: a tuple has its prediction first)."""
+    return raw[0] if isinstance(raw, (tuple, list)) else raw
+
+
 @dataclass
 class ModelAdapter:
-    """Raw rows → encoded matrix → torch model, with the map from encoded columns back to raw ones.
+    """Raw rows → encoded matrix → torch module → explained scalar, with the map from encoded to raw columns.
+
+    Built by :func:`skig.models.adapt_model`, which probes the module on a few rows.
 
     Parameters
     ----------
     model : TorchModel
-        The differentiable part.
+        The differentiable part, its head settled on the module's output width.
+    n_outputs : int
+        Number of explainable outputs (classes for a classifier).
     preprocessor : fitted scikit-learn transformer or None
         Runs on raw rows before the model (a pipeline's steps before its last); None for models fed directly.
     """
 
     model: TorchModel
+    n_outputs: int
     preprocessor: object | None = None
 
     @property
@@ -67,14 +84,19 @@ class ModelAdapter:
     def classes(self) -> np.ndarray | None:
         return self.model.classes
 
+    @property
+    def description(self) -> str:
+        return self.model.description
+
     def encode(self, X) -> np.ndarray:
         """The float64 matrix (n, d_encoded) that the module reads, from validated raw rows."""
         if self.preprocessor is not None:
             X = self.preprocessor.transform(X)
             if hasattr(X, "toarray"):
                 X = X.toarray()
+        X = _numeric_matrix(X)
         # Writable, so torch can wrap it without a copy (pandas hands out read-only views).
-        return np.require(np.asarray(X, dtype=np.float64), requirements=["W"])
+        return np.require(X, requirements=["W"])
 
     def feature_groups(self, feature_names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each encoded column, the index of the raw column it comes from, and the encoded names."""
@@ -83,3 +105,101 @@ class ModelAdapter:
         from ._feature_mapping import encoded_feature_groups
 
         return encoded_feature_groups(self.preprocessor, feature_names)
+
+    def output_space(self, output: str) -> str:
+        """The output space explained: ``"auto"`` resolved, one the head lacks refused."""
+        if output == "auto":
+            return "logit" if self.classes is not None and "logit" in self.head.spaces else "raw"
+        if output not in self.head.spaces:
+            raise ValueError(
+                f"output={output!r} is not available for {self.description}, which has no class probabilities; "
+                f"use one of {list(self.head.spaces)}."
+            )
+        return output
+
+    def raw_fn(self, module: torch.nn.Module):
+        """``raw(points) -> (m, k)``: what ``module`` (this model or a private copy of it) predicts."""
+
+        def raw(points: torch.Tensor) -> torch.Tensor:
+            return first_output(module(points))
+
+        return raw
+
+    def scalar_fn(self, space: str, module: torch.nn.Module):
+        """``scalar(points, targets) -> (m,)``: the explained output of ``module`` in ``space``, per point's target."""
+        raw, head = self.raw_fn(module), self.head
+
+        def scalar(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return head(raw(points), targets, space)
+
+        return scalar
+
+    def predicted_classes(self, module: torch.nn.Module, inputs: torch.Tensor, max_points: int) -> torch.Tensor:
+        """The head index each row predicts, in passes of at most ``max_points`` rows."""
+        raw = self.raw_fn(module)
+        with torch.no_grad():
+            parts = [self.head.predicted(raw(inputs[lo : lo + max_points])) for lo in range(0, len(inputs), max_points)]
+        return torch.cat(parts)
+
+
+def _numeric_matrix(X) -> np.ndarray:
+    try:
+        return np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        # Strings or dates reached the model: name the column so the user knows what to encode.
+        matrix = np.asarray(X, dtype=object)
+        for column in range(matrix.shape[1]):
+            try:
+                np.asarray(matrix[:, column], dtype=np.float64)
+            except (TypeError, ValueError):
+                example = next(value for value in matrix[:, column] if not _is_number(value))
+                raise ValueError(
+                    f"encoded column {column} holds non-numeric values such as {example!r} "
+                    f"({type(example).__name__}); the model needs numbers: encode it (e.g. OneHotEncoder for "
+                    "categories, a FunctionTransformer for dates) before the model."
+                ) from error
+        raise
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """Run a few encoded rows through a private copy of the module with gradients, and return its raw output.
+
+    Proves differentiability; the output's width settles the head.
+
+    Raises
+    ------
+    TypeError
+        If no gradient flows from the output to the input.
+    ValueError
+        If the module fails on the rows.
+    """
+    from ..engine import module_device, module_dtype, private_copy
+
+    module = private_copy(torch_model.module, device)
+    inputs = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module)).requires_grad_(True)
+    with torch.enable_grad():
+        try:
+            raw = first_output(module(inputs))
+        except Exception as error:
+            if "requires grad" in str(error):  # e.g. ``x.numpy()`` inside forward
+                raise TypeError(
+                    f"{torch_model.description} fails when its input requires a gradient ({error}); "
+                    f"{_DIFFERENTIABLE_HINT}"
+                ) from error
+            raise ValueError(
+                f"the model failed on the reference rows ({encoded.shape[1]} encoded columns): {error}"
+            ) from error
+        if not isinstance(raw, torch.Tensor) or not raw.requires_grad:
+            raise TypeError(
+                f"{torch_model.description} returned an output that does not depend differentiably on its input "
+                f"(no gradient flows back); {_DIFFERENTIABLE_HINT}"
+            )
+    return raw.detach()

@@ -62,7 +62,9 @@ def torch_model_from_skorch(net) -> TorchModel:
         ) from error
     classes = None
     if is_classifier(net):
-        classes = np.asarray(getattr(net, "classes_", [0, 1]))
+        # A net fitted without inferring its classes has none: adapt_model numbers the outputs instead.
+        known = getattr(net, "classes_", None)
+        classes = None if known is None else np.asarray(known)
     return TorchModel(module=net.module_, head=_head_from_skorch(net), classes=classes, description=type(net).__name__)
 
 

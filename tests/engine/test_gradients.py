@@ -1,4 +1,4 @@
-"""The batched gradient engine: freezing and restoring the model, memory-bounded passes, progress."""
+"""The batched gradient engine: the private copy of the model, memory-bounded passes, progress."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import skig
-from skig.engine import Paths, chunk_points, frozen, path_gradients
+from skig.engine import Paths, chunk_points, path_gradients, private_copy
 from skig.engine._gradients import _chunk_bounds
 
 
@@ -19,24 +19,30 @@ def _module_state(module):
     )
 
 
-def test_frozen_sets_eval_and_freezes_then_restores_mixed_state():
+def test_private_copy_is_eval_and_frozen_and_leaves_the_original_exactly_as_it_was():
     module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(4))
     module.train()
-    module[1].eval()  # mixed modes must come back exactly, not as one flag
+    module[1].eval()  # mixed modes must stay exactly as they are, not become one flag
     module[0].bias.requires_grad_(False)
     before = _module_state(module)
-    with frozen(module):
-        assert not any(sub.training for sub in module.modules())
-        assert not any(param.requires_grad for param in module.parameters())
+    snapshot = private_copy(module)
+    assert not any(sub.training for sub in snapshot.modules())
+    assert not any(param.requires_grad for param in snapshot.parameters())
+    assert not any(a is b for a, b in zip(snapshot.parameters(), module.parameters(), strict=True))
     after = _module_state(module)
     assert before[0] == after[0] and before[1] == after[1]
+    with torch.no_grad():
+        module[0].weight.add_(1.0)  # an update of the original (a trainer elsewhere) does not reach the copy
+    assert not torch.equal(snapshot[0].weight, module[0].weight)
 
 
-def test_frozen_restores_when_the_body_raises():
-    module = torch.nn.Linear(3, 1).train()
-    with pytest.raises(RuntimeError, match="boom"), frozen(module):
-        raise RuntimeError("boom")
-    assert module.training and module.weight.requires_grad
+def test_private_copy_of_an_uncopyable_module_says_why():
+    class Locked(torch.nn.Linear):
+        def __deepcopy__(self, memo):
+            raise RuntimeError("holds a lock")
+
+    with pytest.raises(TypeError, match="private copy.*holds a lock"):
+        private_copy(Locked(3, 1))
 
 
 @pytest.mark.parametrize("n_groups, per_group, max_points", [(10, 7, 20), (10, 7, 7), (10, 7, 3), (1, 5, 100)])
@@ -72,11 +78,17 @@ class _CountingModule(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.layer = torch.nn.Linear(5, 1)
-        self.batch_sizes = []
+        # A list shared by every copy: skig runs a private copy of the module, not the module itself.
+        self.batch_sizes = _SharedList()
 
     def forward(self, x):
         self.batch_sizes.append(len(x))
         return torch.tanh(self.layer(x))
+
+
+class _SharedList(list):
+    def __deepcopy__(self, memo):
+        return self
 
 
 def test_batch_size_bounds_every_pass(X):

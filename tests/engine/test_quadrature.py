@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from skig.engine import RULES, quadrature
+from skig.engine import QUADRATURE_RULES as RULES
+from skig.engine import quadrature
 
 
 @pytest.mark.parametrize("rule", RULES)

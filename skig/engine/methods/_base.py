@@ -1,0 +1,142 @@
+"""What every attribution method shares: the problem it is handed, and the contract it fulfils.
+
+A method owns its parameter checks, its random draws, how it builds paths and what its completeness is measured
+against; the integration strategy (quadrature rule, steps) is handed to it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._gradients import ScalarFn, evaluate
+from .._integration import Integration
+
+
+@dataclass
+class Problem:
+    """The rows to explain and everything computed about them before attributing.
+
+    Parameters
+    ----------
+    scalar_fn : callable
+        ``scalar_fn(points, targets) -> (m,)``: the explained output at each point for its target.
+    inputs : Tensor of shape (n, d)
+        Encoded rows, in the model's dtype and on its device.
+    targets : Tensor of shape (n,)
+        Output index explained in each row.
+    predictions : Tensor of shape (n,)
+        The explained output at each row, float64.
+    baselines, baseline_weights : Tensor of shape (b, d) and (b,)
+        Path starts (a background for Expected IG) and their weights, summing to 1.
+    base_values : Tensor of shape (n,)
+        Weighted mean output over the baselines for each row's target, float64.
+    max_points : int
+        Most path points per forward/backward pass.
+    progress : bool
+        Show progress bars.
+    """
+
+    scalar_fn: ScalarFn
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    predictions: torch.Tensor
+    baselines: torch.Tensor
+    baseline_weights: torch.Tensor
+    base_values: torch.Tensor
+    max_points: int
+    progress: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def eps(self) -> float:
+        return torch.finfo(self.inputs.dtype).eps
+
+
+class AttributionMethod(ABC):
+    """Base of the attribution methods: subclasses set the class attributes and implement :meth:`attribute`.
+
+    Parameters
+    ----------
+    params : mapping
+        The explainer's parameters (``get_params()``); a method reads the ones it names in ``parameters``.
+    integration : Integration
+        How path integrals are computed.
+    random_state : numpy RandomState or None
+        Where the methods that draw random numbers take their seeds from.
+    """
+
+    #: The public ``method=`` name.
+    name: ClassVar[str]
+    #: Whether the method draws random numbers when explaining.
+    stochastic: ClassVar[bool] = False
+    #: Whether ``delta`` is a completeness error (values add up to prediction - base value up to it).
+    additive: ClassVar[bool] = True
+    #: The explainer parameters, beyond the baseline and the integration, that change this method's result.
+    parameters: ClassVar[tuple[str, ...]] = ()
+    #: What the base value is, for labels in plots and reports.
+    base_value_label: ClassVar[str] = "f(baseline)"
+
+    def __init__(self, params: Mapping, integration: Integration, random_state=None) -> None:
+        self.params = {name: params[name] for name in self.parameters}
+        self.integration = integration
+        self.random_state = random_state
+
+    @classmethod
+    def check(cls, params: Mapping) -> None:
+        """Refuse parameter combinations that mean nothing for this method (at ``fit``), saying what would do.
+
+        The base class accepts every combination.
+        """
+        return None
+
+    def draw_seed(self) -> int:
+        """A seed drawn from ``random_state``."""
+        if self.random_state is None:
+            raise ValueError(f"method={self.name!r} draws random numbers: it needs a random_state.")
+        return int(self.random_state.randint(np.iinfo(np.int32).max))
+
+    def generator(self) -> torch.Generator:
+        """A CPU generator seeded from ``random_state``: torch draws then follow it on every device."""
+        return torch.Generator().manual_seed(self.draw_seed())
+
+    def base_values(self, problem: Problem) -> torch.Tensor:
+        """What attributions start from: the weighted mean output over the baselines, per row's target."""
+        return baseline_output(
+            problem.scalar_fn, problem.baselines, problem.baseline_weights, problem.targets, problem.max_points
+        )
+
+    @abstractmethod
+    def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded attributions (n, d) and the steps (or path points) each row used (n,)."""
+
+
+def baseline_output(
+    scalar_fn: ScalarFn,
+    baselines: torch.Tensor,
+    baseline_weights: torch.Tensor,
+    targets: torch.Tensor,
+    max_points: int,
+) -> torch.Tensor:
+    """Weighted mean model output over the baselines, for each row's target: the rows' base values.
+
+    Returns
+    -------
+    Tensor of shape (n,)
+        float64, on the device of ``targets``.
+    """
+    out = torch.empty(len(targets), dtype=torch.float64, device=targets.device)
+    for value in torch.unique(targets).tolist():
+        at_baselines = evaluate(
+            scalar_fn, baselines, torch.full_like(targets[:1], value).expand(len(baselines)), max_points
+        )
+        out[targets == value] = (at_baselines.double() * baseline_weights).sum()
+    return out

@@ -1,0 +1,61 @@
+"""Expected Integrated Gradients (Erion et al., 2021): IG averaged over a background distribution.
+
+(background row, alpha) pairs are stratified, never drawn independently; see :func:`~skig.engine.expected_paths`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+
+from .._gradients import path_gradients
+from .._paths import expected_paths
+from ._base import AttributionMethod, Problem
+
+# Baselines that are one row, not a distribution.
+_SINGLE_ROW_BASELINES = ("zero", "mean", "median")
+
+
+class ExpectedGradients(AttributionMethod):
+    """IG averaged over the fitted background with ``n_samples`` (background row, alpha) pairs per row.
+
+    The base value is the background's weighted mean output; ``delta`` is the sampling (or quadrature) error.
+    """
+
+    name: ClassVar[str] = "expected"
+    stochastic: ClassVar[bool] = True
+    parameters: ClassVar[tuple[str, ...]] = ("n_samples",)
+    base_value_label: ClassVar[str] = "E[f(background)]"
+
+    @classmethod
+    def check(cls, params: Mapping) -> None:
+        baseline = params["baseline"]
+        if isinstance(baseline, str) and baseline in _SINGLE_ROW_BASELINES:
+            raise ValueError(
+                f"method='expected' averages over a background distribution, but baseline={baseline!r} is "
+                "a single row; use baseline='sample' (n_baselines rows drawn from X), 'kmeans' (n_baselines "
+                "weighted centroids) or reference rows (with optional baseline_weights)."
+            )
+        if isinstance(params["n_steps"], str):
+            raise ValueError(
+                "n_steps='auto' does not apply to method='expected', whose budget is n_samples path points per "
+                "row; give n_samples instead, or use method='ig' with a background for exact quadrature."
+            )
+
+    def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        n_pairs = self.params["n_samples"]
+        seed = self.draw_seed()
+        paths = expected_paths(
+            problem.inputs,
+            problem.baselines,
+            problem.baseline_weights,
+            problem.targets,
+            n_samples=n_pairs,
+            rule=self.integration.rule,
+            seed=seed,
+            generator=self.generator(),
+        )
+        attributions = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+        return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)

@@ -1,0 +1,122 @@
+"""The SmoothGrad family over IG: IG of noisy copies of each row, reduced to their mean, mean of squares or variance.
+
+SmoothGrad (Smilkov et al., 2017), SmoothGrad² and VarGrad (Adebayo et al., 2018), as Captum's NoiseTunnel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+
+from .._gradients import evaluate
+from ._base import AttributionMethod, Problem
+
+#: How each SmoothGrad variant reduces the IG attributions of a row's noisy copies.
+SAMPLE_AGGREGATES = ("smoothgrad", "smoothgrad_sq", "vargrad")
+# Rows x copies x features attributions are held at once: rows go in blocks of at most this many values.
+_BLOCK_VALUES = 2**24
+
+
+def noisy_copies(
+    inputs: torch.Tensor, noise_std: torch.Tensor, n_samples: int, generator: torch.Generator
+) -> torch.Tensor:
+    """``n_samples`` copies of each row with Gaussian noise of per-feature standard deviation ``noise_std``.
+
+    The noise is drawn in float64 on the CPU from ``generator``, so results do not depend on device or dtype.
+
+    Returns
+    -------
+    Tensor of shape (n * n_samples, d)
+        Copies of row ``i`` at positions ``i * n_samples`` to ``(i + 1) * n_samples - 1``.
+    """
+    n_rows, n_features = inputs.shape
+    noise = torch.randn((n_rows, n_samples, n_features), generator=generator, dtype=torch.float64)
+    noise = (noise * noise_std.detach().double().cpu()).to(device=inputs.device, dtype=inputs.dtype)
+    return (inputs.unsqueeze(1) + noise).reshape(-1, n_features)
+
+
+def aggregate_samples(attributions: torch.Tensor, n_samples: int, how: str) -> torch.Tensor:
+    """Reduce the attributions of each row's ``n_samples`` consecutive copies: mean, mean of squares or variance.
+
+    ``"vargrad"`` is the population variance (as Captum's NoiseTunnel), so it is 0, not NaN, for one sample.
+    """
+    per_row = attributions.reshape(-1, n_samples, attributions.shape[1])
+    if how == "smoothgrad":
+        return per_row.mean(1)
+    if how == "smoothgrad_sq":
+        return per_row.square().mean(1)
+    if how == "vargrad":
+        return per_row.var(1, correction=0)
+    raise ValueError(f"how must be one of {list(SAMPLE_AGGREGATES)}, got {how!r}.")
+
+
+class SmoothGrad(AttributionMethod):
+    """IG of ``n_samples`` noisy copies of each row (noise ``noise_level * noise_scale``), averaged.
+
+    Its ``delta`` is the quadrature error plus the smoothing offset ``mean f(x + noise) - f(x)``.
+
+    Parameters
+    ----------
+    params : mapping
+        Reads ``n_samples`` (noisy copies per row) and ``noise_level``; the per-feature noise scale is handed to the
+        method as ``noise_scale`` (learned in ``fit``).
+    """
+
+    name: ClassVar[str] = "smoothgrad"
+    stochastic: ClassVar[bool] = True
+    parameters: ClassVar[tuple[str, ...]] = ("n_samples", "noise_level")
+
+    def __init__(self, params: Mapping, integration, random_state=None, *, noise_scale=None) -> None:
+        super().__init__(params, integration, random_state)
+        self.noise_std = torch.as_tensor(params["noise_level"] * noise_scale, dtype=torch.float64)
+
+    def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        n_copies, n_rows = self.params["n_samples"], problem.n_rows
+        generator = self.generator()
+        rows = torch.arange(n_rows, device=problem.inputs.device)
+        block = max(1, _BLOCK_VALUES // (n_copies * problem.inputs.shape[1]))
+        parts, steps = [], []
+        for lo in range(0, n_rows, block):
+            hi = min(lo + block, n_rows)
+            ends = noisy_copies(problem.inputs[lo:hi], self.noise_std, n_copies, generator)
+            ends_targets = problem.targets[lo:hi].repeat_interleave(n_copies)
+
+            def end_values(ends=ends, ends_targets=ends_targets):
+                return evaluate(problem.scalar_fn, ends, ends_targets, problem.max_points).double()
+
+            lines = self.integration.lines(
+                problem.scalar_fn,
+                ends,
+                problem.baselines,
+                problem.baseline_weights,
+                ends_targets,
+                max_points=problem.max_points,
+                progress=problem.progress,
+            )
+            values, block_steps = self.integration.run(
+                lines,
+                end_values,
+                problem.base_values[lo:hi].repeat_interleave(n_copies),
+                rows[: hi - lo].repeat_interleave(n_copies),
+                hi - lo,
+                problem.eps,
+            )
+            parts.append(aggregate_samples(values, n_copies, self.name))
+            steps.append(block_steps)
+        return torch.cat(parts), torch.cat(steps)
+
+
+class SmoothGradSquared(SmoothGrad):
+    """The mean of the squared IG attributions of the noisy copies: a magnitude, not additive."""
+
+    name: ClassVar[str] = "smoothgrad_sq"
+    additive: ClassVar[bool] = False
+
+
+class VarGrad(SmoothGrad):
+    """The (population) variance of the IG attributions of the noisy copies: a spread, not additive."""
+
+    name: ClassVar[str] = "vargrad"
+    additive: ClassVar[bool] = False
