@@ -36,6 +36,7 @@ from .engine import (
     module_dtype,
     private_copy,
     resolve_device,
+    row_keys,
 )
 from .models import adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
@@ -426,6 +427,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
+                row_keys=row_keys(index),
                 progress=self.progress,
             )
             problem.base_values = method.base_values(problem)

@@ -1,6 +1,7 @@
 """The pure-torch engine: quadrature, paths, batched gradients, gradient rules, integration and the methods."""
 
 from ._device import module_device, module_dtype, private_copy, resolve_device
+from ._draws import keyed_normals, keyed_uniforms, row_keys
 from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
 from ._integration import Integration, refine_steps
@@ -38,6 +39,8 @@ __all__ = [
     "gradient_rule",
     "guided_integrated_gradients",
     "input_gradients",
+    "keyed_normals",
+    "keyed_uniforms",
     "module_device",
     "module_dtype",
     "noisy_copies",
@@ -46,6 +49,7 @@ __all__ = [
     "quadrature",
     "refine_steps",
     "resolve_device",
+    "row_keys",
     "sobol_points",
     "straight_paths",
 ]

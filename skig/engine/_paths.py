@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._draws import keyed_bits
 from ._gradients import Paths
 from ._quadrature import quadrature
 
@@ -62,16 +63,18 @@ def allocate(weights: np.ndarray, total: int, minimum: int = 1) -> np.ndarray:
     return counts
 
 
-def sobol_points(n_rows: int, n_points: int, seed: int, generator: torch.Generator) -> torch.Tensor:
-    """``n_points`` scrambled Sobol points in [0, 1)^2 for each row, as float64 of shape (n_rows, n_points, 2).
+def sobol_points(n_points: int, seed: int, keys: np.ndarray) -> torch.Tensor:
+    """``n_points`` scrambled Sobol points in [0, 1)^2 for each row key, as float64 of shape (n_rows, n_points, 2).
 
-    One scrambled sequence, then an independent random digital shift per row: every row's points keep the
-    sequence's stratification (a shift maps each elementary binary interval onto another) while the errors of
-    different rows are independent.
+    One scrambled sequence, then a random digital shift per row, keyed by the row (see
+    :func:`~skig.engine._draws.keyed_bits`): every row's points keep the sequence's stratification (a shift maps each
+    elementary binary interval onto another), the errors of different rows are independent, and a row gets the same
+    points whatever other rows it is explained with.
     """
     engine = torch.quasirandom.SobolEngine(2, scramble=True, seed=seed)
     grid = (engine.draw(n_points, dtype=torch.float64) * 2**_SOBOL_BITS).long()
-    shifts = torch.randint(0, 2**_SOBOL_BITS, (n_rows, 1, 2), generator=generator)
+    bits = keyed_bits(keys, seed, 2) >> np.uint64(64 - _SOBOL_BITS)
+    shifts = torch.from_numpy(bits.astype(np.int64)).reshape(-1, 1, 2)
     return ((grid.unsqueeze(0) ^ shifts).double() + 0.5) / 2**_SOBOL_BITS
 
 
@@ -84,7 +87,7 @@ def expected_paths(
     n_samples: int,
     rule: str,
     seed: int,
-    generator: torch.Generator,
+    keys: np.ndarray,
 ) -> Paths:
     """Expected IG's path points: ``n_samples`` (background row, alpha) pairs per explained row.
 
@@ -113,9 +116,9 @@ def expected_paths(
     rule : str
         Quadrature rule used when the background is stratified exactly.
     seed : int
-        Seed of the Sobol scramble.
-    generator : torch.Generator
-        CPU generator of the per-row digital shifts.
+        Seed of the Sobol scramble and of the per-row digital shifts.
+    keys : ndarray of shape (n,)
+        Each row's key (uint64): its shift depends on it alone.
 
     Returns
     -------
@@ -142,7 +145,7 @@ def expected_paths(
             weight=torch.as_tensor(point_weights, dtype=dtype, device=device),
             targets=targets,
         )
-    points = sobol_points(len(inputs), n_samples, seed, generator)
+    points = sobol_points(n_samples, seed, keys)
     cumulative = torch.cumsum(weights, 0)
     picked = torch.searchsorted(cumulative / cumulative[-1], points[..., 0].contiguous(), right=True)
     return Paths(

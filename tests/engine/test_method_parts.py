@@ -36,7 +36,7 @@ def test_allocate_refuses_too_few_points():
 
 
 def test_sobol_points_are_a_net_per_row_and_independent_across_rows():
-    points = sobol_points(50, 16, seed=0, generator=torch.Generator().manual_seed(0)).numpy()
+    points = sobol_points(16, seed=0, keys=np.arange(50, dtype=np.uint64)).numpy()
     assert points.shape == (50, 16, 2) and (points > 0).all() and (points < 1).all()
     for row in points:
         # A (0, 4, 2)-net: one point in each 1/16 strip of either coordinate and in each 1/4 x 1/4 square.
@@ -53,17 +53,13 @@ def test_expected_paths_switch_to_exact_strata_from_two_points_per_background_ro
     inputs, background = torch.randn(3, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
     weights = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.1], dtype=torch.float64)
     targets = torch.zeros(3, dtype=torch.long)
-    generator = torch.Generator().manual_seed(0)
-    exact = expected_paths(
-        inputs, background, weights, targets, n_samples=20, rule="gausslegendre", seed=0, generator=generator
-    )
+    keys = np.arange(3, dtype=np.uint64)
+    exact = expected_paths(inputs, background, weights, targets, n_samples=20, rule="gausslegendre", seed=0, keys=keys)
     assert exact.start_index.ndim == 1  # shared by all rows: deterministic
     np.testing.assert_array_equal(np.bincount(exact.start_index.numpy()), [8, 6, 2, 2, 2])
     per_row = torch.zeros(5, dtype=torch.float64).index_add_(0, exact.start_index, exact.weight)
     torch.testing.assert_close(per_row, weights)
-    sampled = expected_paths(
-        inputs, background, weights, targets, n_samples=8, rule="gausslegendre", seed=0, generator=generator
-    )
+    sampled = expected_paths(inputs, background, weights, targets, n_samples=8, rule="gausslegendre", seed=0, keys=keys)
     assert sampled.start_index.shape == (3, 8) and sampled.alpha.shape == (3, 8)
     torch.testing.assert_close(sampled.weight.sum(), torch.tensor(1.0, dtype=torch.float64))
 
@@ -79,7 +75,7 @@ def test_sobol_pairs_follow_the_background_weights():
         n_samples=4,
         rule="gausslegendre",
         seed=1,
-        generator=torch.Generator().manual_seed(1),
+        keys=np.arange(400, dtype=np.uint64),
     )
     # Four stratified points per row over weights (1/2, 1/4, 1/4): exactly 2, 1 and 1 of them.
     counts = torch.stack([(paths.start_index == j).sum(1) for j in range(3)], 1)
@@ -89,7 +85,7 @@ def test_sobol_pairs_follow_the_background_weights():
 def test_noisy_copies_and_aggregates():
     inputs = torch.arange(6, dtype=torch.float32).reshape(2, 3)
     std = torch.tensor([0.0, 1.0, 10.0], dtype=torch.float64)
-    copies = noisy_copies(inputs, std, 500, torch.Generator().manual_seed(0)).reshape(2, 500, 3)
+    copies = noisy_copies(inputs, std, 500, 0, np.arange(2, dtype=np.uint64)).reshape(2, 500, 3)
     assert copies.dtype == torch.float32
     np.testing.assert_array_equal(copies[:, :, 0], inputs[:, None, 0].expand(2, 500))
     np.testing.assert_allclose(copies.std(1)[:, 1:].numpy(), [[1, 10], [1, 10]], rtol=0.1)

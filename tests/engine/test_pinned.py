@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -60,3 +61,17 @@ PINNED = np.load(Path(__file__).parent.parent / "data" / "pinned_attributions.np
 def test_attributions_are_those_pinned(name):
     # float64 model and data: a pure refactor reproduces every digit; 1e-13 only absorbs summation order.
     np.testing.assert_allclose(attributions(name), PINNED[name], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "smoothgrad_sq", "vargrad", "expected"])
+def test_a_rows_draws_depend_on_its_index_label_not_on_the_other_rows(method):
+    model, X = model_and_data()
+    params = {"n_samples": 4, "n_steps": 8} if method != "expected" else {"baseline": "kmeans", "n_baselines": 8, "n_samples": 4}
+    explainer = skig.Explainer(model, method=method, output="raw", target=1, random_state=4, **params).fit(X)
+    frame = pd.DataFrame(X, index=pd.Index([f"id{i}" for i in range(len(X))]))
+    whole = explainer.explain(frame).values
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    parts = [explainer.explain(shuffled.iloc[lo : lo + 7]).values for lo in range(0, len(shuffled), 7)]
+    pd.testing.assert_frame_equal(pd.concat(parts).loc[whole.index], whole, check_exact=True)
+    relabelled = explainer.explain(frame.set_axis([f"other{i}" for i in range(len(X))])).values
+    assert not np.allclose(relabelled.to_numpy(), whole.to_numpy())  # the key, not the position, picks the draws

@@ -38,6 +38,9 @@ class Problem:
         Weighted mean output over the baselines for each row's target, float64.
     max_points : int
         Most path points per forward/backward pass.
+    row_keys : ndarray of shape (n,)
+        A stable uint64 key per row (a hash of its index label): stochastic methods draw each row's numbers from
+        one seed and this key, so a row's result does not depend on the other rows.
     progress : bool
         Show progress bars.
     """
@@ -50,6 +53,7 @@ class Problem:
     baseline_weights: torch.Tensor
     base_values: torch.Tensor
     max_points: int
+    row_keys: np.ndarray | None = None
     progress: bool = False
 
     @property
@@ -103,10 +107,6 @@ class AttributionMethod(ABC):
         if self.random_state is None:
             raise ValueError(f"method={self.name!r} draws random numbers: it needs a random_state.")
         return int(self.random_state.randint(np.iinfo(np.int32).max))
-
-    def generator(self) -> torch.Generator:
-        """A CPU generator seeded from ``random_state``: torch draws then follow it on every device."""
-        return torch.Generator().manual_seed(self.draw_seed())
 
     def base_values(self, problem: Problem) -> torch.Tensor:
         """What attributions start from: the weighted mean output over the baselines, per row's target."""

@@ -55,7 +55,7 @@ class ExpectedGradients(AttributionMethod):
             n_samples=n_pairs,
             rule=self.integration.rule,
             seed=seed,
-            generator=self.generator(),
+            keys=problem.row_keys,
         )
         attributions = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
         return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+import numpy as np
 import torch
 
+from .._draws import keyed_normals
 from .._gradients import evaluate
 from ._base import AttributionMethod, Problem
 
@@ -20,11 +22,12 @@ _BLOCK_VALUES = 2**24
 
 
 def noisy_copies(
-    inputs: torch.Tensor, noise_std: torch.Tensor, n_samples: int, generator: torch.Generator
+    inputs: torch.Tensor, noise_std: torch.Tensor, n_samples: int, seed: int, keys: np.ndarray
 ) -> torch.Tensor:
     """``n_samples`` copies of each row with Gaussian noise of per-feature standard deviation ``noise_std``.
 
-    The noise is drawn in float64 on the CPU from ``generator``, so results do not depend on device or dtype.
+    Each row's noise is drawn in float64 on the CPU from ``seed`` and its own key, so results depend neither on
+    device or dtype nor on the other rows explained with it.
 
     Returns
     -------
@@ -32,7 +35,7 @@ def noisy_copies(
         Copies of row ``i`` at positions ``i * n_samples`` to ``(i + 1) * n_samples - 1``.
     """
     n_rows, n_features = inputs.shape
-    noise = torch.randn((n_rows, n_samples, n_features), generator=generator, dtype=torch.float64)
+    noise = torch.from_numpy(keyed_normals(keys, seed, n_samples * n_features).reshape(n_rows, n_samples, n_features))
     noise = (noise * noise_std.detach().double().cpu()).to(device=inputs.device, dtype=inputs.dtype)
     return (inputs.unsqueeze(1) + noise).reshape(-1, n_features)
 
@@ -74,13 +77,13 @@ class SmoothGrad(AttributionMethod):
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         n_copies, n_rows = self.params["n_samples"], problem.n_rows
-        generator = self.generator()
+        seed = self.draw_seed()
         rows = torch.arange(n_rows, device=problem.inputs.device)
         block = max(1, _BLOCK_VALUES // (n_copies * problem.inputs.shape[1]))
         parts, steps = [], []
         for lo in range(0, n_rows, block):
             hi = min(lo + block, n_rows)
-            ends = noisy_copies(problem.inputs[lo:hi], self.noise_std, n_copies, generator)
+            ends = noisy_copies(problem.inputs[lo:hi], self.noise_std, n_copies, seed, problem.row_keys[lo:hi])
             ends_targets = problem.targets[lo:hi].repeat_interleave(n_copies)
 
             def end_values(ends=ends, ends_targets=ends_targets):
