@@ -14,6 +14,9 @@ from .engine import METHODS, functional_relu_calls, module_device, module_dtype,
 
 def check_parameters(params: Mapping) -> None:
     """Refuse parameter combinations that have no meaning, saying what would be accepted."""
+    for name in ("n_steps", "max_steps", "n_samples", "n_baselines", "batch_size"):
+        if isinstance(params[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be an int, got {params[name]!r} (a bool).")
     method = METHODS[params["method"]]
     method.check(params)
     n_steps, max_steps = params["n_steps"], params["max_steps"]

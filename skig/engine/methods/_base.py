@@ -64,6 +64,21 @@ class Problem:
     def eps(self) -> float:
         return torch.finfo(self.inputs.dtype).eps
 
+    def rows(self, block: slice) -> Problem:
+        """The same problem restricted to a block of rows."""
+        return Problem(
+            scalar_fn=self.scalar_fn,
+            inputs=self.inputs[block],
+            targets=self.targets[block],
+            predictions=self.predictions[block],
+            baselines=self.baselines,
+            baseline_weights=self.baseline_weights,
+            base_values=self.base_values[block],
+            max_points=self.max_points,
+            row_keys=None if self.row_keys is None else self.row_keys[block],
+            progress=self.progress,
+        )
+
 
 class AttributionMethod(ABC):
     """Base of the attribution methods: subclasses set the class attributes and implement :meth:`attribute`.
@@ -117,6 +132,16 @@ class AttributionMethod(ABC):
     @abstractmethod
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoded attributions (n, d) and the steps (or path points) each row used (n,)."""
+
+
+def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]:
+    """Slices of rows whose groups (noisy copies, baselines, background pairs) fit one pass of ``max_points``.
+
+    Methods that hold per-group state (copies, guided paths, sampled pairs) go block by block, so ``batch_size``
+    bounds their memory as it bounds IG's; every draw is keyed per row, so blocks do not change results.
+    """
+    size = max(1, max_points // max(1, groups_per_row))
+    return [slice(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
 
 
 def baseline_output(

@@ -12,7 +12,7 @@ import torch
 
 from .._gradients import path_gradients
 from .._paths import expected_paths
-from ._base import AttributionMethod, Problem
+from ._base import AttributionMethod, Problem, row_blocks
 
 # Baselines that are one row, not a distribution.
 _SINGLE_ROW_BASELINES = ("zero", "mean", "median")
@@ -45,8 +45,12 @@ class ExpectedGradients(AttributionMethod):
             )
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
-        n_pairs = self.params["n_samples"]
-        seed = self.draw_seed()
+        n_pairs, seed = self.params["n_samples"], self.draw_seed()
+        blocks = row_blocks(problem.n_rows, n_pairs, max(problem.max_points, n_pairs))
+        attributions = torch.cat([self._block(problem.rows(block), n_pairs, seed) for block in blocks])
+        return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
+
+    def _block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
         paths = expected_paths(
             problem.inputs,
             problem.baselines,
@@ -57,5 +61,4 @@ class ExpectedGradients(AttributionMethod):
             seed=seed,
             keys=problem.row_keys,
         )
-        attributions = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
-        return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
+        return path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .._gradients import ScalarFn, evaluate, input_gradients, progress_bar
-from ._base import AttributionMethod, Problem
+from ._base import AttributionMethod, Problem, row_blocks
 
 
 class GuidedIntegratedGradients(AttributionMethod):
@@ -21,6 +21,12 @@ class GuidedIntegratedGradients(AttributionMethod):
     parameters: ClassVar[tuple[str, ...]] = ("fraction", "max_dist")
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        # Each block's guided paths advance together and hold a dozen (groups, d) tensors: blocks bound memory.
+        blocks = row_blocks(problem.n_rows, len(problem.baselines), problem.max_points)
+        parts = [self._block(problem.rows(block)) for block in blocks]
+        return torch.cat([values for values, _ in parts]), torch.cat([steps for _, steps in parts])
+
+    def _block(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         # Groups are rows x baselines, weighted over the baselines.
         n_rows, n_baselines = problem.n_rows, len(problem.baselines)
         ends = problem.inputs.repeat_interleave(n_baselines, 0)

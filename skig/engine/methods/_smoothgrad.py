@@ -13,12 +13,12 @@ import torch
 
 from .._draws import keyed_normals
 from .._gradients import evaluate
-from ._base import AttributionMethod, Problem
+from ._base import AttributionMethod, Problem, row_blocks
 
 #: How each SmoothGrad variant reduces the IG attributions of a row's noisy copies.
 SAMPLE_AGGREGATES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-# Rows x copies x features attributions are held at once: rows go in blocks of at most this many values.
-_BLOCK_VALUES = 2**24
+# Blocks hold rows x copies noisy rows at once: at least this many, so small batch sizes do not mean tiny blocks.
+_MIN_BLOCK_POINTS = 4096
 
 
 def noisy_copies(
@@ -76,39 +76,40 @@ class SmoothGrad(AttributionMethod):
         self.noise_std = torch.as_tensor(params["noise_level"] * noise_scale, dtype=torch.float64)
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
-        n_copies, n_rows = self.params["n_samples"], problem.n_rows
-        seed = self.draw_seed()
-        rows = torch.arange(n_rows, device=problem.inputs.device)
-        block = max(1, _BLOCK_VALUES // (n_copies * problem.inputs.shape[1]))
+        n_copies, seed = self.params["n_samples"], self.draw_seed()
         parts, steps = [], []
-        for lo in range(0, n_rows, block):
-            hi = min(lo + block, n_rows)
-            ends = noisy_copies(problem.inputs[lo:hi], self.noise_std, n_copies, seed, problem.row_keys[lo:hi])
-            ends_targets = problem.targets[lo:hi].repeat_interleave(n_copies)
-
-            def end_values(ends=ends, ends_targets=ends_targets):
-                return evaluate(problem.scalar_fn, ends, ends_targets, problem.max_points).double()
-
-            lines = self.integration.lines(
-                problem.scalar_fn,
-                ends,
-                problem.baselines,
-                problem.baseline_weights,
-                ends_targets,
-                max_points=problem.max_points,
-                progress=problem.progress,
-            )
-            values, block_steps = self.integration.run(
-                lines,
-                end_values,
-                problem.base_values[lo:hi].repeat_interleave(n_copies),
-                rows[: hi - lo].repeat_interleave(n_copies),
-                hi - lo,
-                problem.eps,
-            )
-            parts.append(aggregate_samples(values, n_copies, self.name))
+        for block in row_blocks(problem.n_rows, n_copies, max(problem.max_points, _MIN_BLOCK_POINTS)):
+            values, block_steps = self._block(problem.rows(block), n_copies, seed)
+            parts.append(values)
             steps.append(block_steps)
         return torch.cat(parts), torch.cat(steps)
+
+    def _block(self, problem: Problem, n_copies: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ends = noisy_copies(problem.inputs, self.noise_std, n_copies, seed, problem.row_keys)
+        ends_targets = problem.targets.repeat_interleave(n_copies)
+
+        def end_values():
+            return evaluate(problem.scalar_fn, ends, ends_targets, problem.max_points).double()
+
+        lines = self.integration.lines(
+            problem.scalar_fn,
+            ends,
+            problem.baselines,
+            problem.baseline_weights,
+            ends_targets,
+            max_points=problem.max_points,
+            progress=problem.progress,
+        )
+        rows = torch.arange(problem.n_rows, device=problem.inputs.device)
+        values, steps = self.integration.run(
+            lines,
+            end_values,
+            problem.base_values.repeat_interleave(n_copies),
+            rows.repeat_interleave(n_copies),
+            problem.n_rows,
+            problem.eps,
+        )
+        return aggregate_samples(values, n_copies, self.name), steps
 
 
 class SmoothGradSquared(SmoothGrad):
