@@ -57,10 +57,6 @@ class OutputHead:
             raise ValueError("kind='callable' needs a proba callable.")
 
     @property
-    def is_classifier(self) -> bool:
-        return self.kind != "identity"
-
-    @property
     def spaces(self) -> tuple[str, ...]:
         """The output spaces this head can explain."""
         return ("raw",) if self.kind in ("identity", "decision") else ("raw", "logit", "probability")
