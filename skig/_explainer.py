@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
-from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters
+from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters, resolve_rule
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -38,7 +38,7 @@ from .engine import (
     resolve_device,
     row_keys,
 )
-from .models import adapt_model, model_input_columns
+from .models import PredictionOnly, adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
@@ -186,7 +186,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "method": [StrOptions(set(METHODS))],
         "baseline": [StrOptions(set(BASELINE_STATISTICS + BACKGROUND_ESTIMATORS)), "array-like"],
         "n_steps": [Interval(Integral, 1, MAX_STEPS, closed="both"), StrOptions({"auto"})],
-        "rule": [StrOptions(set(QUADRATURE_RULES))],
+        "rule": [StrOptions({*QUADRATURE_RULES, "exact", "auto"})],
         "gradient_rule": [StrOptions(set(GRADIENT_RULES))],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "noise_level": [Interval(Real, 0, None, closed="left")],
@@ -212,7 +212,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         method="ig",
         baseline="mean",
         n_steps=64,
-        rule="gausslegendre",
+        rule="auto",
         target=None,
         output="auto",
         gradient_rule="standard",
@@ -324,6 +324,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = adapter.n_outputs
         self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
+        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, encoded[:_PROBE_ROWS])
 
         def encode_rows(baseline_rows):
             try:
@@ -429,6 +430,8 @@ class Explainer(TransformerMixin, BaseEstimator):
                 max_points=max_points,
                 row_keys=row_keys(index),
                 progress=self.progress,
+                module=PredictionOnly(module),
+                head=lambda raw, targets: adapter.head(raw, targets, self.output_),
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
@@ -449,7 +452,7 @@ class Explainer(TransformerMixin, BaseEstimator):
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""
         method = METHODS[self.method]
-        integration = Integration(self.rule, self.n_steps, tol=self.tol, max_steps=self.max_steps)
+        integration = Integration(self.rule_, self.n_steps, tol=self.tol, max_steps=self.max_steps)
         random_state = check_random_state(self.random_state) if method.stochastic else None
         extra = {"noise_scale": self.noise_scale_} if "noise_level" in method.parameters else {}
         return method(self.get_params(deep=False), integration, random_state, **extra)

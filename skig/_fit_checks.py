@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .engine import METHODS, functional_relu_calls, module_device, module_dtype, private_copy
+from .models import PredictionOnly
 
 
 def check_parameters(params: Mapping) -> None:
@@ -70,3 +71,40 @@ def check_gradient_flows(adapter, space: str, encoded: np.ndarray, baselines: np
             "the model before the rounding (e.g. its logits), or use a perturbation method such as "
             "shap.KernelExplainer."
         )
+
+
+def resolve_rule(rule: str, method: str, gradient: str, adapter, encoded: np.ndarray) -> str:
+    """The integration rule used: ``"auto"`` is exact on piecewise-linear nets, Gauss-Legendre otherwise.
+
+    Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
+    guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back.
+    """
+    if rule not in ("auto", "exact"):
+        return rule
+    straight = method != "guided" and gradient == "standard"
+    if not straight:
+        if rule == "exact":
+            why = (
+                "Guided IG's path is not a straight line"
+                if method == "guided"
+                else (f"gradient_rule={gradient!r} does not give the model's gradient")
+            )
+            raise ValueError(
+                f"rule='exact' integrates the true gradient along straight lines, but {why}; use rule='auto' or a "
+                "quadrature rule such as 'gausslegendre'."
+            )
+        return "gausslegendre"
+    from .engine._piecewise import piecewise_linear_violations
+
+    module = private_copy(adapter.module)
+    probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
+    violations = piecewise_linear_violations(PredictionOnly(module), probe)
+    if not violations:
+        return "exact"
+    if rule == "exact":
+        raise ValueError(
+            f"rule='exact' needs a piecewise-linear network (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between "
+            f"affine layers), but {adapter.description} computes {violations[:5]}; use rule='auto' (Gauss-Legendre "
+            "for smooth networks) or a quadrature rule."
+        )
+    return "gausslegendre"

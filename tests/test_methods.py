@@ -345,7 +345,9 @@ class TestAdaptiveSteps:
             np.testing.assert_allclose(exp.values.iloc[row], fixed.explain(X[row : row + 1]).values.iloc[0])
 
     def test_max_steps_caps_rows_that_cannot_meet_tol(self, X):
-        exp = skig.Explainer(ReluNet(seed=1), n_steps="auto", tol=0.0, max_steps=32).fit(X).explain(X[:5])
+        explainer = skig.Explainer(ReluNet(seed=1), n_steps="auto", rule="gausslegendre", tol=0.0, max_steps=32)
+        with pytest.warns(UserWarning, match=r"5 row\(s\) still miss tol=0.0 at max_steps=32"):
+            exp = explainer.fit(X).explain(X[:5])
         assert (exp.n_steps == 32).all()
 
     @pytest.mark.parametrize("method, tol", [("smoothgrad", 1e-8), ("vargrad", 1e-8), ("guided", 1e-3)])

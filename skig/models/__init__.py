@@ -8,11 +8,19 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ModelAdapter, TorchModel, first_output, probe
+from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
 from ._heads import OutputHead
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
-__all__ = ["ModelAdapter", "OutputHead", "TorchModel", "adapt_model", "first_output", "model_input_columns"]
+__all__ = [
+    "ModelAdapter",
+    "OutputHead",
+    "PredictionOnly",
+    "TorchModel",
+    "adapt_model",
+    "first_output",
+    "model_input_columns",
+]
 
 _ACCEPTED = (
     "a torch.nn.Module, a fitted skorch net (NeuralNetClassifier, NeuralNetBinaryClassifier, NeuralNetRegressor), "

@@ -47,6 +47,17 @@ def first_output(raw):
     return raw[0] if isinstance(raw, (tuple, list)) else raw
 
 
+class PredictionOnly(torch.nn.Module):
+    """A module returning only its prediction (:func:`first_output`), for code that calls modules directly."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return first_output(self.module(points))
+
+
 @dataclass
 class ModelAdapter:
     """Raw rows → encoded matrix → torch module → explained scalar, with the map from encoded to raw columns.

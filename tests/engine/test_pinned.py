@@ -66,7 +66,11 @@ def test_attributions_are_those_pinned(name):
 @pytest.mark.parametrize("method", ["smoothgrad", "smoothgrad_sq", "vargrad", "expected"])
 def test_a_rows_draws_depend_on_its_index_label_not_on_the_other_rows(method):
     model, X = model_and_data()
-    params = {"n_samples": 4, "n_steps": 8} if method != "expected" else {"baseline": "kmeans", "n_baselines": 8, "n_samples": 4}
+    params = (
+        {"n_samples": 4, "n_steps": 8}
+        if method != "expected"
+        else {"baseline": "kmeans", "n_baselines": 8, "n_samples": 4}
+    )
     explainer = skig.Explainer(model, method=method, output="raw", target=1, random_state=4, **params).fit(X)
     frame = pd.DataFrame(X, index=pd.Index([f"id{i}" for i in range(len(X))]))
     whole = explainer.explain(frame).values

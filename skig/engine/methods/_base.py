@@ -7,7 +7,7 @@ against; the integration strategy (quadrature rule, steps) is handed to it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +38,9 @@ class Problem:
         Weighted mean output over the baselines for each row's target, float64.
     max_points : int
         Most path points per forward/backward pass.
+    module, head : torch.nn.Module and callable, default=None
+        The explained function in its two parts, for exact integration: the (private copy of the) module and
+        ``head(raw, targets) -> (m,)``, the smooth map from its raw output to the explained scalar.
     row_keys : ndarray of shape (n,)
         A stable uint64 key per row (a hash of its index label): stochastic methods draw each row's numbers from
         one seed and this key, so a row's result does not depend on the other rows.
@@ -55,6 +58,8 @@ class Problem:
     max_points: int
     row_keys: np.ndarray | None = None
     progress: bool = False
+    module: torch.nn.Module | None = None
+    head: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -77,6 +82,8 @@ class Problem:
             max_points=self.max_points,
             row_keys=None if self.row_keys is None else self.row_keys[block],
             progress=self.progress,
+            module=self.module,
+            head=self.head,
         )
 
 

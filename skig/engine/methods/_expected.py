@@ -38,7 +38,7 @@ class ExpectedGradients(AttributionMethod):
                 "a single row; use baseline='sample' (n_baselines rows drawn from X), 'kmeans' (n_baselines "
                 "weighted centroids) or reference rows (with optional baseline_weights)."
             )
-        if isinstance(params["n_steps"], str):
+        if isinstance(params["n_steps"], str) and params["rule"] != "exact":
             raise ValueError(
                 "n_steps='auto' does not apply to method='expected', whose budget is n_samples path points per "
                 "row; give n_samples instead, or use method='ig' with a background for exact quadrature."
@@ -51,6 +51,8 @@ class ExpectedGradients(AttributionMethod):
         return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
 
     def _block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
+        if self.integration.exact:
+            return self._exact_block(problem, n_pairs, seed)
         paths = expected_paths(
             problem.inputs,
             problem.baselines,
@@ -62,3 +64,42 @@ class ExpectedGradients(AttributionMethod):
             keys=problem.row_keys,
         )
         return path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+
+    def _exact_block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
+        """Each sampled (row, background row) line integrated exactly: only the background is sampled.
+
+        With at least as many pairs as background rows, every background row is used once with its weight, so the
+        expectation over the background is exact too; otherwise each row's background rows are the first
+        coordinates of its keyed Sobol pairs (stratified over the weights).
+        """
+        from .._integration import Lines
+
+        background = problem.baselines
+        if n_pairs >= len(background):
+            values, _ = Lines(problem, problem.inputs, problem.targets, "exact").exact(
+                torch.arange(problem.n_rows, device=problem.inputs.device)
+            )
+            return values
+        paths = expected_paths(
+            problem.inputs,
+            background,
+            problem.baseline_weights,
+            problem.targets,
+            n_samples=n_pairs,
+            rule="gausslegendre",
+            seed=seed,
+            keys=problem.row_keys,
+        )
+        from .._exact import exact_path_integrals
+
+        picked = paths.start_index  # (n, n_pairs): the background row of each pair
+        values, _ = exact_path_integrals(
+            problem.module,
+            problem.head,
+            background[picked.reshape(-1)],
+            problem.inputs.repeat_interleave(n_pairs, 0),
+            problem.targets.repeat_interleave(n_pairs),
+            max_points=problem.max_points,
+            progress=problem.progress,
+        )
+        return values.view(problem.n_rows, n_pairs, -1).mean(1)

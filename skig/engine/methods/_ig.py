@@ -16,15 +16,7 @@ class IntegratedGradients(AttributionMethod):
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(problem.n_rows, device=problem.inputs.device)
-        lines = self.integration.lines(
-            problem.scalar_fn,
-            problem.inputs,
-            problem.baselines,
-            problem.baseline_weights,
-            problem.targets,
-            max_points=problem.max_points,
-            progress=problem.progress,
-        )
+        lines = self.integration.lines(problem, problem.inputs, problem.targets)
         return self.integration.run(
             lines, lambda: problem.predictions, problem.base_values, rows, problem.n_rows, problem.eps
         )

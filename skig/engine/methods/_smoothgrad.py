@@ -91,15 +91,7 @@ class SmoothGrad(AttributionMethod):
         def end_values():
             return evaluate(problem.scalar_fn, ends, ends_targets, problem.max_points).double()
 
-        lines = self.integration.lines(
-            problem.scalar_fn,
-            ends,
-            problem.baselines,
-            problem.baseline_weights,
-            ends_targets,
-            max_points=problem.max_points,
-            progress=problem.progress,
-        )
+        lines = self.integration.lines(problem, ends, ends_targets)
         rows = torch.arange(problem.n_rows, device=problem.inputs.device)
         values, steps = self.integration.run(
             lines,
