@@ -163,9 +163,9 @@ class Explanation:
         """Plots of this explanation: ``exp.plot.beeswarm()``, ``exp.plot.waterfall(row=0)``, ... (see skig.plots)."""
         return PlotAccessor(self)
 
-    def cohorts(self, column: str, bins=None) -> dict[str, Explanation]:
+    def cohorts(self, column: str, bins=None, max_cohorts: int = 8) -> dict[str, Explanation]:
         """Rows split by the values of ``column`` of ``data``: a dict of name to Explanation (see plots.cohorts)."""
-        return cohorts(self, column, bins)
+        return cohorts(self, column, bins, max_cohorts)
 
     def importance(self) -> pd.Series:
         """Global importance: mean absolute attribution per feature, largest first."""
