@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .plots import PlotAccessor, cohorts
+from .plots._cohorts import MAX_COHORTS
 
 
 class Explanation:
@@ -163,7 +164,7 @@ class Explanation:
         """Plots of this explanation: ``exp.plot.beeswarm()``, ``exp.plot.waterfall(row=label)``, ... (skig.plots)."""
         return PlotAccessor(self)
 
-    def cohorts(self, column: str, bins=None, max_cohorts: int = 8) -> dict[str, Explanation]:
+    def cohorts(self, column: str, bins=None, max_cohorts: int = MAX_COHORTS) -> dict[str, Explanation]:
         """Rows split by the values of ``column`` of ``data``: a dict of name to Explanation (see plots.cohorts)."""
         return cohorts(self, column, bins, max_cohorts)
 
