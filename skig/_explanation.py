@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .plots import PlotAccessor, cohorts
+from .plots._cohorts import MAX_COHORTS
 
 
 class Explanation:
@@ -160,12 +161,12 @@ class Explanation:
 
     @property
     def plot(self) -> PlotAccessor:
-        """Plots of this explanation: ``exp.plot.beeswarm()``, ``exp.plot.waterfall(row=0)``, ... (see skig.plots)."""
+        """Plots of this explanation: ``exp.plot.beeswarm()``, ``exp.plot.waterfall(row=label)``, ... (skig.plots)."""
         return PlotAccessor(self)
 
-    def cohorts(self, column: str, bins=None) -> dict[str, Explanation]:
+    def cohorts(self, column: str, bins=None, max_cohorts: int = MAX_COHORTS) -> dict[str, Explanation]:
         """Rows split by the values of ``column`` of ``data``: a dict of name to Explanation (see plots.cohorts)."""
-        return cohorts(self, column, bins)
+        return cohorts(self, column, bins, max_cohorts)
 
     def importance(self) -> pd.Series:
         """Global importance: mean absolute attribution per feature, largest first."""
@@ -179,7 +180,18 @@ class Explanation:
         return pd.DataFrame({"feature_value": data, "attribution": values}).reset_index()
 
     def to_shap(self):
-        """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names).
+        """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names), drawing the same
+        f(x) in SHAP's plots as in skig's.
+
+        SHAP draws a row's output as ``base_values + values.sum()``: where its waterfall ends, the bold number of its
+        force plot, the end of a decision path. skig's attributions add up to the prediction only within the
+        completeness error, ``values.sum(axis=1) + base_values == predictions + delta``. So the delta is folded into
+        the base value: SHAP's ``base_values`` are ``predictions - values.sum(axis=1)`` (``exp.base_values -
+        exp.delta``), and SHAP's plots end at skig's prediction f(x). The base value takes the delta, not the
+        attributions, because the attributions are what is read feature by feature (SHAP's beeswarm, bar and
+        scatter show exactly ``exp.values``) and a made-up "completeness gap" feature would be ranked among the
+        real ones; the base value moves by ``|delta|`` only (0 for an exact integration), and ``exp.base_values``
+        keeps the model's output at the baseline itself.
 
         Categorical columns are coded as numbers in ``data`` (so SHAP can colour by them) and kept as they are in
         ``display_data``. A one-row explanation (``exp.loc[label]``, ``exp.iloc[i]``) becomes a one-dimensional
@@ -189,7 +201,7 @@ class Explanation:
 
         numeric, display = _numeric_data(self.data)
         values = self.values.to_numpy(dtype=np.float64)
-        base_values = self.base_values.to_numpy(dtype=np.float64)
+        base_values = self.predictions.to_numpy(dtype=np.float64) - values.sum(axis=1)
         if self.is_row:
             values, base_values, numeric, display = values[0], base_values[0], numeric[0], display[0]
         return shap.Explanation(

@@ -13,7 +13,11 @@ import pandas as pd
 
 from ._common import (
     BLUE,
+    GREY,
     LINE_GREY,
+    MISSING,
+    OTHER,
+    OTHER_COLOR,
     RED,
     TEXT_GREY,
     clean_axes,
@@ -32,12 +36,14 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 0.5
 
 
-def bar(exp, max_display: int = 10, *, ax: Axes | None = None, show: bool = False) -> Axes:
+def bar(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """Horizontal bars of each feature's mean absolute attribution, most important at the top.
 
     Given several explanations (a dict, e.g. ``cohorts(exp, "Home")``), draws each cohort's bar side by side for
-    every feature, features ordered by their importance over all the cohorts' rows. Given a one-row explanation
-    (``exp[i]``), draws that row's signed attributions instead, increases red and decreases blue.
+    every feature, features ordered by their importance over all the cohorts' rows; the legend, right of the axes,
+    names each cohort with its size, "other" in light grey and "missing" in grey. Given one row (``exp.loc[label]``,
+    ``exp.iloc[position]``, or ``row=label``), draws that row's signed attributions instead, increases red and
+    decreases blue, its raw values in the labels.
 
     Parameters
     ----------
@@ -46,6 +52,9 @@ def bar(exp, max_display: int = 10, *, ax: Axes | None = None, show: bool = Fals
     max_display : int, default=10
         Rows drawn; when there are more features, the least important are summed into a last row
         "Sum of N other features".
+    row : index label, default=None
+        The row to draw alone, by its label in ``exp``'s index (``exp.loc[row]``); for a position, pass
+        ``exp.iloc[position]`` instead.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     show : bool, default=False
@@ -73,6 +82,8 @@ def bar(exp, max_display: int = 10, *, ax: Axes | None = None, show: bool = Fals
     """
     if isinstance(exp, Mapping):
         return _cohort_bars(dict(exp), max_display, ax, show)
+    if row is not None:
+        exp = exp.loc[row]
     if exp.is_row:
         return _row_bars(exp, max_display, ax, show)
     return _cohort_bars({"": exp}, max_display, ax, show)
@@ -93,15 +104,17 @@ def _cohort_bars(groups: dict, max_display: int, ax: Axes | None, show: bool) ->
     shown, _ = collapse_features(means, max_display, order=order)
     n_rows, n_groups = shown.shape[1], len(groups)
 
-    ax = new_axes(ax, (8, n_rows * ROW_HEIGHT * (1 + 0.25 * (n_groups - 1)) + 1.5))
+    ax = new_axes(ax, (8 if n_groups == 1 else 9.5, n_rows * ROW_HEIGHT * (1 + 0.25 * (n_groups - 1)) + 1.5))
     # Rows bottom to top: the least important first.
     positions = np.arange(n_rows)
     height = 0.7 / n_groups
     single = n_groups == 1
+    named = [name for name in groups if name not in (OTHER, MISSING)]
     for offset, (name, part) in enumerate(groups.items()):
         widths = shown.loc[name].to_numpy(dtype=np.float64)[::-1]
         y = positions + (n_groups - 1) / 2 * height - offset * height
-        color = RED if single else palette_color(offset)
+        fixed = {OTHER: OTHER_COLOR, MISSING: GREY}
+        color = RED if single else fixed.get(name) or palette_color(named.index(name))
         label = "_nolegend_" if single else f"{name} (n={len(part)})"
         bars = ax.barh(y, widths, height=height * 0.9, color=color, label=label)
         if single or n_groups <= 3:
@@ -112,7 +125,8 @@ def _cohort_bars(groups: dict, max_display: int, ax: Axes | None, show: bool) ->
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)
     clean_axes(ax)
     if not single:
-        ax.legend(loc="lower right", frameon=False)
+        # Outside the axes: with many cohorts, a legend inside would cover the bars.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
     return finish(ax, show)
 
 

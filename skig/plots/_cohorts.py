@@ -1,6 +1,7 @@
 """Cohorts: an explanation split into groups of rows by one column's values, for plots that compare groups.
 
-Categories (and numbers with few distinct values) give one cohort each, other numbers quantile bins; NaN is "missing".
+Categories (and numbers with few distinct values) give one cohort each up to a bound, the rest "other" (ordered ones
+contiguous ranges); other numbers quantile bins; NaN is "missing".
 """
 
 from __future__ import annotations
@@ -10,14 +11,23 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import MISSING, categories, feature_column, format_number, format_value, is_numeric
+from ._common import (
+    MISSING,
+    OTHER,
+    categories,
+    check_count,
+    feature_column,
+    format_number,
+    format_value,
+    is_numeric,
+    is_ordered,
+)
 
-# A numeric column with more distinct values than this is binned rather than split value by value.
-MAX_VALUES_UNBINNED = 10
+MAX_COHORTS = 8
 DEFAULT_BINS = 4
 
 
-def cohorts(exp, column: str, bins: int | Sequence[float] | None = None) -> dict:
+def cohorts(exp, column: str, bins: int | Sequence[float] | None = None, max_cohorts: int = MAX_COHORTS) -> dict:
     """Split the rows of an explanation by the values of one column of its data.
 
     Parameters
@@ -27,17 +37,23 @@ def cohorts(exp, column: str, bins: int | Sequence[float] | None = None) -> dict
     column : str
         A column of ``exp.data``.
     bins : int or sequence of float, default=None
-        How to split a numeric column. ``None``: one cohort per value when the column has at most 10 distinct
-        values, else 4 quantile bins. An int: that many quantile bins (fewer when quantiles coincide). A sequence:
-        the cut points, giving ``len(bins) + 1`` cohorts (``x <= bins[0]``, ..., ``x > bins[-1]``). Ignored for
-        categorical columns.
+        How to split a numeric column. ``None``: one cohort per value when the column has at most ``max_cohorts``
+        distinct values, else 4 quantile bins. An int: that many quantile bins (fewer when quantiles coincide). A
+        sequence: the cut points, giving ``len(bins) + 1`` cohorts (``x <= bins[0]``, ..., ``x > bins[-1]``).
+        Ignored for categorical columns.
+    max_cohorts : int, default=8
+        Most cohorts of a categorical column (besides "missing"), so that a 50-level column stays readable. Beyond
+        it, the ``max_cohorts - 1`` largest categories keep a cohort each (largest first) and the rest form
+        ``"other"``, last; an ordered ``pd.Categorical`` is cut instead into ``max_cohorts`` runs of consecutive
+        levels of about equal size (``"A1-B3"``), in its order.
 
     Returns
     -------
     dict of str to Explanation
         Cohort name to the explanation of its rows, in the categories' (or bins') order, empty cohorts left out.
         Categories are named by their value (``"rent"``), bins by their interval (``"Income <= 1,250"``,
-        ``"1,250 < Income <= 3,000"``, ``"Income > 3,000"``); rows whose value is missing form ``"missing"``, last.
+        ``"1,250 < Income <= 3,000"``, ``"Income > 3,000"``), runs of ordered levels by their ends (``"A1-B3"``);
+        rows whose value is missing form ``"missing"``, last.
 
     Examples
     --------
@@ -53,20 +69,46 @@ def cohorts(exp, column: str, bins: int | Sequence[float] | None = None) -> dict
     >>> {name: len(part) for name, part in cohorts(exp, "Home").items()}
     {'owner': 1, 'rent': 1, 'missing': 1}
     """
+    max_cohorts = check_count(max_cohorts, "max_cohorts")
     values = feature_column(exp.data, column)
     missing = values.isna().to_numpy()
-    if is_numeric(values) and (bins is not None or values.nunique() > MAX_VALUES_UNBINNED):
+    if is_numeric(values) and (bins is not None or values.nunique() > max_cohorts):
         labels, codes = _bin(values.astype(np.float64), column, DEFAULT_BINS if bins is None else bins)
     else:
-        levels = categories(values)
-        labels = [format_value(level) for level in levels]
-        codes = np.full(len(values), -1)
-        for code, level in enumerate(levels):
-            codes[(values == level).to_numpy(dtype=bool, na_value=False)] = code
+        labels, codes = _split_categories(values, max_cohorts)
     groups = {label: exp[codes == code] for code, label in enumerate(labels) if (codes == code).any()}
     if missing.any():
         groups[MISSING] = exp[missing]
     return groups
+
+
+def _split_categories(values: pd.Series, max_cohorts: int) -> tuple[list[str], np.ndarray]:
+    """Cohort names and each row's cohort (-1 when missing): a category each, or the largest and "other", or runs."""
+    levels = categories(values)
+    level_codes = np.full(len(values), -1)
+    for code, level in enumerate(levels):
+        level_codes[(values == level).to_numpy(dtype=bool, na_value=False)] = code
+    if len(levels) <= max_cohorts:
+        return [format_value(level) for level in levels], level_codes
+    counts = np.bincount(level_codes[level_codes >= 0], minlength=len(levels))
+    if is_ordered(values):
+        # Cut the order where the cumulative share of rows crosses 1/k, 2/k, ...: runs of about equal size.
+        share_before = (np.cumsum(counts) - counts) / counts.sum()
+        runs = np.minimum((share_before * max_cohorts).astype(int), max_cohorts - 1)
+        runs = np.unique(runs, return_inverse=True)[1]  # renumber runs left empty by a large level
+        ends = [
+            (levels[np.flatnonzero(runs == run)[0]], levels[np.flatnonzero(runs == run)[-1]])
+            for run in range(runs.max() + 1)
+        ]
+        labels = [
+            format_value(low) if low == high else f"{format_value(low)}-{format_value(high)}" for low, high in ends
+        ]
+        return labels, np.where(level_codes >= 0, runs[level_codes], -1)
+    largest = np.argsort(-counts, kind="stable")[: max_cohorts - 1]
+    cohort_of_level = np.full(len(levels), max_cohorts - 1)
+    cohort_of_level[largest] = np.arange(len(largest))
+    labels = [format_value(levels[code]) for code in largest] + [OTHER]
+    return labels, np.where(level_codes >= 0, cohort_of_level[level_codes], -1)
 
 
 def _bin(values: pd.Series, name: str, bins) -> tuple[list[str], np.ndarray]:

@@ -24,6 +24,12 @@ LINE_GREY = "#999999"
 GRID_GREY = "#cccccc"
 TEXT_GREY = "#666666"
 MISSING = "missing"
+# Categories beyond the most frequent ones share one colour and one name; lighter than missing grey.
+OTHER = "other"
+OTHER_COLOR = "#c8c8c8"
+# Ordered categories run along a sequential map (stopping short of viridis' palest yellow, hard to see on white).
+SEQUENTIAL = "viridis"
+SEQUENTIAL_END = 0.92
 
 # Samples of SHAP's red-blue colormap (perceptually uniform in Lch, blue to red); linear interpolation between them
 # is close enough to read the same.
@@ -43,6 +49,8 @@ _RED_BLUE = (
 # Categories and cohorts: colours far from the red-blue scale (and from missing grey), so that a category is never
 # read as a low or high number.
 PALETTE = ("#2ca02c", "#ff7f0e", "#17becf", "#8c564b", "#bcbd22", "#e377c2", "#1b4332", "#f4a261")
+# Categories named (and coloured) on their own in a legend; the others are "other".
+MAX_CATEGORIES = 6
 
 
 def red_blue(white_middle: bool = False) -> Colormap:
@@ -101,6 +109,11 @@ def is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def is_ordered(column: pd.Series) -> bool:
+    """Whether a column is an ordered ``pd.Categorical``: its categories are drawn in their order, low to high."""
+    return isinstance(column.dtype, pd.CategoricalDtype) and bool(column.dtype.ordered)
+
+
 def categories(column: pd.Series) -> list:
     """The column's distinct non-missing values, in the categorical dtype's order or sorted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -119,10 +132,21 @@ def feature_order(values: pd.DataFrame) -> list[str]:
     return [str(name) for name in importance.index]
 
 
+def check_count(value, name: str = "max_display", high: int | None = None) -> int:
+    """``value`` as an int when it is an integer from 1 to ``high`` (unbounded when None); else a ValueError."""
+    if (
+        not isinstance(value, (int, np.integer))
+        or isinstance(value, bool)
+        or value < 1
+        or (high is not None and value > high)
+    ):
+        bound = f"an integer from 1 to {high}" if high is not None else "a positive integer"
+        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+    return int(value)
+
+
 def check_max_display(max_display) -> int:
-    if not isinstance(max_display, (int, np.integer)) or isinstance(max_display, bool) or max_display < 1:
-        raise ValueError(f"max_display must be a positive integer, got {max_display!r}.")
-    return int(max_display)
+    return check_count(max_display)
 
 
 def collapse_features(
@@ -162,7 +186,9 @@ def row_labels(exp, columns, names: list[str]) -> list[str]:
 
 
 def one_row(exp, row=None):
-    """The one-row explanation a single-row plot draws: ``exp`` itself when it is one row, else ``exp[row]``."""
+    """The one-row explanation a single-row plot draws: ``exp.loc[row]`` when ``row`` (an index label) is given,
+    else ``exp`` itself, which must then be one row (``exp.loc[label]`` or ``exp.iloc[position]``).
+    """
     if row is not None:
         return exp.loc[row]
     if exp.is_row or len(exp) == 1:
@@ -170,6 +196,16 @@ def one_row(exp, row=None):
     raise ValueError(
         f"this plot draws one row, but the explanation has {len(exp)} rows; pass exp.loc[label] or row=label."
     )
+
+
+def base_value_text(exp) -> str:
+    """The base value named as what it is, ``"f(baseline) = 0.2"`` or ``"E[f(background)] = 0.2"``; prefixed with
+    "mean" when the rows' base values differ (rows explained for different classes).
+    """
+    base = exp.base_values.to_numpy(dtype=np.float64)
+    if len(base) > 1 and np.ptp(base) > 1e-12 * max(1.0, float(np.abs(base).max())):
+        return f"mean {exp.base_value_label} = {format_number(base.mean())}"
+    return f"{exp.base_value_label} = {format_number(base[0])}"
 
 
 def completeness_gap(exp) -> float:
@@ -184,12 +220,17 @@ def completeness_gap(exp) -> float:
 
 @dataclass
 class PointColors:
-    """Colours of points from a feature's values, with what a colour bar or legend needs to explain them."""
+    """Colours of points from a feature's values, with what a colour bar or legend needs to explain them.
+
+    ``legend`` maps names to colours: the named categories (then ``"other"``), or evenly spaced levels of an ordered
+    category from first to last; it is empty for numbers, which have ``norm`` for a colour bar instead.
+    """
 
     rgba: np.ndarray
     norm: Normalize | None = None
     legend: dict[str, str] = field(default_factory=dict)
     has_missing: bool = False
+    ordered: bool = False
 
 
 def solid(color: str, n: int) -> np.ndarray:
@@ -199,29 +240,59 @@ def solid(color: str, n: int) -> np.ndarray:
     return np.tile(to_rgba(color), (n, 1))
 
 
-def point_colors(values: pd.Series, first_color: int = 0, legend_prefix: str = "") -> PointColors:
+def point_colors(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> PointColors:
     """Colour each value: numbers on the red-blue scale (trimmed at the 5th-95th percentiles as SHAP does),
-    categories one palette colour each from ``first_color`` (named ``legend_prefix + value`` in ``legend``), missing
-    values grey.
+    categories as :func:`category_colors` says, missing values grey.
     """
     from matplotlib.colors import Normalize, to_rgba
 
     missing = values.isna().to_numpy()
     rgba = solid(GREY, len(values))
-    legend: dict[str, str] = {}
-    norm = None
     if is_numeric(values):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        norm = None
         if (~missing).any():
             low, high = _color_limits(numbers[~missing])
             norm = Normalize(low, high)
             rgba[~missing] = red_blue()(norm(np.clip(numbers[~missing], low, high)))
-    else:
-        for position, category in enumerate(categories(values)):
-            color = palette_color(first_color + position)
-            rgba[(values == category).to_numpy(dtype=bool, na_value=False)] = to_rgba(color)
-            legend[f"{legend_prefix}{format_value(category)}"] = color
-    return PointColors(rgba, norm, legend, bool(missing.any()))
+        return PointColors(rgba, norm, {}, bool(missing.any()))
+    colors, legend = category_colors(values, max_categories)
+    mapped = values.astype(object).map(colors).to_numpy(dtype=object)
+    for color in set(colors.values()):
+        rgba[mapped == color] = to_rgba(color)
+    return PointColors(rgba, None, legend, bool(missing.any()), is_ordered(values))
+
+
+def category_colors(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> tuple[dict, dict[str, str]]:
+    """A colour for every category present, and the legend (name to colour) that explains them.
+
+    An ordered ``pd.Categorical`` runs along a sequential colour map in its order, every level its own shade; the
+    legend names ``max_categories`` levels evenly spaced from the first category to the last. Other categories get one
+    palette colour each, never repeated: all of them when there are at most ``max_categories``, in their order,
+    else the ``max_categories`` most frequent (most frequent first) and one light grey ``"other"`` for the rest.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    max_categories = check_count(max_categories, "max_categories", len(PALETTE))
+    if is_ordered(values):
+        # Every level of the order, present or not, so that a level's shade is the same in any subset of rows.
+        levels = list(values.cat.categories)
+        shades = colormaps[SEQUENTIAL](np.linspace(0, SEQUENTIAL_END, len(levels)) if len(levels) > 1 else [0.0])
+        colors = {level: to_hex(shade) for level, shade in zip(levels, shades, strict=True)}
+        picks = np.unique(np.round(np.linspace(0, len(levels) - 1, min(len(levels), max_categories))).astype(int))
+        return colors, {format_value(levels[i]): colors[levels[i]] for i in picks}
+    levels = categories(values)
+    named = levels
+    if len(levels) > max_categories:
+        counts = values.value_counts(dropna=True)
+        named = sorted(levels, key=lambda level: -counts[level])[:max_categories]  # stable: ties keep their order
+    colors = {level: palette_color(position) for position, level in enumerate(named)}
+    legend = {format_value(level): color for level, color in colors.items()}
+    if len(named) < len(levels):
+        colors.update({level: OTHER_COLOR for level in levels if level not in colors})
+        legend[OTHER] = OTHER_COLOR
+    return colors, legend
 
 
 def _color_limits(numbers: np.ndarray) -> tuple[float, float]:
@@ -259,6 +330,13 @@ def add_colorbar(
     colorbar = ax.figure.colorbar(mappable, ax=ax, aspect=50, pad=pad)
     if ticks is not None:
         colorbar.set_ticks(list(ticks), labels=list(ticks.values()))
+    else:
+        # A feature's own numbers, written as everywhere else ("50,000", not "5" under a "1e4" offset).
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+        colorbar.locator = MaxNLocator(5)
+        colorbar.formatter = FuncFormatter(lambda value, _: format_number(value))
+        colorbar.update_ticks()
     colorbar.set_label(label, labelpad=0)
     colorbar.ax.tick_params(length=0)
     colorbar.outline.set_visible(False)
@@ -291,6 +369,35 @@ def points_per_unit(ax: Axes) -> float:
 def text_points(text: str, fontsize: float) -> float:
     """Approximate width of a line of text in points (about 0.6 em per character in matplotlib's sans-serif)."""
     return 0.6 * fontsize * len(text)
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` characters, the last one an ellipsis when it was longer."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
+
+
+def category_ticks(ax: Axes, names: list[str], max_chars: int = 16) -> None:
+    """Name positions 0, 1, ... on the x axis after ``names`` so that no two labels run together.
+
+    Labels are upright when the longest fits its slot, else vertical (and smaller beyond 20 of them); when even
+    vertical labels are closer than a line of text, only every k-th is written (the last one always), each position
+    keeping a small tick.
+    """
+    names = [shorten(name, max_chars) for name in names]
+    n = len(names)
+    fontsize = 10 if n <= 20 else 8
+    # The colour bar and the layout take part of the width later: plan on 85 % of it.
+    slot = 0.85 * ax.get_position().width * ax.figure.get_figwidth() * 72 / max(n, 1)
+    positions = np.arange(n)
+    rotation = 0
+    if n and max(text_points(name, fontsize) for name in names) + fontsize > slot:
+        rotation = 90
+        step = math.ceil(1.25 * fontsize / slot)
+        if step > 1:
+            positions = np.arange(0, n, step)
+            positions[-1] = n - 1  # the gap before the last label only widens
+            ax.set_xticks(np.arange(n), minor=True)
+    ax.set_xticks(positions, [names[i] for i in positions], rotation=rotation, fontsize=fontsize)
 
 
 def new_axes(ax: Axes | None, size: tuple[float, float]) -> Axes:

@@ -12,6 +12,8 @@ import numpy as np
 from ._common import (
     GRID_GREY,
     LINE_GREY,
+    TEXT_GREY,
+    base_value_text,
     clean_axes,
     collapse_features,
     finish,
@@ -26,13 +28,18 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 0.4
 
 
-def decision(exp, max_display: int = 20, *, ax: Axes | None = None, show: bool = False, alpha: float = 1.0) -> Axes:
+def decision(
+    exp, max_display: int = 20, *, row=None, ax: Axes | None = None, show: bool = False, alpha: float = 1.0
+) -> Axes:
     """One line per row, from its base value at the bottom up to its prediction at the top.
 
     Features are stacked by global importance, the most important at the top; each line moves right or left by the
     row's attribution of the feature it crosses, so where lines fan out shows which features separate the rows.
     Lines are coloured by prediction on SHAP's blue (low) to red (high) scale. Beyond ``max_display``, the least
     important features are summed into "Sum of N other features" at the bottom. For one row, labels carry its values.
+    The base value's line is named under the axis as what it is (``exp.base_value_label``: ``f(baseline)`` or
+    ``E[f(background)]``, "mean" first when rows explained for different classes start from different ones); the
+    output scale is read on top, where the paths end.
 
     Parameters
     ----------
@@ -40,6 +47,9 @@ def decision(exp, max_display: int = 20, *, ax: Axes | None = None, show: bool =
         The attributions of one or several rows.
     max_display : int, default=20
         Feature steps drawn, the lowest one summing the features left out.
+    row : index label, default=None
+        One row to draw alone, by its label in ``exp``'s index (``exp.loc[row]``); for a position, pass
+        ``exp.iloc[position]`` as ``exp`` instead.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     show : bool, default=False
@@ -67,6 +77,8 @@ def decision(exp, max_display: int = 20, *, ax: Axes | None = None, show: bool =
     """
     from matplotlib.colors import Normalize
 
+    if row is not None:
+        exp = exp.loc[row]
     if len(exp) == 0:
         raise ValueError("decision needs at least one row; the explanation is empty.")
     shown, names = collapse_features(exp.values, max_display)
@@ -91,8 +103,19 @@ def decision(exp, max_display: int = 20, *, ax: Axes | None = None, show: bool =
     labels = row_labels(exp, shown.columns, names) if len(exp) == 1 else list(shown.columns)
     ax.set_yticks(np.arange(n_steps) + 0.5, labels[::-1])
     ax.set_ylim(0, n_steps)
-    ax.set_xlabel(f"model output ({exp.output})")
     clean_axes(ax)
-    # SHAP's decision plot reads its output scale on top, where the paths end.
+    # SHAP's decision plot reads its output scale on top, where the paths end; the base value is named at the bottom.
     ax.tick_params(axis="x", top=True, labeltop=True)
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel(f"model output ({exp.output})")
+    ax.annotate(
+        base_value_text(exp),
+        xy=(float(base.mean()), 0.0),
+        xycoords=ax.get_xaxis_transform(),
+        xytext=(0, -22),
+        textcoords="offset points",
+        ha="center",
+        va="top",
+        color=TEXT_GREY,
+    )
     return finish(ax, show)

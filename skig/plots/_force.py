@@ -14,6 +14,7 @@ from ._common import (
     RED,
     TEXT_GREY,
     arrow_polygon,
+    base_value_text,
     check_max_display,
     completeness_gap,
     feature_column,
@@ -35,22 +36,24 @@ FONT_SIZE = 9
 GAP_LABEL = "completeness gap"
 
 
-def force(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | None = None, show: bool = False) -> Axes:
+def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """One row's attributions as a band: red arrows push the output up to f(x), blue ones push it down to f(x).
 
     Increases are stacked left of ``f(x)`` and decreases right of it, the largest nearest to ``f(x)``; the red part
-    starts where the base value minus all decreases lies, so the base value is marked inside the band. The
+    starts where the base value minus all decreases lies, so the base value is marked inside the band, named as what
+    it is (``exp.base_value_label``: ``f(baseline)`` or ``E[f(background)]``). The
     ``max_display`` largest arrows that are wide enough carry their feature and raw value underneath. A visible
     completeness error (``exp.delta``) is a grey arrow at the far end of its side.
 
     Parameters
     ----------
     exp : Explanation
-        One row (``exp[i]``), or several with ``row``.
+        One row (``exp.loc[label]`` or ``exp.iloc[position]``), or several with ``row``.
     max_display : int, default=10
         Most arrows labelled with their feature and value.
-    row : int, default=None
-        Position of the row to draw when ``exp`` has several.
+    row : index label, default=None
+        The row to draw when ``exp`` has several, by its label in ``exp``'s index (``exp.loc[row]``), e.g. an
+        applicant id; never a position: for the i-th row, pass ``exp.iloc[i]`` as ``exp`` instead.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     show : bool, default=False
@@ -69,9 +72,11 @@ def force(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | None
     >>> values = pd.DataFrame({"Income": [0.3, -0.2], "Home": [-0.1, 0.05], "Age": [0.02, 0.0]})
     >>> data = pd.DataFrame({"Income": [1250.0, 4000.0], "Home": ["rent", "owner"], "Age": [30, 51]})
     >>> exp = skig.Explanation(values, pd.Series([0.2, 0.2]), values.sum(axis=1) + 0.2, data)
-    >>> ax = force(exp[0])
+    >>> ax = force(exp.iloc[0])
     >>> len(ax.patches)  # two increases, one decrease
     3
+    >>> sorted(text.get_text() for text in ax.texts if text.get_text().startswith("f("))
+    ['f(baseline) = 0.2', 'f(x) = 0.42']
     """
     exp = one_row(exp, row)
     max_display = check_max_display(max_display)
@@ -137,7 +142,7 @@ def force(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | None
     ax.text(
         base,
         BAND_HEIGHT / 2 + 0.48,
-        f"base value = {format_number(base)}",
+        base_value_text(exp),
         ha="center",
         va="bottom",
         fontsize=FONT_SIZE + 1,

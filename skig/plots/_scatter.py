@@ -13,12 +13,15 @@ from ._common import (
     BLUE,
     GREY,
     LINE_GREY,
+    MAX_CATEGORIES,
     MISSING,
     add_colorbar,
     categories,
+    category_ticks,
     clean_axes,
     feature_column,
     finish,
+    format_number,
     format_value,
     is_numeric,
     legend_handles,
@@ -42,6 +45,7 @@ def scatter(
     show: bool = False,
     size: float = 16,
     alpha: float = 1.0,
+    max_categories: int = MAX_CATEGORIES,
 ) -> Axes:
     """Each row's value of ``feature`` (x) against its attribution for that feature (y).
 
@@ -66,6 +70,8 @@ def scatter(
         Marker area in points squared.
     alpha : float, default=1.0
         Marker opacity.
+    max_categories : int, default=6
+        Categories of ``color`` named in the legend, at most 8 (the palette's size).
 
     Returns
     -------
@@ -85,12 +91,15 @@ def scatter(
     >>> [label.get_text() for label in ax.get_xticklabels()]
     ['owner', 'rent']
     """
+    from matplotlib.ticker import FuncFormatter
+
     values = feature_column(exp.data, feature)
     attributions = feature_column(exp.values, feature).to_numpy(dtype=np.float64)
     missing = values.isna().to_numpy()
-    colors = point_colors(feature_column(exp.data, color)) if color is not None else None
+    colors = point_colors(feature_column(exp.data, color), max_categories) if color is not None else None
     rgba = colors.rgba if colors is not None else solid(BLUE, len(values))
-    ax = new_axes(ax, (6.5, 5))
+    n_columns = 0 if is_numeric(values) else len(categories(values)) + bool(missing.any())
+    ax = new_axes(ax, (min(14.0, max(6.5, 1.8 + 0.2 * n_columns)), 5))
 
     if is_numeric(values):
         x = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -112,6 +121,7 @@ def scatter(
                 label=f"{feature} {MISSING}",
             )
             ax.set_xlim(left=edge - 0.02 * ((high - low) or 1.0))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_number(value)))
     else:
         levels = categories(values)
         positions = np.full(len(values), float(len(levels)))
@@ -122,17 +132,19 @@ def scatter(
             rgba[missing] = solid(GREY, 1)
         ax.scatter(positions + jitter, attributions, c=rgba, s=size, alpha=alpha, linewidth=0, zorder=3)
         names = [format_value(level) for level in levels] + ([MISSING] if missing.any() else [])
-        ax.set_xticks(np.arange(len(names)), names)
+        ax.set_xlim(-0.5, len(names) - 0.5)
+        category_ticks(ax, names)
 
     ax.axhline(0, color=LINE_GREY, linewidth=0.8, zorder=-1)
     if colors is not None:
+        legend = {**colors.legend, **({MISSING: GREY} if colors.has_missing else {})}
+        where = {"ax": ax, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "title": color}
         if colors.norm is not None:
-            add_colorbar(ax, color, norm=colors.norm)
-        legend = dict(colors.legend)
-        if colors.has_missing:
-            legend[f"{color} {MISSING}"] = GREY
+            colorbar = add_colorbar(ax, color, norm=colors.norm)
+            # Only "missing" is left to name: under the colour bar, clear of the points.
+            where = {"ax": colorbar.ax, "loc": "upper center", "bbox_to_anchor": (0.5, -0.02), "title": None}
         if legend:
-            ax.legend(handles=legend_handles(legend), title=None if colors.norm is not None else color, frameon=False)
+            where.pop("ax").legend(handles=legend_handles(legend), frameon=False, borderaxespad=0, **where)
     ax.set_xlabel(feature)
     ax.set_ylabel(f"attribution of {feature}")
     clean_axes(ax, left=True)

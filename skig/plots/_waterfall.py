@@ -16,6 +16,7 @@ from ._common import (
     LINE_GREY,
     RED,
     arrow_polygon,
+    base_value_text,
     clean_axes,
     collapse_features,
     completeness_gap,
@@ -40,24 +41,27 @@ FONT_SIZE = 12
 GAP_LABEL = "completeness gap"
 
 
-def waterfall(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | None = None, show: bool = False):
+def waterfall(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """From the base value at the bottom to the prediction at the top, one arrow per feature.
 
     Arrows that increase the output are red (SHAP's #ff0051), those that decrease it blue (#008bfb); each carries its
     signed attribution and each row its feature and raw value ("Home = rent", "Income = 1,250"). Features are
     ordered by the size of their attribution in this row, the largest at the top; beyond ``max_display`` the rest
-    are summed into "N other features" at the bottom. The base value ``E[f(X)]`` is marked below the axis and the
-    prediction ``f(x)`` above it. When the attributions leave a visible part of ``f(x) - E[f(X)]`` unexplained (the
-    completeness error ``exp.delta`` of a coarse integration), a grey "completeness gap" arrow closes it.
+    are summed into "N other features" at the bottom. The base value is marked below the axis under the name of
+    what it is (``exp.base_value_label``: ``f(baseline)`` for one baseline row, ``E[f(background)]`` for the
+    weighted mean over a background) and the prediction ``f(x)`` above it. When the attributions leave a visible
+    part of ``f(x)`` minus the base value unexplained (the completeness error ``exp.delta`` of a coarse
+    integration), a grey "completeness gap" arrow closes it.
 
     Parameters
     ----------
     exp : Explanation
-        One row (``exp[i]``), or several with ``row``.
+        One row (``exp.loc[label]`` or ``exp.iloc[position]``), or several with ``row``.
     max_display : int, default=10
         Feature arrows drawn, the last one summing the features left out.
-    row : int, default=None
-        Position of the row to draw when ``exp`` has several.
+    row : index label, default=None
+        The row to draw when ``exp`` has several, by its label in ``exp``'s index (``exp.loc[row]``), e.g. an
+        applicant id; never a position: for the i-th row, pass ``exp.iloc[i]`` as ``exp`` instead.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     show : bool, default=False
@@ -76,9 +80,11 @@ def waterfall(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | 
     >>> values = pd.DataFrame({"Income": [0.3, -0.2], "Home": [-0.1, 0.05]})
     >>> data = pd.DataFrame({"Income": [1250.0, 4000.0], "Home": ["rent", "owner"]})
     >>> exp = skig.Explanation(values, pd.Series([0.2, 0.2]), values.sum(axis=1) + 0.2, data)
-    >>> ax = waterfall(exp[0])
+    >>> ax = waterfall(exp.iloc[0])
     >>> [label.get_text() for label in ax.get_yticklabels()]  # bottom to top
     ['Home = rent', 'Income = 1,250']
+    >>> [text.get_text() for text in ax.texts][-2:]
+    ['f(baseline) = 0.2', 'f(x) = 0.4']
     """
     exp = one_row(exp, row)
     shown, names = collapse_features(
@@ -133,9 +139,9 @@ def waterfall(exp, max_display: int = 10, *, row: int | None = None, ax: Axes | 
 
     ax.axvline(base, 0, 0.5 / n_rows, color=LINE_GREY, linestyle="--", linewidth=0.5, zorder=-1)
     ax.axvline(prediction, color=LINE_GREY, linestyle="--", linewidth=0.5, zorder=-1)
-    # E[f(X)] below the x tick labels at the base value, f(x) above the axes at the prediction.
+    # The base value below the x tick labels, f(x) above the axes at the prediction.
     marks = [
-        (base, 0.0, -24, "top", f"E[f(X)] = {format_number(base)}"),
+        (base, 0.0, -24, "top", base_value_text(exp)),
         (prediction, 1.0, 4, "bottom", f"f(x) = {format_number(prediction)}"),
     ]
     for x, y_axes, offset, va, text in marks:

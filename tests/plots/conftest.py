@@ -80,6 +80,19 @@ def render(tmp_path):
 
 
 @pytest.fixture
+def legend_lines():
+    """A legend's texts line by line, as read (matplotlib lists them column by column)."""
+
+    def lines(ax):
+        legend = ax.get_legend()
+        texts = [text.get_text() for text in legend.get_texts()]
+        n_lines = len(texts) // legend._ncols
+        return [texts[line::n_lines] for line in range(n_lines)]
+
+    return lines
+
+
+@pytest.fixture
 def ticks():
     """Tick label texts of an axis, in tick order (bottom to top for y)."""
 
@@ -88,3 +101,55 @@ def ticks():
         return [label.get_text() for label in labels]
 
     return texts
+
+
+SUB_GRADES = [f"{grade}{step}" for grade in "ABCDEFG" for step in range(1, 6)]
+STATES = (
+    "CA TX NY FL IL PA OH GA NC MI NJ VA WA AZ MA TN IN MO MD WI CO MN SC AL LA KY OR OK CT UT "
+    "IA NV AR MS KS NM NE ID WV HI NH ME MT RI DE SD ND AK VT WY"
+).split()
+N_LOANS = 300
+
+
+@pytest.fixture(scope="session")
+def lending():
+    """300 loans like a lending set, on a shuffled index of labels 1000..1299 (never positions).
+
+    ``sub_grade``: ordered A1 < ... < G5 (35 levels); ``addr_state``: 50 states, CA most frequent then by Zipf's
+    law; ``int_rate`` rises with the grade; ``annual_inc`` (5 missing); ``home_ownership``: 3 levels. Attributions
+    have a known structure: ``sub_grade`` rises with the grade's position (0.02 per step, centred), ``int_rate`` with
+    the rate, ``annual_inc`` falls with the income (missing: +0.1), ``addr_state`` is a small effect per state.
+    The base value is ``E[f(background)] = 0.15``; predictions make completeness exact.
+    """
+    rng = np.random.default_rng(7)
+    grade_weights = np.exp(-0.5 * ((np.arange(35) - 12) / 8) ** 2)
+    codes = rng.choice(35, N_LOANS, p=grade_weights / grade_weights.sum())
+    state_weights = 1 / np.arange(1, 51)
+    index = pd.Index(rng.permutation(np.arange(1000, 1000 + N_LOANS)), name="loan_id")
+    data = pd.DataFrame(
+        {
+            "sub_grade": pd.Categorical.from_codes(codes, categories=SUB_GRADES, ordered=True),
+            "addr_state": rng.choice(STATES, N_LOANS, p=state_weights / state_weights.sum()).astype(object),
+            "int_rate": (5.5 + 0.7 * codes + rng.normal(0, 0.4, N_LOANS)).round(2),
+            "annual_inc": rng.lognormal(11, 0.5, N_LOANS).round(-2),
+            "home_ownership": rng.choice(["RENT", "OWN", "MORTGAGE"], N_LOANS).astype(object),
+        },
+        index=index,
+    )
+    data.iloc[rng.choice(N_LOANS, 5, replace=False), data.columns.get_loc("annual_inc")] = np.nan
+    income = np.log(data["annual_inc"])
+    state_effect = {state: 0.01 * ((position * 7) % 11 - 5) for position, state in enumerate(STATES)}
+    values = pd.DataFrame(
+        {
+            "sub_grade": 0.02 * (codes - 17.0),
+            "int_rate": 0.05 * (data["int_rate"] - 12.0),
+            "annual_inc": (-0.2 * (income - 11)).fillna(0.1),
+            "addr_state": data["addr_state"].map(state_effect),
+            "home_ownership": data["home_ownership"].map({"RENT": 0.03, "OWN": -0.02, "MORTGAGE": -0.01}),
+        },
+        index=index,
+    )
+    base = pd.Series(0.15, index=index)
+    return skig.Explanation(
+        values, base, values.sum(axis=1) + base, data, output="probability", base_value_label="E[f(background)]"
+    )

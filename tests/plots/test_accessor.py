@@ -4,6 +4,7 @@ from matplotlib.axes import Axes
 import skig
 import skig.plots
 from skig.plots import PlotAccessor
+from skig.plots._common import format_number
 
 CALLS = {
     "bar": ((), {"max_display": 3}),
@@ -21,6 +22,16 @@ def test_each_plot_is_a_method_of_the_accessor(method, exp):
     args, kwargs = CALLS[method]
     ax = getattr(PlotAccessor(exp), method)(*args, **kwargs)
     assert isinstance(ax, Axes)
+
+
+@pytest.mark.parametrize("method", ["waterfall", "force", "bar", "decision"])
+def test_row_taking_methods_take_an_index_label(method, lending):
+    label = lending.values.index[7]  # shuffled labels 1000..1299: never a position
+    ax = getattr(lending.plot, method)(row=label)
+    if method in ("waterfall", "force"):  # its prediction
+        assert f"f(x) = {format_number(lending.predictions[label])}" in [text.get_text() for text in ax.texts]
+    else:  # its values in the labels
+        assert f"addr_state = {lending.data.loc[label, 'addr_state']}" in [t.get_text() for t in ax.get_yticklabels()]
 
 
 def test_accessor_passes_its_explanation(exp, ticks):

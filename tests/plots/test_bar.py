@@ -3,7 +3,7 @@ import pytest
 from matplotlib.colors import to_hex
 
 from skig.plots import bar, cohorts
-from skig.plots._common import BLUE, RED
+from skig.plots._common import BLUE, OTHER_COLOR, RED
 
 
 def test_global_bars_are_mean_absolute_attributions_sorted_by_importance(exp, importance_order, ticks, render):
@@ -60,3 +60,31 @@ def test_one_row_draws_signed_attributions_with_values(applicant, ticks, render)
     np.testing.assert_allclose(widths, [0.3, -0.2, 0.1, -0.05 + 0.004 - 0.003 + 0.002])
     colors = [to_hex(patch.get_facecolor()) for patch in ax.patches][::-1]
     assert colors == [RED, BLUE, RED, BLUE]
+
+
+def test_many_cohorts_stay_readable_with_the_legend_beside_the_bars(lending, render):
+    groups = cohorts(lending, "addr_state")
+    ax = bar(groups)
+    render(ax)
+    legend = ax.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == [
+        f"{name} (n={len(part)})" for name, part in groups.items()
+    ]
+    colors = [to_hex(container[0].get_facecolor()) for container in ax.containers]
+    assert len(set(colors)) == len(groups) == 8 and colors[-1] == OTHER_COLOR
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # covers no bar
+
+
+def test_row_is_an_index_label_on_a_shuffled_index(lending, ticks):
+    label = lending.values.index[7]  # a label that is not the position
+    assert lending.values.index.get_loc(label) != label - 1000
+    ax = bar(lending, row=label, max_display=10)
+    row = lending.loc[label]
+    order = row.values.iloc[0].abs().sort_values(ascending=False).index
+    np.testing.assert_allclose([p.get_width() for p in ax.patches][::-1], row.values.iloc[0][order])
+    assert f"sub_grade = {row.data['sub_grade'].iloc[0]}" in ticks(ax)
+    assert ticks(bar(lending.loc[label])) == ticks(ax)
+    with pytest.raises(KeyError, match="use exp.iloc"):
+        bar(lending, row=7)

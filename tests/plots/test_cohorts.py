@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SUB_GRADES
 
 from skig.plots import cohorts
 
@@ -65,3 +66,34 @@ def test_bad_column_and_bins_are_named(exp):
         cohorts(exp, "Age", bins=[50, 30])
     with pytest.raises(ValueError, match="positive integer"):
         cohorts(exp, "Age", bins=0)
+
+
+def test_many_categories_give_the_largest_cohorts_and_other(lending):
+    groups = cohorts(lending, "addr_state")
+    counts = lending.data["addr_state"].value_counts()
+    assert list(groups) == [*counts.index[:7], "other"]
+    assert [len(groups[state]) for state in counts.index[:7]] == counts.iloc[:7].tolist()
+    assert set(groups["other"].data["addr_state"]) == set(counts.index[7:])
+    assert sum(len(part) for part in groups.values()) == len(lending)
+    assert list(cohorts(lending, "addr_state", max_cohorts=3)) == [*counts.index[:2], "other"]
+
+
+def test_many_ordered_levels_give_runs_of_consecutive_levels(lending):
+    groups = cohorts(lending, "sub_grade")
+    assert len(groups) == 8 and sum(len(part) for part in groups.values()) == len(lending)
+    order = {grade: position for position, grade in enumerate(SUB_GRADES)}
+    previous_high = -1
+    for name, part in groups.items():
+        low, high = (name.split("-") * 2)[:2]
+        grades = part.data["sub_grade"].map(order)
+        # Named by the run's ends, every row inside, runs in the order and not overlapping.
+        assert grades.min() == order[low] and grades.max() == order[high] and order[low] > previous_high
+        previous_high = order[high]
+    sizes = [len(part) for part in groups.values()]
+    assert max(sizes) < 2 * min(sizes)  # about equal sizes
+
+
+def test_few_levels_are_left_as_they_are_and_max_cohorts_is_checked(exp):
+    assert list(cohorts(exp, "Home", max_cohorts=3)) == ["mortgage", "owner", "rent", "missing"]
+    with pytest.raises(ValueError, match="max_cohorts must be a positive integer"):
+        cohorts(exp, "Home", max_cohorts=0)

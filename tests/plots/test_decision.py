@@ -27,3 +27,18 @@ def test_steps_follow_the_attributions_in_importance_order(exp, importance_order
 def test_one_row_labels_carry_its_values(applicant, ticks):
     ax = decision(applicant, max_display=4)
     assert ticks(ax)[::-1] == ["Income = 1,250", "Age = 35", "Home = rent", "Sum of 4 other features"]
+
+
+def test_row_is_an_index_label_on_a_shuffled_index(lending, ticks):
+    label = lending.values.index[7]
+    assert not np.isclose(lending.iloc[label - 1000].predictions.item(), lending.predictions[label])
+    for ax in (decision(lending, row=label), decision(lending.loc[label])):
+        assert len(ax.lines) == 2
+        np.testing.assert_allclose(ax.lines[1].get_xdata()[-1], lending.predictions[label])
+        assert f"addr_state = {lending.data.loc[label, 'addr_state']}" in ticks(ax)
+
+
+def test_base_value_is_named_under_the_axis(lending, exp):
+    assert "E[f(background)] = 0.15" in [text.get_text() for text in decision(lending.iloc[:30]).texts]
+    exp.base_values.iloc[:20] = 0.3  # rows explained for two classes start from two base values
+    assert "mean f(baseline) = 0.25" in [text.get_text() for text in decision(exp).texts]

@@ -5,7 +5,7 @@ from matplotlib.colors import to_hex
 
 import skig
 from skig.plots import force
-from skig.plots._common import BLUE, GREY, RED
+from skig.plots._common import BLUE, GREY, RED, format_number
 
 
 def _span(patch):
@@ -31,7 +31,7 @@ def test_marks_and_feature_labels(applicant):
     ax = force(applicant, max_display=2)
     texts = [text.get_text() for text in ax.texts]
     assert "f(x) = 0.353" in texts
-    assert "base value = 0.2" in texts
+    assert "f(baseline) = 0.2" in texts  # exp.base_value_label, the default
     assert "Income\n= 1,250" in texts and "Age\n= 35" in texts
     assert not any(text.startswith("Home") for text in texts)
 
@@ -44,3 +44,13 @@ def test_completeness_gap_is_a_grey_arrow(exp):
     assert max(_span(p)[1] for p in ax.patches) == pytest.approx(0.2 + 0.1 + 0.1)
     ax = force(exp, row=exp.values.index[0])
     assert len(ax.patches) == np.count_nonzero(exp.values.iloc[0])
+
+
+def test_row_is_an_index_label_on_a_shuffled_index(lending):
+    label = lending.values.index[7]
+    assert not np.isclose(lending.iloc[label - 1000].predictions.item(), lending.predictions[label])
+    for ax in (force(lending, row=label), force(lending.loc[label])):
+        texts = [text.get_text() for text in ax.texts]
+        assert f"f(x) = {format_number(lending.predictions[label])}" in texts
+        assert f"int_rate\n= {format_number(lending.data.loc[label, 'int_rate'])}" in texts
+        assert "E[f(background)] = 0.15" in texts

@@ -4,6 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+import skig
+
 shap = pytest.importorskip("shap")
 
 
@@ -53,3 +55,30 @@ def test_decision_legacy_api(exp, shap_exp, render):
     plt.close("all")
     shap.plots.decision(base_value, exp.values.to_numpy(), exp.data, show=False)
     _drawn(render, "decision_frame")
+
+
+@pytest.fixture
+def inexact(lending):
+    """The lending explanation with a completeness error: predictions 0.03 above base value + attributions."""
+    return skig.Explanation(
+        lending.values,
+        lending.base_values,
+        lending.predictions + 0.03,
+        lending.data,
+        base_value_label=lending.base_value_label,
+    )
+
+
+def test_shap_waterfall_and_force_end_at_skig_s_prediction_despite_delta(inexact, render):
+    label = inexact.values.index[7]  # a label of the shuffled index, not a position
+    row = inexact.loc[label]
+    prediction = inexact.predictions[label]
+    assert row.delta.item() == pytest.approx(-0.03)
+    shap.plots.waterfall(row.to_shap(), show=False)
+    ticks = [tick.get_text() for axes in plt.gcf().axes for tick in axes.get_xticklabels()]
+    assert "$ = " + f"{prediction:.3f}" + "$" in ticks  # SHAP's "f(x) = ..." mark
+    render(plt.gcf().axes[0], "waterfall_delta")
+    plt.close("all")
+    shap_row = row.to_shap()
+    shap.plots.force(shap_row.base_values, shap_row.values, matplotlib=True, show=False)
+    assert f"{prediction:.2f}" in [text.get_text() for text in plt.gcf().axes[0].texts]

@@ -5,7 +5,7 @@ from matplotlib.colors import to_hex
 
 import skig
 from skig.plots import waterfall
-from skig.plots._common import BLUE, GREY, RED
+from skig.plots._common import BLUE, GREY, RED, format_number
 
 
 def _tip(patch):
@@ -33,7 +33,7 @@ def test_labels_values_and_marks(applicant):
     texts = [text.get_text() for text in ax.texts]
     assert {"+0.3", "-0.2", "+0.1", "-0.05"} <= set(texts)
     assert "f(x) = 0.353" in texts
-    assert "E[f(X)] = 0.2" in texts
+    assert "f(baseline) = 0.2" in texts  # exp.base_value_label, the default
     assert len(ax.patches) == 7
     assert ax.get_yticklabels()[3].get_text() == "Debt = missing"
 
@@ -54,3 +54,23 @@ def test_a_visible_completeness_gap_is_closed_by_a_grey_arrow():
     assert [label.get_text() for label in ax.get_yticklabels()][0] == "completeness gap"
     assert to_hex(ax.patches[0].get_facecolor()) == GREY
     assert _tip(ax.patches[-1]) == pytest.approx(0.35)
+
+
+def test_row_is_an_index_label_on_a_shuffled_index(lending, ticks):
+    label = lending.values.index[7]  # labels 1000..1299 shuffled: label - 1000 is another row's position
+    wrong = lending.iloc[label - 1000]
+    assert not np.isclose(wrong.predictions.item(), lending.predictions[label])
+    for ax in (waterfall(lending, row=label), waterfall(lending.loc[label]), waterfall(lending.iloc[7])):
+        texts = [text.get_text() for text in ax.texts]
+        assert f"f(x) = {format_number(lending.predictions[label])}" in texts
+        assert _tip(ax.patches[-1]) == pytest.approx(lending.predictions[label])
+        row = lending.data.loc[label]
+        assert f"sub_grade = {row['sub_grade']}" in ticks(ax) and f"addr_state = {row['addr_state']}" in ticks(ax)
+    with pytest.raises(KeyError, match="use exp.iloc"):
+        waterfall(lending, row=7)
+
+
+def test_base_value_is_named_as_what_it_is(lending, applicant):
+    texts = [text.get_text() for text in waterfall(lending.iloc[0]).texts]
+    assert "E[f(background)] = 0.15" in texts and not any("E[f(X)]" in text for text in texts)
+    assert "f(baseline) = 0.2" in [text.get_text() for text in waterfall(applicant).texts]
