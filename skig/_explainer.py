@@ -516,6 +516,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if self.features == "encoded":
             return np.asarray(self.encoded_feature_names_, dtype=object)
+        if input_features is None and getattr(self, "_column_labels", None) is not None:
+            return feature_names(self)  # non-string column labels, as text: never replaced by x0, x1, ...
         # sklearn's rule: names must equal feature_names_in_ when it exists, else only have the right length.
         return _check_feature_names_in(self, input_features)
 
