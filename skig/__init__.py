@@ -12,4 +12,12 @@ from .reporting import adverse_action, reason_codes, report
 __version__ = "0.1.0"
 
 __all__ = [
-    "Explainer", "Explanation", "FeatureSelector", "__version__", "adverse_action", "plots", "reason_codes", "report"]
+    "Explainer",
+    "Explanation",
+    "FeatureSelector",
+    "__version__",
+    "adverse_action",
+    "plots",
+    "reason_codes",
+    "report",
+]

@@ -397,7 +397,10 @@ def _one_line(error) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``skig`` command; return its exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as ended:  # --help, or a usage error already reported in one line
+        return ended.code
     from sklearn.exceptions import NotFittedError
 
     try:

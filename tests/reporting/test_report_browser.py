@@ -36,7 +36,9 @@ MISSING = (
 # Collects load errors from the first moment, then reports them with every image's state into the DOM.
 CHECK_SCRIPT = """<script>
 window.__errors = [];
-window.addEventListener("error", e => window.__errors.push(String(e.message || (e.target && e.target.src) || e.type)), true);
+window.addEventListener("error", e => {
+  window.__errors.push(String(e.message || (e.target && e.target.src) || e.type));
+}, true);
 window.addEventListener("load", () => {
   const images = Array.from(document.images);
   const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
@@ -102,7 +104,8 @@ def test_loads_without_errors_and_every_image_decodes(report_path, tmp_path):
 def test_prints_to_pdf(report_path, tmp_path):
     chromium = _chromium()
     pdf = tmp_path / "report.pdf"
-    result = _run(chromium, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report_path.as_uri())
+    profile = tmp_path / "profile"
+    result = _run(chromium, profile, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report_path.as_uri())
     assert result.returncode == 0 and pdf.exists(), result.stderr[-2000:]
     content = pdf.read_bytes()
     assert content.startswith(b"%PDF-")
