@@ -15,7 +15,7 @@ from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
 from . import _format as fmt
-from ._groups import compare_groups, group_labels, group_means, pool_groups
+from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
 from ._page import document, escape, figure, heading, paragraph, table
 from ._reason_codes import check_reason_arguments, ranked_reasons, unmapped_features, warn_unmapped
 from ._settings import (
@@ -399,21 +399,23 @@ def _group_section(
             "lowest mean": differ["lowest"],
             "difference": differ["difference"].map(lambda v: units.change(v, signed=False)),
             "95% interval": [
-                f"{units.change(lo, signed=False)} to {units.change(hi, signed=False)}"
+                f"{units.change(lo)} to {units.change(hi)}"
                 for lo, hi in zip(differ["low"], differ["high"], strict=True)
             ],
             "p-value": differ["p_value"].map(fmt.p_value),
         },
         index=differ.index,
     )
+    pairs = differ.attrs["n_pairs"]
+    adjusted = f", both adjusted for picking the pair out of the {pairs} pairs of groups" if pairs > 1 else ""
     return parts + [
         heading(3, "Features whose attributions differ most between groups"),
         table(
             cells,
             "Each feature's gap between its highest and lowest group mean, with a 95% bootstrap interval "
-            "(999 resamples within each group) and a permutation p-value (999 random relabellings of the rows, which "
-            "also accounts for picking the two most different groups); a p-value above 0.05 means chance alone "
-            "often gives a gap this large, and with many features a few small p-values are expected by chance.",
+            f"({N_RESAMPLES} resamples within each group) and a permutation p-value ({N_RESAMPLES} shuffles of the "
+            f"two groups' rows){adjusted}; an interval that contains 0, or a p-value above 0.05, means chance alone "
+            "could give a gap this large.",
             numeric=["difference", "95% interval", "p-value"],
             flagged=list(differ["p_value"] < 0.05),
         ),

@@ -86,19 +86,34 @@ def test_gap_with_interval_and_p_value_tell_a_disparity_from_noise():
     pd.testing.assert_frame_equal(table, compare_groups(values, group, n_resamples=499, random_state=0))
 
 
-def test_permutation_p_value_matches_a_direct_count():
+def test_pair_p_value_matches_a_direct_count_times_the_number_of_pairs():
     rng = np.random.RandomState(3)
     group = pd.Series(["A"] * 20 + ["B"] * 25 + ["C"] * 15)
     values = pd.DataFrame({"f": rng.normal(size=60)})
+    values.loc[group == "C", "f"] += 0.6
     table = compare_groups(values, group, n_resamples=200, random_state=5)
-    # the same permutations, drawn again from the same seed, counted with pandas
-    rng = np.random.RandomState(5)
     observed = values["f"].groupby(group).mean()
-    count = 0
+    high, low = observed.idxmax(), observed.idxmin()
+    assert (table.loc["f", "highest"], table.loc["f", "lowest"]) == (high, low)
+    # the same shuffles of the two groups' rows, drawn again from the same seed, counted with pandas
+    rng = np.random.RandomState(5)
+    pair = values["f"][group.isin([high, low])]
+    pair = pd.concat([pair[group == high], pair[group == low]])
+    n_high, gap, count = (group == high).sum(), observed[high] - observed[low], 0
     for _ in range(200):
-        shuffled = values["f"].groupby(group.to_numpy()[rng.permutation(60)]).mean()
-        count += shuffled.max() - shuffled.min() >= (observed.max() - observed.min()) * (1 - 1e-9)
-    assert table.loc["f", "p_value"] == pytest.approx((1 + count) / 201)
+        shuffled = pair.to_numpy()[rng.permutation(len(pair))]
+        count += abs(shuffled[:n_high].mean() - shuffled[n_high:].mean()) >= gap * (1 - 1e-9)
+    assert table.attrs["n_pairs"] == 3
+    assert table.loc["f", "p_value"] == pytest.approx(min(1.0, 3 * (1 + count) / 201))
+
+
+def test_two_small_noisy_groups_do_not_make_a_disparity():
+    rng = np.random.RandomState(2)
+    group = pd.Series(["big1"] * 400 + ["big2"] * 400 + [f"small{i}" for i in range(6) for _ in range(12)])
+    values = pd.DataFrame({"f": rng.normal(size=len(group))})  # no group matters
+    row = compare_groups(values, group, n_resamples=299, random_state=0).loc["f"]
+    assert row["highest"].startswith("small") or row["lowest"].startswith("small")
+    assert row["p_value"] > 0.05 and row["low"] < 0  # the interval and the p-value agree: noise
 
 
 def test_one_group_cannot_be_compared():
