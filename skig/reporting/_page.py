@@ -33,6 +33,7 @@ img { max-width: 100%; } .note { color: #555; font-size: 0.9em; }
   h1, h2, h3 { break-after: avoid; page-break-after: avoid; }
   h2 { margin-top: 1.2em; }
   table { break-inside: auto; }
+  table.short { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   tr, td, th { break-inside: avoid; page-break-inside: avoid; }
   .caption { break-after: avoid; page-break-after: avoid; }
@@ -41,6 +42,10 @@ img { max-width: 100%; } .note { color: #555; font-size: 0.9em; }
   a { color: inherit; text-decoration: none; }
 }
 """
+
+
+#: Tables of at most this many rows are kept on one printed page.
+_SHORT_ROWS = 15
 
 
 def escape(text) -> str:
@@ -87,8 +92,9 @@ def table(
         ]
         row_class = ' class="flag"' if flag else ""
         body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
+    short = ' class="short"' if len(frame) <= _SHORT_ROWS else ""  # printed on one page, long ones break by row
     return (
-        f'<p class="caption">{escape(caption)}</p><table><thead><tr>{"".join(head)}</tr></thead>'
+        f'<p class="caption">{escape(caption)}</p><table{short}><thead><tr>{"".join(head)}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
