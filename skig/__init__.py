@@ -7,8 +7,17 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
-from .reporting import reason_codes, report
+from .reporting import adverse_action, reason_codes, report
 
 __version__ = "0.1.0"
 
-__all__ = ["Explainer", "Explanation", "FeatureSelector", "__version__", "plots", "reason_codes", "report"]
+__all__ = [
+    "Explainer",
+    "Explanation",
+    "FeatureSelector",
+    "__version__",
+    "adverse_action",
+    "plots",
+    "reason_codes",
+    "report",
+]

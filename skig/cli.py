@@ -1,53 +1,147 @@
-"""The ``skig`` command: explain a saved model on a data file, or write a compliance report.
+"""The ``skig`` command: explain a saved model on a data file, write a compliance report or adverse-action reasons.
 
-Bad input ends with exit code 2 and a one-line message; attributions go to CSV or Parquet.
+Bad input ends with exit code 2 and a one-line message; tables go to CSV (spreadsheet-safe) or Parquet.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+import re
 import sys
+import warnings
 from pathlib import Path
 
 PICKLE_WARNING = (
     "MODEL is a joblib or pickle file. Loading a pickle runs code from the file: only load models you trust."
 )
 _LONG_RUN_ROWS = 10_000
+_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 class InputError(Exception):
     """Bad input from the command line: reported in one line with exit code 2."""
 
 
-def _read_table(path: Path):
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other bad input (``--help`` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+# --------------------------------------------------------------------------- files
+def _read_table(path: Path, index_col: str | None = None):
     import pandas as pd
 
     if not path.exists():
         raise InputError(f"data file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise InputError(f"data file {str(path)!r} is a directory; give a .csv or .parquet file")
     suffix = path.suffix.lower()
+    if suffix not in _TABLE_SUFFIXES:
+        raise InputError(f"data file {str(path)!r} must end in .csv or .parquet")
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except ImportError as error:
-        raise InputError(f"reading {path.name} needs a Parquet engine: pip install pyarrow ({error})") from error
+        raise InputError(f"reading {path.name} needs a Parquet engine: pip install 'pyarrow>=14.0.1'") from error
     except (ValueError, OSError) as error:
         raise InputError(f"could not read {str(path)!r}: {error}") from error
-    raise InputError(f"data file {str(path)!r} must end in .csv or .parquet")
+    if index_col is None:
+        return frame
+    if index_col not in frame.columns:
+        raise InputError(f"--index-col {index_col!r} is not a column of {path.name}; columns: {list(frame.columns)}")
+    if frame[index_col].duplicated().any():
+        duplicated = frame.loc[frame[index_col].duplicated(), index_col].unique().tolist()[:5]
+        raise InputError(f"--index-col {index_col!r} has duplicated values {duplicated}; each row needs its own label")
+    return frame.set_index(index_col)
+
+
+def _check_output(path: Path, suffixes: tuple[str, ...]) -> Path:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise InputError(f"output {str(path)!r} is a directory; give a file name ending in {' or '.join(suffixes)}")
+    if not path.parent.is_dir():
+        raise InputError(f"the directory of output {str(path)!r} does not exist; create {str(path.parent)!r} first")
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"output file {str(path)!r} must end in {' or '.join(suffixes)}")
+    return path
+
+
+def _spreadsheet_safe(value):
+    """A text that a spreadsheet would run as a formula, prefixed with ``'``; numbers and other texts as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _neutralised(frame):
+    """``frame`` with every text cell, index label and column name safe to open in a spreadsheet."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for name in frame.columns:
+        column = frame[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            frame[name] = column.astype(object).map(_spreadsheet_safe)
+    frame.index = frame.index.map(_spreadsheet_safe)
+    frame.index.name = _spreadsheet_safe(frame.index.name)
+    frame.columns = [_spreadsheet_safe(str(name)) for name in frame.columns]
+    return frame
 
 
 def _write_table(frame, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame.to_csv(path)
-    elif suffix in (".parquet", ".pq"):
-        try:
+    try:
+        if path.suffix.lower() == ".csv":
+            _neutralised(frame).to_csv(path)
+        else:
             frame.to_parquet(path)
-        except ImportError as error:
-            raise InputError(f"writing {path.name} needs a Parquet engine: pip install pyarrow") from error
+    except ImportError as error:
+        raise InputError(f"writing {path.name} needs a Parquet engine: pip install 'pyarrow>=14.0.1'") from error
+    except OSError as error:
+        raise InputError(f"could not write {str(path)!r}: {error}") from error
+
+
+def _read_reasons(path: Path) -> dict[str, str]:
+    """Reason texts from a JSON object ``{"feature": "text"}`` or a CSV of two columns (feature, reason)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputError(f"reasons file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            mapping = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InputError(f"reasons file {path.name} is not valid JSON: {error}") from error
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise InputError(f"reasons file {path.name} must hold one JSON object of feature name to reason text")
+    elif suffix == ".csv":
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (ValueError, OSError, UnicodeDecodeError) as error:
+            raise InputError(f"could not read reasons file {path.name}: {error}") from error
+        if {"feature", "reason"} <= set(table.columns):
+            table = table[["feature", "reason"]]
+        elif table.shape[1] != 2:
+            raise InputError(
+                f"reasons file {path.name} has columns {list(table.columns)}; give two columns, feature and reason"
+            )
+        table.columns = ["feature", "reason"]
+        clashes = table.groupby("feature")["reason"].nunique()
+        if (clashes > 1).any():
+            raise InputError(f"reasons file {path.name} gives several texts for {clashes[clashes > 1].index.tolist()}")
+        mapping = dict(zip(table["feature"], table["reason"], strict=True))
     else:
-        raise InputError(f"output file {str(path)!r} must end in .csv or .parquet")
+        raise InputError(f"reasons file {str(path)!r} must end in .csv or .json")
+    empty = [feature for feature, text in mapping.items() if not text.strip()]
+    if empty:
+        raise InputError(f"reasons file {path.name} has empty texts for {empty}")
+    return mapping
 
 
 def _load_model(path: Path):
@@ -55,10 +149,38 @@ def _load_model(path: Path):
 
     if not path.exists():
         raise InputError(f"model file {str(path)!r} does not exist")
+    print(
+        f"skig: warning: loading {path.name} runs code from it (joblib/pickle): only load models you trust",
+        file=sys.stderr,
+    )
     try:
         return joblib.load(path)
     except Exception as error:  # a corrupt or foreign file can fail in many ways; all are bad input here
         raise InputError(f"could not load a model from {str(path)!r}: {type(error).__name__}: {error}") from error
+
+
+# ----------------------------------------------------------------------- options
+def _max_steps() -> int:
+    from ._explainer import Explainer
+
+    return inspect.signature(Explainer).parameters["max_steps"].default
+
+
+def _steps(value: str):
+    """``--steps``: ``auto`` or a whole number from 1 to the explainer's ``max_steps``."""
+    if value == "auto":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a whole number nor 'auto'") from None
+    most = _max_steps()
+    if not 1 <= steps <= most:
+        raise argparse.ArgumentTypeError(
+            f"{steps} is outside 1 to {most}, the most steps skig takes per path; use 'auto' to let each row get "
+            "what it needs"
+        )
+    return steps
 
 
 def _target(value: str | None):
@@ -70,65 +192,128 @@ def _target(value: str | None):
         return value
 
 
-def _explainer(args, X, model):
-    import skig
+def _row_label(value: str, index):
+    """The label of ``index`` that the command-line text ``value`` names (labels read from CSV are often ints)."""
+    for candidate in (value, _target(value)):
+        if candidate in index:
+            return candidate
+    raise InputError(f"--rows {value!r} is not a row label of the data (e.g. {list(index[:5])}); see --index-col")
 
+
+def _model_columns(model) -> set[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else {str(name) for name in names}
+
+
+def _explainer(args, model, reference):
+    import skig
+    from skig.models import adapt_model
+
+    try:
+        adapt_model(model)  # only the model's type is checked here: an unsupported model is the user's input
+    except TypeError as error:
+        raise InputError(str(error)) from error
     baseline = args.baseline
     if baseline not in ("zero", "mean", "median", "sample", "kmeans"):
         baseline = _read_table(Path(baseline))
     params = {"method": args.method, "baseline": baseline, "n_steps": args.steps, "output": args.output}
     params["target"] = _target(args.target)
-    params["progress"] = args.progress if args.progress is not None else len(X) >= _LONG_RUN_ROWS
+    params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
     params["random_state"] = args.random_state
-    reference = _read_table(Path(args.reference)) if args.reference else X
     return skig.Explainer(model, **params).fit(reference)
 
 
+def _reference(args, X, audit: str | None = None):
+    """The rows to fit on: ``--reference`` or the data, without an audit column the model does not read."""
+    reference = _read_table(Path(args.reference), args.index_col) if args.reference else X
+    return reference.drop(columns=audit) if audit is not None and audit in reference.columns else reference
+
+
+# ---------------------------------------------------------------------- commands
 def _explain(args) -> None:
-    X = _read_table(Path(args.data))
-    exp = _explainer(args, X, _load_model(Path(args.model))).explain(X)
+    out = _check_output(Path(args.out), _TABLE_SUFFIXES)
+    model = _load_model(Path(args.model))
+    X = _read_table(Path(args.data), args.index_col)
+    exp = _explainer(args, model, _reference(args, X)).explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
-    _write_table(table, Path(args.out))
-    print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {args.out}")
+    _write_table(table, out)
+    print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {out}")
 
 
-def _split_group(model, X, group: str | None):
-    """Take the group column out of the data unless the model reads it (a protected attribute usually is not)."""
+def _audit_column(model, X, group: str | None) -> str | None:
+    """The group column when the model does not read it (a protected attribute usually is not), else None."""
     if group is None:
-        return X, None
+        return None
     if group not in X.columns:
         raise InputError(f"--group {group!r} is not a column of the data; columns: {list(X.columns)}")
-    model_columns = getattr(model, "feature_names_in_", None)
-    if model_columns is not None and group in set(model_columns):
-        return X, group
-    return X.drop(columns=group), X[group]
+    columns = _model_columns(model)
+    return None if columns is not None and group in columns else group
 
 
 def _report(args) -> None:
     import skig
 
+    out = _check_output(Path(args.out), (".html", ".htm"))
+    reasons = _read_reasons(Path(args.reasons)) if args.reasons else None
     model = _load_model(Path(args.model))
-    X, group = _split_group(model, _read_table(Path(args.data)), args.group)
-    explainer = _explainer(args, X, model)
-    rows = None
-    if args.rows:
-        labels = list(X.index)
-        rows = [_target(value) for value in args.rows]
-        unknown = [row for row in rows if row not in labels]
-        if unknown:
-            raise InputError(f"--rows {unknown} are not row labels of {args.data} (0 to {len(X) - 1})")
-    skig.report(explainer, X, args.out, rows=rows, group=group)
-    print(f"wrote {args.out}")
+    X = _read_table(Path(args.data), args.index_col)
+    audit = _audit_column(model, X, args.group)
+    rows = [_row_label(value, X.index) for value in args.rows] if args.rows else None
+    explainer = _explainer(args, model, _reference(args, X, audit))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        skig.report(
+            explainer,
+            X,
+            out,
+            rows=rows,
+            group=args.group,
+            reasons=reasons,
+            n_reasons=args.n_reasons,
+            direction=args.direction,
+            title=args.title,
+            random_state=args.random_state,
+        )
+    _print_warnings(args, caught)
+    print(f"wrote {out}")
 
 
+def _adverse_action(args) -> None:
+    import skig
+
+    out = _check_output(Path(args.out), _TABLE_SUFFIXES)
+    reasons = _read_reasons(Path(args.reasons))
+    model = _load_model(Path(args.model))
+    X = _read_table(Path(args.data), args.index_col)
+    exp = _explainer(args, model, _reference(args, X)).explain(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
+    _print_warnings(args, caught)
+    _write_table(table, out)
+    print(f"wrote the principal reasons of {len(table)} rows to {out}")
+
+
+def _print_warnings(args, caught) -> None:
+    for warning in caught:
+        print(f"skig {args.command}: warning: {_one_line(warning.message)}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------ parser
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a joblib or pickle file of a fitted model or pipeline (see the warning below)")
     parser.add_argument("data", help="rows to explain: a .csv or .parquet file with the model's raw columns")
+    parser.add_argument("--index-col", help="column of DATA holding the row labels (e.g. an application id)")
     parser.add_argument("--method", default="ig", help="attribution method (default: ig)")
     parser.add_argument(
         "--baseline", default="mean", help="zero, mean, median, sample, kmeans, or a .csv/.parquet file of rows"
     )
-    parser.add_argument("--steps", type=int, default=64, help="model evaluations per path (default: 64)")
+    parser.add_argument(
+        "--steps",
+        type=_steps,
+        default=64,
+        help=f"model evaluations per path, 1 to {_max_steps()}, or auto to refine each row (default: 64)",
+    )
     parser.add_argument("--target", help="class label or output index to explain (default: the model's own choice)")
     parser.add_argument("--output", default="auto", help="output space: auto, raw, logit or probability")
     parser.add_argument("--reference", help="reference rows for fit (default: the data itself)")
@@ -138,18 +323,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``skig`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="skig", description="Integrated Gradients for differentiable tabular models.", epilog=PICKLE_WARNING
+def _reason_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--reasons",
+        required=required,
+        help="reason text per feature: a .json object {feature: text} or a .csv with columns feature, reason",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-n", "--n-reasons", type=int, default=4, help="most reasons per row (default: 4)")
+    parser.add_argument(
+        "--direction",
+        choices=["increase", "decrease"],
+        default="increase",
+        help="the adverse direction of the output: increase (a probability of default) or decrease (a score)",
+    )
+
+
+def _add_explain(commands) -> None:
     explain = commands.add_parser(
         "explain", help="write attributions of every row", description="Write attributions.", epilog=PICKLE_WARNING
     )
     _common(explain)
     explain.add_argument("-o", "--out", required=True, help="attributions file: .csv or .parquet")
     explain.set_defaults(run=_explain)
+
+
+def _add_report(commands) -> None:
     report = commands.add_parser(
         "report", help="write an HTML compliance report", description="Write a report.", epilog=PICKLE_WARNING
     )
@@ -160,21 +358,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="a column of DATA (e.g. a protected attribute) to compare attributions across; it is taken out of the "
         "model's input unless the model was fitted on it",
     )
-    report.add_argument("--rows", nargs="+", help="row labels that get their own section")
+    report.add_argument("--rows", nargs="+", help="row labels (see --index-col) that get their own section")
+    report.add_argument("--title", default="Model explanation report", help="the report's title")
+    _reason_options(report, required=False)
     report.set_defaults(run=_report)
+
+
+def _add_adverse_action(commands) -> None:
+    adverse = commands.add_parser(
+        "adverse-action",
+        help="write each row's principal reasons (adverse-action texts)",
+        description="Write one line per row with its ranked reason texts, ready to merge into a notice.",
+        epilog=PICKLE_WARNING,
+    )
+    _common(adverse)
+    adverse.add_argument("-o", "--out", required=True, help="reasons file: .csv or .parquet")
+    _reason_options(adverse, required=True)
+    adverse.set_defaults(run=_adverse_action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skig`` argument parser."""
+    parser = _Parser(
+        prog="skig", description="Integrated Gradients for differentiable tabular models.", epilog=PICKLE_WARNING
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_explain(commands)
+    _add_report(commands)
+    _add_adverse_action(commands)
     return parser
+
+
+def _one_line(error) -> str:
+    """The message of ``error`` on one line, whatever newlines it holds."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``skig`` command; return its exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as ended:  # --help, or a usage error already reported in one line
+        return ended.code
     from sklearn.exceptions import NotFittedError
 
     try:
         args.run(args)
-    except (InputError, ValueError, TypeError, KeyError, NotFittedError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"skig {args.command}: error: {message}", file=sys.stderr)
+    # ValueError is how skig and scikit-learn refuse bad values (parameters, columns, targets); a TypeError or
+    # KeyError from inside is a bug and keeps its traceback.
+    except (InputError, ValueError, NotFittedError) as error:
+        print(f"skig {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,5 +1,6 @@
-"""The skig command line: explain and report from files, exit code 2 on bad input."""
+"""The skig command line: explain, report and adverse-action from files; exit code 2 and one line on bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -7,26 +8,41 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+import skig
 from skig.cli import main
+
+REASONS = {"income": "Income insufficient for amount requested", "debt": "Excessive obligations", "age": "Age"}
 
 
 @pytest.fixture
 def files(tmp_path):
+    """A model, its data (application ids 1000..1059 shuffled, in an ``app_id`` column) and a reasons file."""
     rng = np.random.RandomState(0)
     X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["income", "debt", "age"])
     y = (X["income"] - X["debt"] > 0).astype(int)
     model = LogisticRegression().fit(X, y)
     joblib.dump(model, tmp_path / "model.joblib")
     X.to_csv(tmp_path / "data.csv", index=False)
+    X.index = pd.Index(rng.permutation(np.arange(1000, 1060)), name="app_id")
+    X.reset_index().to_csv(tmp_path / "ids.csv", index=False)
+    (tmp_path / "reasons.json").write_text(json.dumps(REASONS), encoding="utf-8")
     return tmp_path, model, X
 
 
-def test_explain_writes_attributions_that_match_the_api(files):
-    import skig
+def _errors(err: str, command: str) -> list[str]:
+    lines = err.splitlines()
+    assert all(
+        line.startswith(("skig: warning:", f"skig {command}: warning:", f"skig {command}: error:")) for line in lines
+    ), err
+    return [line for line in lines if line.startswith(f"skig {command}: error:")]
 
-    path, model, X = files
+
+def test_explain_writes_attributions_that_match_the_api(files):
+    path, model, _ = files
+    X = pd.read_csv(path / "data.csv")
     assert main(["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]) == 0
     written = pd.read_csv(path / "out.csv", index_col=0)
     expected = skig.Explainer(model, n_steps=64, random_state=0).fit(X).explain(X)
@@ -35,34 +51,80 @@ def test_explain_writes_attributions_that_match_the_api(files):
     assert {"base_value", "delta"} <= set(written.columns)
 
 
-def test_explain_parquet_and_options(files):
-    path, _, X = files
+def test_explain_parquet_options_and_auto_steps(files):
+    path, model, _ = files
+    X = pd.read_csv(path / "data.csv")
     X.to_parquet(path / "data.parquet")
     args = ["explain", str(path / "model.joblib"), str(path / "data.parquet"), "-o", str(path / "out.parquet")]
     assert main([*args, "--baseline", "zero", "--steps", "8", "--output", "probability", "--target", "0"]) == 0
     written = pd.read_parquet(path / "out.parquet")
-    assert len(written) == len(X)
-    assert written["prediction"].between(0, 1).all()
+    assert len(written) == len(X) and written["prediction"].between(0, 1).all()
+    assert main([*args, "--steps", "auto", "--output", "probability"]) == 0
+    expected = skig.Explainer(model, n_steps="auto", output="probability", random_state=0).fit(X).explain(X)
+    np.testing.assert_allclose(pd.read_parquet(path / "out.parquet")["attribution_debt"], expected.values["debt"])
+
+
+def test_pickle_warning_on_every_run(files, capsys):
+    path, _, _ = files
+    args = ["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]
+    for _ in range(2):
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert err.count("runs code") == 1 and "only load models you trust" in err
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["{p}/missing.joblib", "{p}/data.csv"], "does not exist"),
-        (["{p}/model.joblib", "{p}/missing.csv"], "does not exist"),
-        (["{p}/data.csv", "{p}/data.csv"], "could not load a model"),
-        (["{p}/model.joblib", "{p}/data.csv", "--output", "nope"], "output"),
-        (["{p}/model.joblib", "{p}/data.csv", "--target", "7"], "target"),
-        (["{p}/model.joblib", "{p}/data.txt"], ".csv or .parquet"),
+        (["{p}/missing.joblib", "{p}/data.csv", "-o", "{p}/out.csv"], "does not exist"),
+        (["{p}/model.joblib", "{p}/missing.csv", "-o", "{p}/out.csv"], "does not exist"),
+        (["{p}/data.csv", "{p}/data.csv", "-o", "{p}/out.csv"], "could not load a model"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--output", "nope"], "output"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--target", "7"], "target"),
+        (["{p}/model.joblib", "{p}/data.txt", "-o", "{p}/out.csv"], ".csv or .parquet"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/no/such/dir/out.csv"], "does not exist; create"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}"], "is a directory"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.xlsx"], "must end in .csv or .parquet"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--steps", "100000"], "outside 1 to 1024"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--steps", "0"], "outside 1 to 1024"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--steps", "many"], "'many' is neither"),
+        (["{p}/forest.joblib", "{p}/data.csv", "-o", "{p}/out.csv"], "RandomForestClassifier"),
+        (["{p}/model.joblib", "{p}/data.csv", "-o", "{p}/out.csv", "--index-col", "id"], "'id' is not a column"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files, capsys, args, message):
-    path, _, _ = files
+    path, _, X = files
     (path / "data.txt").write_text("x")
-    code = main(["explain", *[a.format(p=path) for a in args], "-o", str(path / "out.csv")])
-    err = capsys.readouterr().err
+    joblib.dump(RandomForestClassifier(n_estimators=2).fit(X, X["debt"] > 0), path / "forest.joblib")
+    code = main(["explain", *[a.format(p=path) for a in args]])
+    errors = _errors(capsys.readouterr().err, "explain")
     assert code == 2
-    assert message in err and err.count("\n") == 1 and err.startswith("skig explain: error:")
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not (path / "out.csv").exists()
+
+
+def test_message_that_begins_with_a_newline_is_one_line(files, capsys, monkeypatch):
+    path, _, _ = files
+
+    def fails(self, X, **kwargs):
+        raise ValueError("\n  the rows are not what the model expects\n  (column 3 is text)\n")
+
+    monkeypatch.setattr(skig.Explainer, "explain", fails)
+    assert main(["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]) == 2
+    errors = _errors(capsys.readouterr().err, "explain")
+    assert errors == ["skig explain: error: the rows are not what the model expects (column 3 is text)"]
+
+
+@pytest.mark.parametrize("error", [TypeError("a bug"), KeyError("a bug")])
+def test_internal_errors_are_not_dressed_as_user_errors(files, monkeypatch, error):
+    path, _, _ = files
+
+    def fails(self, X, **kwargs):
+        raise error
+
+    monkeypatch.setattr(skig.Explainer, "explain", fails)
+    with pytest.raises(type(error), match="a bug"):
+        main(["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")])
 
 
 def test_missing_column_is_named(files, capsys):
@@ -79,15 +141,101 @@ def test_help_warns_that_pickles_run_code():
     assert "runs code" in result.stdout and "--baseline" in result.stdout
 
 
-def test_report_writes_html_with_group_and_rows(files, tmp_path):
-    path, _, X = files
-    X.assign(band=np.where(X["age"] > 0, "older", "younger")).to_csv(path / "grouped.csv", index=False)
+def test_csv_values_that_start_a_formula_are_neutralised(files):
+    path, _, _ = files
+    X = pd.read_csv(path / "data.csv")
+    ids = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "-0.5", "\tTAB", "plain"]
+    X.insert(0, "app_id", [*ids, *[f"id{i}" for i in range(len(X) - len(ids))]])
+    X.to_csv(path / "evil.csv", index=False)
+    reasons = {**REASONS, "debt": "=cmd|' /C calc'!A0", "income": "-Income too low"}
+    (path / "evil.json").write_text(json.dumps(reasons), encoding="utf-8")
+    args = [str(path / "model.joblib"), str(path / "evil.csv"), "--index-col", "app_id"]
+    assert main(["explain", *args, "-o", str(path / "attributions.csv")]) == 0
+    assert main(["adverse-action", *args, "--reasons", str(path / "evil.json"), "-o", str(path / "reasons.csv")]) == 0
+    written = pd.read_csv(path / "attributions.csv", dtype=str, keep_default_na=False)
+    assert written["app_id"].tolist()[:7] == [
+        '\'=HYPERLINK("http://x")',
+        "'+1+2",
+        "'-2+3",
+        "'@SUM(A1)",
+        "-0.5",
+        "'\tTAB",
+        "plain",
+    ]
+    assert written["attribution_debt"].str.startswith("-").any()  # negative numbers stay numbers
+    assert not written["attribution_debt"].str.startswith("'").any()
+    notices = pd.read_csv(path / "reasons.csv", dtype=str, keep_default_na=False)
+    texts = set(notices.filter(like="reason_").to_numpy().ravel()) - {""}
+    assert texts <= {"'=cmd|' /C calc'!A0", "'-Income too low", "Age"} and "'=cmd|' /C calc'!A0" in texts
+    # Parquet is not read by spreadsheets' formula engine: values stay exactly as they are
+    assert main(["adverse-action", *args, "--reasons", str(path / "evil.json"), "-o", str(path / "r.parquet")]) == 0
+    assert "=cmd|' /C calc'!A0" in set(pd.read_parquet(path / "r.parquet").filter(like="reason_").to_numpy().ravel())
+
+
+def test_adverse_action_rows_are_the_applicants_with_their_reasons(files):
+    path, model, X = files
+    out = path / "notices.csv"
+    args = [str(path / "model.joblib"), str(path / "ids.csv"), "--index-col", "app_id", "--output", "logit"]
+    assert main(["adverse-action", *args, "--reasons", str(path / "reasons.json"), "-n", "2", "-o", str(out)]) == 0
+    written = pd.read_csv(out, index_col="app_id")
+    assert written.index.tolist() == X.index.tolist()
+    # closed form: IG of a linear logit from the mean baseline is coef * (x - mean)
+    oracle = (X - X.mean()) * model.coef_[0]
+    for label in X.index[:20]:
+        adverse = oracle.loc[label][oracle.loc[label] > 0].sort_values(ascending=False)
+        expected = [REASONS[f] for f in adverse.index[:2]]
+        assert [t for t in written.loc[label, ["reason_1", "reason_2"]] if isinstance(t, str)] == expected
+        assert written.loc[label, "prediction"] == pytest.approx(model.decision_function(X.loc[[label]])[0], abs=1e-6)
+
+
+def test_reasons_file_as_csv_and_unmapped_features_warned(files, capsys):
+    path, _, _ = files
+    pd.DataFrame({"feature": ["income", "debt"], "reason": [REASONS["income"], REASONS["debt"]]}).to_csv(
+        path / "reasons.csv", index=False
+    )
+    args = ["adverse-action", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "n.csv")]
+    assert main([*args, "--reasons", str(path / "reasons.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "skig adverse-action: warning: no reason text for features ['age']" in err
+    written = pd.read_csv(path / "n.csv", index_col=0)
+    assert REASONS["debt"] in set(written["reason_1"])
+
+
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        ('["a list"]', "r.json", "one JSON object"),
+        ("{not json", "r.json", "not valid JSON"),
+        ("a,b,c\n1,2,3\n", "r.csv", "two columns"),
+        ("feature,reason\ndebt,High\ndebt,Low\n", "r.csv", "several texts for ['debt']"),
+        ('{"debt": " "}', "r.json", "empty texts for ['debt']"),
+        ("x", "r.txt", "must end in .csv or .json"),
+    ],
+)
+def test_bad_reasons_file_exits_2(files, capsys, content, name, message):
+    path, _, _ = files
+    (path / name).write_text(content, encoding="utf-8")
+    args = ["adverse-action", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "n.csv")]
+    assert main([*args, "--reasons", str(path / name)]) == 2
+    errors = _errors(capsys.readouterr().err, "adverse-action")
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_report_with_audit_group_reasons_rows_and_title(files):
+    path, model, X = files
+    rng = np.random.RandomState(1)
+    X.assign(band=rng.choice(["older", "younger"], size=len(X))).reset_index().to_csv(path / "grouped.csv", index=False)
     # the group column is not a model input: the report audits with it, the explainer never sees it
     args = ["report", str(path / "model.joblib"), str(path / "grouped.csv"), "-o", str(path / "r.html")]
-    assert main([*args, "--rows", "3", "7", "--steps", "8", "--group", "band"]) == 0
+    labels = [str(X.index[3]), str(X.index[7])]
+    options = ["--index-col", "app_id", "--rows", *labels, "--steps", "8", "--group", "band", "--output", "probability"]
+    assert main([*args, *options, "--reasons", str(path / "reasons.json"), "--title", "Q3 review"]) == 0
     html = (path / "r.html").read_text(encoding="utf-8")
-    assert "Row 3" in html and "Row 7" in html and "Completeness audit" in html
-    assert "Attributions by band" in html and "older" in html
+    assert "<title>Q3 review</title>" in html and "Attributions by band" in html and "95% interval" in html
+    for label in X.index[[3, 7]]:
+        probability = model.predict_proba(X.loc[[label]])[0, 1]
+        assert f"Applicant {label}" in html and f"Prediction {100 * probability:.1f}%" in html
+    assert "Principal reasons: up to 4" in html and "Excessive obligations" in html
 
 
 def test_report_bad_rows_and_group_exit_2(files, capsys):
@@ -97,3 +245,5 @@ def test_report_bad_rows_and_group_exit_2(files, capsys):
     assert "999" in capsys.readouterr().err
     assert main([*args, "--group", "sex"]) == 2
     assert "sex" in capsys.readouterr().err
+    assert main([*args[:-1], str(path / "r.pdf")]) == 2
+    assert "must end in .html" in capsys.readouterr().err

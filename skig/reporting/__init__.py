@@ -1,6 +1,7 @@
-"""Compliance outputs built from explanations: reason codes and the HTML report."""
+"""Compliance outputs built from explanations: reason codes, the adverse-action export and the HTML report."""
 
+from ._adverse_action import adverse_action
 from ._html import report
 from ._reason_codes import reason_codes
 
-__all__ = ["reason_codes", "report"]
+__all__ = ["adverse_action", "reason_codes", "report"]

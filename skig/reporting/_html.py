@@ -1,93 +1,31 @@
 """The compliance report: one self-contained HTML file (images embedded) that documents an explanation.
 
-Model and data, settings to reproduce it, a completeness audit, global importance, stability, groups, applicants.
+Model and data, the settings that apply, a completeness audit, importance, stability, groups, reasons, applicants.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
 import datetime
-import html
-import io
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
-from ._reason_codes import reason_codes
-
-_STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1000px;
-       color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #008bfb; padding-bottom: .2em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th { background: #f3f6fa; } td.text, th.text { text-align: left; }
-.pass { color: #0a7d27; font-weight: bold; } .fail { color: #c4001f; font-weight: bold; }
-img { max-width: 100%; } .note { color: #555; font-size: 0.9em; }
-"""
-
-
-def _figure_html(draw, alt: str, size: tuple[float, float] = (8, 5)) -> str:
-    """Draw with ``draw(ax)`` on a fresh Agg figure and embed it as a base64 PNG."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size)
-    ax = figure.add_subplot()
-    draw(ax)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
-
-
-def _table(frame: pd.DataFrame, float_format: str = "{:.4g}", index: bool = True) -> str:
-    def cell(value, tag="td"):
-        if isinstance(value, (float, np.floating)):
-            text = "NaN" if np.isnan(value) else float_format.format(value)
-            return f"<{tag}>{text}</{tag}>"
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return f"<{tag}>{value}</{tag}>"
-        return f'<{tag} class="text">{html.escape(str(value))}</{tag}>'
-
-    head = ([cell(frame.index.name or "", "th")] if index else []) + [cell(str(c), "th") for c in frame.columns]
-    rows = []
-    for label, values in zip(frame.index, frame.itertuples(index=False), strict=True):
-        rows.append("<tr>" + (cell(label) if index else "") + "".join(cell(v) for v in values) + "</tr>")
-    return f"<table><tr>{''.join(head)}</tr>{''.join(rows)}</table>"
-
-
-def _spearman(a: pd.Series, b: pd.Series) -> float:
-    a, b = a.align(b)
-    if a.nunique() < 2 or b.nunique() < 2:
-        return 1.0 if a.rank().equals(b.rank()) else float("nan")
-    return float(a.rank().corr(b.rank()))
-
-
-def _stability(explainer, X, exp, max_rows: int) -> pd.DataFrame:
-    """Rank correlation of the global importance when only the seed, or only the step count, changes.
-
-    The fitted state (baselines, background) is kept: only what the explaining pass reads changes. ``exp`` is the
-    report's explanation of ``X``, reused as the reference when no sample is needed.
-    """
-    if len(X) <= max_rows:
-        sample, reference = X, exp.importance()
-    else:
-        sample = X.sample(max_rows, random_state=0)
-        reference = explainer.explain(sample).importance()
-    seed = explainer.random_state if isinstance(explainer.random_state, (int, np.integer)) else 0
-    changes = [("random_state", seed + 1), ("random_state", seed + 2)]
-    if isinstance(explainer.n_steps, (int, np.integer)):
-        changes += [("n_steps", n) for n in sorted({max(2, explainer.n_steps // 2), explainer.n_steps * 2})]
-    rows = []
-    for name, value in changes:
-        other = copy.copy(explainer).set_params(**{name: value})
-        rows.append((name, value, _spearman(reference, other.explain(sample).importance())))
-    return pd.DataFrame(rows, columns=["changed", "to", "rank correlation with the report's importance"])
+from . import _format as fmt
+from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
+from ._page import document, escape, figure, heading, paragraph, table
+from ._reason_codes import check_reason_arguments, ranked_reasons, unmapped_features, warn_unmapped
+from ._settings import (
+    METHOD_NAMES,
+    applicable_settings,
+    completeness_applies,
+    meaning,
+    no_stability_reason,
+    stability,
+)
 
 
 def report(
@@ -97,37 +35,65 @@ def report(
     *,
     rows=None,
     group=None,
+    reasons: Mapping[str, str] | Callable[[str, object], str] | None = None,
+    n_reasons: int = 4,
+    direction: str = "increase",
+    min_group_size: int = 30,
+    max_groups: int = 8,
     title: str = "Model explanation report",
     tolerance: float = 0.01,
     max_stability_rows: int = 500,
+    random_state=0,
 ) -> Path:
     """Write a self-contained HTML compliance report of ``explainer`` on ``X``.
 
     Parameters
     ----------
     explainer : Explainer
-        A fitted explainer; its settings are recorded so that the result can be reproduced.
+        A fitted explainer; the settings that apply to its method are recorded so the result can be reproduced.
     X : DataFrame or array-like of shape (n_rows, n_features)
-        Rows to explain, with the columns the explainer was fitted on.
+        Rows to explain, with the columns the explainer was fitted on. It may also hold the ``group`` column when
+        the model does not read it (a protected attribute); that column is then used to audit, never explained.
     path : str or Path
         Where to write the ``.html`` file.
-    rows : list of row labels, default=None
-        Rows (labels of ``X``'s index) that get their own section: prediction, waterfall and reason codes.
-    group : str or array-like of shape (n_rows,), default=None
-        A column of ``X``, or one label per row in ``X``'s order (a named Series gives the section its name): a
-        protected attribute such as an age band, whether or not the model reads it. The report gives the mean
-        attribution per feature by group and the features whose attributions differ most between groups.
+    rows : index label, list of labels, or Explanation, default=None
+        Applicants that get their own section (prediction, waterfall, principal reasons), given by **index label**
+        of ``X`` (``X.loc`` semantics, not positions). A one-row Explanation (``exp.loc[label]``) stands for its
+        row, in the list or alone; a several-row Explanation stands for all its rows.
+    group : str, Series or array-like of shape (n_rows,), default=None
+        Rows' groups to compare attributions across (an age band, marital status, a state): a column of ``X``
+        (read by the model or not); a Series, aligned on ``X``'s index **by label**; or an array or list in ``X``'s
+        row order. Missing values form a ``"missing"`` group.
+    reasons : mapping or callable, default=None
+        Adverse-action reason text per feature, as :func:`reason_codes` takes it. The applicants' tables then list
+        these texts, and the report lists every feature with its text, flagging those without one.
+    n_reasons : int, default=4
+        Most principal reasons per applicant.
+    direction : {"increase", "decrease"}, default="increase"
+        The adverse direction of the explained output (``"increase"``: a higher probability of default is worse).
+    min_group_size : int, default=30
+        Groups with fewer rows are pooled as ``"other"`` (their means would be noise).
+    max_groups : int, default=8
+        Most groups shown; smaller ones beyond these are pooled as ``"other"``, so 50 states stay readable.
     title : str, default="Model explanation report"
         The report's title.
     tolerance : float, default=0.01
         Completeness passes when max |delta| is at most ``tolerance`` times the mean |prediction - base value|.
     max_stability_rows : int, default=500
         Rows re-explained (a seeded sample) for the stability checks.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the group comparison's bootstrap and permutations and the stability sample.
 
     Returns
     -------
     Path
         The file written.
+
+    Raises
+    ------
+    ValueError
+        If a row label is not in ``X``'s index, ``group`` is not a column of ``X`` or does not label every row,
+        or an argument is out of range.
     """
     import torch
 
@@ -137,119 +103,400 @@ def report(
     check_is_fitted(explainer)
     if not isinstance(X, pd.DataFrame):
         X = pd.DataFrame(np.asarray(X), columns=explainer.get_feature_names_out())
-    group_labels = None
+    check_reason_arguments(n_reasons, direction, reasons)
+    for name, value in (("min_group_size", min_group_size), ("max_groups", max_groups)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    labels = _row_labels(rows, X)
+    group_name, grouping = None, None
     if group is not None:
-        if isinstance(group, str):
-            if group not in X.columns:
-                raise ValueError(f"group {group!r} is not a column of X; columns: {list(X.columns)}.")
-            group_labels, group_name = X[group], group
-        else:
-            if len(group) != len(X):
-                raise ValueError(f"group has {len(group)} labels for {len(X)} rows.")
-            group_name = getattr(group, "name", None) or "group"
-            group_labels = pd.Series(np.asarray(group, dtype=object), index=X.index)
-    rows = [] if rows is None else list(rows)
-    missing = [row for row in rows if row not in X.index]
-    if missing:
-        raise ValueError(f"rows {missing} are not labels of X's index.")
+        grouping, group_name = group_labels(group, X)
+        if isinstance(group, str) and group not in _model_columns(explainer):
+            X = X.drop(columns=group)  # an audit column the model does not read: never explained
 
     exp = explainer.explain(X)
+    units = fmt.Units(exp.output)
+    outcome = _outcome(exp)
     importance = exp.importance()
-    abs_delta = exp.delta.abs()
-    scale = float((exp.predictions - exp.base_values).abs().mean()) or 1.0
-    passed = float(abs_delta.max()) <= tolerance * scale
-    params = {k: v for k, v in explainer.get_params(deep=False).items() if k != "model"}
-    params = {k: (f"{type(v).__name__} of shape {np.shape(v)}" if np.ndim(v) > 0 else v) for k, v in params.items()}
-
-    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts = [heading(1, title)]
     parts.append(
-        '<p class="note">Generated by skig with Integrated Gradients. Attributions add up to the difference between '
-        "each row's prediction and the base value (the model's output at the baseline), up to the completeness "
-        "error delta audited below.</p>"
+        paragraph(
+            f"Generated by skig {__version__} on {datetime.date.today().isoformat()} with "
+            f"{METHOD_NAMES.get(exp.method, exp.method)}. Each attribution is a feature's share of the difference "
+            f"between a row's prediction and the base value ({exp.base_value_label}: the model's output at the "
+            f"baseline), for {outcome}, in {units.change_unit}; the completeness audit says how exactly they add up.",
+            "note",
+        )
     )
+
     summary = pd.DataFrame(
         {
             "value": [
                 explainer.adapter_.model.description,
                 f"{explainer.n_features_in_}: {', '.join(map(str, explainer.get_feature_names_out()))}",
-                f"{len(explainer.encoded_feature_names_)}",
-                f"{len(exp):,}",
-                explainer.output_,
+                fmt.count(len(explainer.encoded_feature_names_)),
+                fmt.count(len(exp)),
+                outcome,
+                f"{units.level_unit} (predictions, base values); {units.change_unit} (attributions)",
                 __version__,
                 torch.__version__,
-                datetime.date.today().isoformat(),
             ]
         },
         index=pd.Index(
-            ["model", "features", "encoded columns", "rows explained", "output space", "skig", "torch", "date"],
+            ["model", "features", "encoded columns", "rows explained", "output explained", "units", "skig", "torch"],
             name="item",
         ),
     )
-    parts += ['<h2 id="summary">Model and data</h2>', _table(summary)]
-    settings = pd.DataFrame({"value": [repr(v) for v in params.values()]}, index=pd.Index(params, name="parameter"))
-    parts += ['<h2 id="settings">Method and settings</h2>', _table(settings)]
+    parts += [
+        heading(2, "Model and data", "summary"),
+        table(summary, "What was explained: the model, the columns it reads, the rows and the output space."),
+    ]
+    parts += _settings_section(explainer, exp, units)
+    parts += _completeness_section(explainer, exp, units, tolerance)
 
-    audit = pd.DataFrame(
+    top = pd.DataFrame(
         {
-            "value": [float(abs_delta.max()), float(abs_delta.mean()), scale, tolerance * scale],
+            "mean |attribution|": [units.change(v, signed=False) for v in importance],
+            "share of total": [fmt.proportion(v) for v in importance / (importance.sum() or 1.0)],
         },
-        index=pd.Index(
-            ["max |delta|", "mean |delta|", "mean |prediction - base value|", "tolerance (max |delta| allowed)"],
-            name="completeness",
+        index=pd.Index(importance.index, name="feature"),
+    )
+    parts += [
+        heading(2, "Global importance", "importance"),
+        table(
+            top,
+            f"How far each feature moves {outcome} on average (mean absolute attribution, in "
+            f"{units.change_unit}), most important first.",
+            numeric=top.columns,
         ),
-    )
-    verdict = '<p class="pass">PASS</p>' if passed else '<p class="fail">FAIL: raise n_steps or change the rule</p>'
-    parts += ['<h2 id="completeness">Completeness audit</h2>', _table(audit), verdict]
+        figure(lambda ax: bar(exp, ax=ax), "global importance bar chart", "The table's importances as bars."),
+        figure(
+            lambda ax: beeswarm(exp, ax=ax),
+            "beeswarm of attributions",
+            "One dot per row and feature: its attribution (x) coloured by the feature's value (red high, blue low).",
+            (9, 6),
+        ),
+    ]
+    parts += _stability_section(explainer, X, exp, max_stability_rows, random_state)
+    if grouping is not None:
+        parts += _group_section(
+            exp, grouping, group_name, units, outcome, importance, min_group_size, max_groups, random_state
+        )
+    if reasons is not None:
+        parts += _reasons_section(exp, reasons)
+    if labels:
+        parts += _applicants_section(exp, labels, units, outcome, reasons, n_reasons, direction, waterfall)
 
-    top = importance.to_frame("mean |attribution|")
-    top.index.name = "feature"
-    parts += ['<h2 id="importance">Global importance</h2>', _table(top)]
-    parts.append(_figure_html(lambda ax: bar(exp, ax=ax), "global importance bar chart"))
-    parts.append(_figure_html(lambda ax: beeswarm(exp, ax=ax), "beeswarm of attributions", (9, 6)))
-
-    stability = _stability(explainer, X, exp, max_stability_rows)
-    parts += ['<h2 id="stability">Stability</h2>', _table(stability, index=False)]
-    parts.append(
-        '<p class="note">Spearman rank correlation between the global importance of this report and that obtained '
-        "when only the named setting changes (on up to "
-        f"{max_stability_rows} rows). Values near 1 mean the ranking does not hinge on that setting.</p>"
-    )
-
-    if group_labels is not None:
-        group_labels = group_labels.astype(object).where(group_labels.notna(), "missing").astype(str)
-        by_group = exp.values.groupby(group_labels.to_numpy()).mean().T
-        by_group.index.name = "feature"
-        spread = (by_group.max(axis=1) - by_group.min(axis=1)).sort_values(ascending=False)
-        differ = spread.to_frame("largest difference between groups")
-        differ.index.name = "feature"
-        counts = group_labels.value_counts().sort_index()
-        parts += [
-            f'<h2 id="groups">Attributions by {html.escape(str(group_name))}</h2>',
-            "<p>Rows per group: " + ", ".join(f"{html.escape(k)}: {v}" for k, v in counts.items()) + "</p>",
-            _table(by_group.loc[importance.index]),
-            "<h3>Features whose attributions differ most between groups</h3>",
-            _table(differ),
-        ]
-
-    if rows:
-        parts.append('<h2 id="applicants">Applicants</h2>')
-        codes = reason_codes(exp, n=4)
-        for row in rows:
-            position = X.index.get_loc(row)
-            one = exp.iloc[position]
-            parts.append(f'<h3 id="row-{html.escape(str(row))}">Row {html.escape(str(row))}</h3>')
-            parts.append(
-                f"<p>prediction {one.predictions.iloc[0]:.4g}, base value {one.base_values.iloc[0]:.4g}, "
-                f"delta {one.delta.iloc[0]:.2g}</p>"
-            )
-            parts.append(_figure_html(lambda ax, one=one: waterfall(one, ax=ax), f"waterfall of row {row}"))
-            mine = codes[codes["row"] == row].drop(columns="row").set_index("rank")
-            parts.append(_table(mine) if len(mine) else "<p>No feature raises the output above the base value.</p>")
-
-    document = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>"
-    )
     path = Path(path)
-    path.write_text(document, encoding="utf-8")
+    path.write_text(document(title, parts), encoding="utf-8")
     return path
+
+
+def _model_columns(explainer) -> set[str]:
+    names = getattr(explainer, "feature_names_in_", None)
+    return set() if names is None else {str(name) for name in names}
+
+
+def _row_labels(rows, X: pd.DataFrame) -> list:
+    """Index labels of the applicants: labels as given, one per row of an Explanation."""
+    from .._explanation import Explanation
+
+    if rows is None:
+        return []
+    if isinstance(rows, Explanation) or not is_list_like(rows):
+        rows = [rows]
+    labels = []
+    for row in rows:
+        labels += list(row.values.index) if isinstance(row, Explanation) else [row]
+    if labels and not X.index.is_unique:
+        duplicated = X.index[X.index.duplicated()].unique().tolist()[:5]
+        raise ValueError(
+            f"X's index has duplicated labels {duplicated}; rows are chosen by label, so it must be unique."
+        )
+    missing = [label for label in labels if label not in X.index]
+    if missing:
+        raise ValueError(
+            f"rows {missing} are not labels of X's index (e.g. {X.index[:5].tolist()}); rows are index labels, as "
+            "in X.loc, not positions."
+        )
+    return list(dict.fromkeys(labels))
+
+
+def _outcome(exp) -> str:
+    """What the explained output is, in words: "the probability of class 1"."""
+    what = {"probability": "the probability", "logit": "the log-odds"}.get(exp.output, "the model output")
+    if exp.target is None:
+        return what
+    targets = exp.target.unique()
+    if len(targets) == 1:
+        return f"{what} of class {targets[0]}" if exp.output != "raw" else f"{what} (output {targets[0]})"
+    return f"{what} of each row's predicted class"
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "None"
+    if np.ndim(value) > 0:
+        return f"{type(value).__name__} of shape {np.shape(value)}"
+    return str(value)
+
+
+def _settings_section(explainer, exp, units: fmt.Units) -> list[str]:
+    settings = applicable_settings(explainer)
+    if settings.get("output") == "auto":
+        settings["output"] = f"auto ({exp.output})"
+    if settings.get("target", 0) is None and exp.target is not None:
+        settings["target"] = f"None (explains {', '.join(map(str, exp.target.unique()[:5]))})"
+    frame = pd.DataFrame(
+        {
+            "value": [_setting_text(value) for value in settings.values()],
+            "what it sets": [meaning(name, explainer.method) for name in settings],
+        },
+        index=pd.Index(list(settings), name="setting"),
+    )
+    parts = [
+        heading(2, "Method and settings", "settings"),
+        table(
+            frame,
+            f"The settings that determine these numbers for {explainer.method}; settings that do not apply to this "
+            "method (and those that only change speed) are left out.",
+        ),
+    ]
+    if explainer.method in ("smoothgrad", "smoothgrad_sq", "vargrad", "expected") and explainer.random_state is None:
+        parts.append(
+            paragraph(
+                "random_state is None: this method draws at random, so another run gives other numbers. "
+                "Set random_state to an integer to make the report reproducible.",
+                "flag",
+            )
+        )
+    parts += _baseline_section(explainer, exp, units)
+    return parts
+
+
+def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
+    base = exp.base_values.iloc[0] if exp.base_values.nunique() == 1 else None
+    at = f" The model's output there, {exp.base_value_label}, is {units.level(base)}." if base is not None else ""
+    if exp.baseline is not None:
+        rows, space = exp.baseline, "in the data's own terms"
+    else:
+        rows = explainer.baseline_.assign(weight=explainer.baseline_weights_)
+        space = "in the encoded columns the model reads (this explanation has no raw form of it)"
+    rows = rows.sort_values("weight", ascending=False, kind="stable") if len(rows) > 1 else rows
+    shown = rows.head(10)
+    cells = shown.drop(columns="weight").T.map(fmt.raw_value)
+    cells.columns = [f"row {i + 1} (weight {fmt.proportion(w)})" for i, w in enumerate(shown["weight"])]
+    if len(rows) == 1:
+        cells.columns = ["baseline"]
+    cells.index.name = "feature"
+    more = f" The {len(rows)} rows are weighted; the {len(shown)} heaviest are shown." if len(rows) > 1 else ""
+    return [
+        heading(3, "Baseline", "baseline"),
+        table(
+            cells,
+            f"The baseline every attribution is measured against, {space}.{more}{at}",
+            numeric=[c for c in cells.columns],
+        ),
+    ]
+
+
+def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float) -> list[str]:
+    abs_delta = exp.delta.abs()
+    scale = float((exp.predictions - exp.base_values).abs().mean()) or 1.0
+    allowed = tolerance * scale
+    items = {
+        "max |delta|": units.change(abs_delta.max(), signed=False),
+        "mean |delta|": units.change(abs_delta.mean(), signed=False),
+        "mean |prediction - base value|": units.change(scale, signed=False),
+        f"tolerance ({fmt.plain(100 * tolerance, 1)}% of the line above)": units.change(allowed, signed=False),
+        "rows with |delta| above the tolerance": fmt.count((abs_delta > allowed).sum()),
+    }
+    if exp.n_steps is not None and isinstance(explainer.n_steps, str):
+        steps = exp.n_steps
+        items["steps used per row (min / median / max)"] = (
+            f"{int(steps.min())} / {int(steps.median())} / {int(steps.max())}"
+        )
+    audit = pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="completeness"))
+    parts = [
+        heading(2, "Completeness audit", "completeness"),
+        table(
+            audit,
+            "delta is how far a row's attributions plus the base value miss its prediction (0 is exact); the audit "
+            "passes when the largest |delta| is within the tolerance.",
+            numeric=["value"],
+        ),
+    ]
+    why_not = completeness_applies(explainer)
+    if why_not is not None:
+        parts.append(f'<p><span class="na">NOT APPLICABLE</span>: {escape(why_not)}</p>')
+    elif float(abs_delta.max()) <= allowed:
+        parts.append('<p class="pass">PASS</p>')
+    else:
+        parts.append('<p class="fail">FAIL: raise n_steps (or use n_steps="auto") or change the rule</p>')
+    return parts
+
+
+def _stability_section(explainer, X, exp, max_rows: int, random_state) -> list[str]:
+    parts = [heading(2, "Stability", "stability")]
+    checks = stability(explainer, X, exp, max_rows, random_state)
+    if checks.empty:
+        return parts + [paragraph(no_stability_reason(explainer))]
+    cells = checks.assign(
+        **{
+            "from": checks["from"].map(_setting_text),
+            "to": checks["to"].map(_setting_text),
+            "rank correlation": checks["rank correlation"].map(lambda v: fmt.plain(v, 3)),
+        }
+    )
+    return parts + [
+        table(
+            cells,
+            f"Spearman rank correlation between this report's feature ranking and the one obtained when only the named "
+            f"setting changes (on up to {fmt.count(max_rows)} rows); near 1 means the ranking does not hinge on it.",
+            numeric=["rank correlation"],
+            index=False,
+        )
+    ]
+
+
+def _group_section(
+    exp, grouping, name, units: fmt.Units, outcome, importance, min_size, max_groups, random_state
+) -> list[str]:
+    pooled = pool_groups(grouping.loc[exp.values.index], min_size=min_size, max_groups=max_groups)
+    sizes = pooled.sizes.assign(
+        share=(pooled.sizes["rows"] / pooled.sizes["rows"].sum()).map(fmt.proportion),
+        rows=pooled.sizes["rows"].map(fmt.count),
+    )[["rows", "share", "note"]]
+    pooling = (
+        f" Groups under {min_size} rows, and any beyond the {max_groups} largest, are pooled as {pooled.other!r}."
+        if pooled.other
+        else ""
+    )
+    parts = [
+        heading(2, f"Attributions by {name}", "groups"),
+        table(sizes, f"Rows in each group of {name}, largest first.{pooling}", numeric=["rows", "share"]),
+    ]
+    order = list(pooled.sizes.index)
+    if len(order) < 2:
+        return parts + [
+            paragraph(f"Only one group remains after pooling, so attributions cannot be compared across {name}.")
+        ]
+    means = group_means(exp.values, pooled.labels, order).loc[importance.index]
+    parts.append(
+        table(
+            means.map(units.change),
+            f"Mean attribution of each feature (rows, most important first) in each group (columns), in "
+            f"{units.change_unit}: how much the feature moves {outcome} for that group on average.",
+            numeric=order,
+        )
+    )
+    differ = compare_groups(exp.values, pooled.labels, random_state=random_state)
+    cells = pd.DataFrame(
+        {
+            "highest mean": differ["highest"],
+            "lowest mean": differ["lowest"],
+            "difference": differ["difference"].map(lambda v: units.change(v, signed=False)),
+            "95% interval": [
+                f"{units.change(lo)} to {units.change(hi)}"
+                for lo, hi in zip(differ["low"], differ["high"], strict=True)
+            ],
+            "p-value": differ["p_value"].map(fmt.p_value),
+        },
+        index=differ.index,
+    )
+    pairs = differ.attrs["n_pairs"]
+    adjusted = f", both adjusted for picking the pair out of the {pairs} pairs of groups" if pairs > 1 else ""
+    return parts + [
+        heading(3, "Features whose attributions differ most between groups"),
+        table(
+            cells,
+            "Each feature's gap between its highest and lowest group mean, with a 95% bootstrap interval "
+            f"({N_RESAMPLES} resamples within each group) and a permutation p-value ({N_RESAMPLES} shuffles of the "
+            f"two groups' rows){adjusted}; an interval that contains 0, or a p-value above 0.05, means chance alone "
+            "could give a gap this large.",
+            numeric=["difference", "95% interval", "p-value"],
+            flagged=list(differ["p_value"] < 0.05),
+        ),
+        paragraph("Highlighted: p-value below 0.05.", "note"),
+    ]
+
+
+def _reasons_section(exp, reasons) -> list[str]:
+    parts = [heading(2, "Adverse-action reason texts", "reasons")]
+    if not isinstance(reasons, Mapping):
+        return parts + [
+            paragraph(
+                "Reason texts come from a function of (feature, value), so they are shown with each applicant; a "
+                "feature for which it gives no text is flagged there."
+            )
+        ]
+    missing = unmapped_features(reasons, exp.feature_names)
+    if missing:
+        parts.append(
+            paragraph(
+                f"No reason text for {len(missing)} feature{'s' * (len(missing) > 1)}: {', '.join(missing)}. A notice "
+                "would show the feature's name instead; add a text for each before using these reasons.",
+                "flag",
+            )
+        )
+    texts = pd.DataFrame(
+        {"reason text": [reasons.get(f) or "(none: the feature name is used)" for f in exp.feature_names]},
+        index=pd.Index(exp.feature_names, name="feature"),
+    )
+    caption = "The reason text an applicant's notice gives for each feature; highlighted features have none."
+    return parts + [table(texts, caption, flagged=[f in set(missing) for f in exp.feature_names])]
+
+
+def _applicants_section(exp, labels, units: fmt.Units, outcome, reasons, n, direction, waterfall) -> list[str]:
+    parts = [heading(2, "Applicants", "applicants")]
+    chosen = exp.loc[labels]
+    ranked = ranked_reasons(chosen, n, direction, reasons)
+    if reasons is not None:
+        warn_unmapped(sorted(set(ranked.loc[~ranked["mapped"], "feature"].astype(str))))
+    moved = "raised" if direction == "increase" else "lowered"
+    for label in labels:
+        one = exp.loc[label]
+        prediction, base = one.predictions.iloc[0], one.base_values.iloc[0]
+        parts.append(f'<div class="applicant-head">{heading(3, f"Applicant {label}", f"row-{label}")}')
+        parts.append(
+            paragraph(
+                f"Prediction {units.level(prediction)} ({outcome}); base value {exp.base_value_label} "
+                f"{units.level(base)}; attributions add up to {units.change(prediction - base)}, with a completeness "
+                f"error (delta) of {units.change(one.delta.iloc[0], signed=False)}."
+            )
+            + "</div>"
+        )
+        parts.append(
+            figure(
+                lambda ax, one=one: waterfall(one, ax=ax),
+                f"waterfall of applicant {label}",
+                "From the base value (bottom) to the prediction (top): each bar is one feature's attribution, red "
+                f"when it raised {outcome} and blue when it lowered it.",
+            )
+        )
+        mine = ranked[ranked["row"] == label]
+        parts.append(heading(4, f"Principal reasons: up to {n}, the features that {moved} {outcome} the most"))
+        if mine.empty:
+            parts.append(paragraph(f"None: no feature {moved} {outcome} relative to the base value."))
+            continue
+        cells = pd.DataFrame(
+            {
+                "reason": mine["reason"].to_numpy() if reasons is not None else mine["feature"].to_numpy(),
+                "feature": mine["feature"].to_numpy(),
+                "value": mine["value"].map(fmt.raw_value).to_numpy(),
+                "contribution": mine["contribution"].map(units.change).to_numpy(),
+            },
+            index=pd.Index(mine["rank"].to_numpy(), name="rank"),
+        )
+        if reasons is None:
+            cells = cells.drop(columns="reason")
+        caption = (
+            f"The applicant's principal reasons, most adverse first: the feature's value and how much it {moved} "
+            f"{outcome} (in {units.change_unit})"
+            + ("; highlighted rows have no reason text." if reasons is not None else "; no reason texts were given.")
+        )
+        flagged = list(~mine["mapped"]) if reasons is not None else None
+        parts.append(table(cells, caption, numeric=["value", "contribution"], flagged=flagged))
+    return parts

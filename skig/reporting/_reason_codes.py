@@ -14,12 +14,67 @@ import pandas as pd
 DIRECTIONS = ("increase", "decrease")
 
 
-def _reason_text(reasons, feature: str, value) -> str | None:
+def reason_text(reasons, feature: str, value) -> str | None:
+    """The reason text of ``feature`` (at ``value``); None when ``reasons`` has none for it."""
     if reasons is None:
         return None
-    if callable(reasons):
-        return reasons(feature, value)
-    return reasons.get(feature, feature)
+    text = reasons(feature, value) if callable(reasons) else reasons.get(feature)
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def unmapped_features(reasons, features) -> list[str]:
+    """Features of ``features`` that a reasons mapping has no text for (none can be known for a callable)."""
+    if not isinstance(reasons, Mapping):
+        return []
+    return [str(feature) for feature in features if reason_text(reasons, feature, None) is None]
+
+
+def check_reason_arguments(n, direction: str, reasons) -> None:
+    """Refuse a bad ``n``, ``direction`` or ``reasons``, naming what is accepted."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}.")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    if reasons is not None and not (callable(reasons) or isinstance(reasons, Mapping)):
+        raise TypeError(f"reasons must be a mapping or a callable, got {type(reasons).__name__}.")
+
+
+def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
+    """Every row's ``n`` most adverse features, as :func:`reason_codes` lists them, without warnings.
+
+    The ``reason`` column falls back to the feature's name; ``mapped`` says whether ``reasons`` had a text.
+    """
+    values = exp.values.to_numpy(dtype=np.float64)
+    adverse = values if direction == "increase" else -values
+    order = np.argsort(-adverse, axis=1, kind="stable")[:, :n]
+    features = np.asarray(exp.values.columns)
+    records = []
+    for position, label in enumerate(exp.values.index):
+        for rank, column in enumerate(order[position], start=1):
+            if adverse[position, column] <= 0:
+                break
+            feature = features[column]
+            value = exp.data.iloc[position, column]
+            text = reason_text(reasons, feature, value)
+            records.append(
+                {
+                    "row": label,
+                    "rank": rank,
+                    "feature": feature,
+                    "value": value,
+                    "contribution": values[position, column],
+                    "reason": str(feature) if text is None else text,
+                    "mapped": text is not None,
+                }
+            )
+    columns = ["row", "rank", "feature", "value", "contribution", "reason", "mapped"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def warn_unmapped(features) -> None:
+    """Warn that ``features`` have no reason text (nothing when there are none)."""
+    if len(features):
+        warnings.warn(f"no reason text for features {sorted(features)}; their names are used instead.", stacklevel=3)
 
 
 def reason_codes(
@@ -43,7 +98,7 @@ def reason_codes(
     reasons : mapping or callable, default=None
         Reason text per feature (``{"Income": "Income insufficient for amount requested"}``), or a callable
         ``(feature, value) -> str``. Fills a ``reason`` column; features missing from a mapping fall back to their
-        name, with a warning that lists them.
+        name, with a warning that lists them (as do empty texts a callable returns).
 
     Returns
     -------
@@ -68,32 +123,9 @@ def reason_codes(
     1    0     2    Debt    900          0.05   Debt too high
     2    1     1    Debt   4000          0.30   Debt too high
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}.")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
-    if reasons is not None and not (callable(reasons) or isinstance(reasons, Mapping)):
-        raise TypeError(f"reasons must be a mapping or a callable, got {type(reasons).__name__}.")
-    values = exp.values.to_numpy(dtype=np.float64)
-    adverse = values if direction == "increase" else -values
-    order = np.argsort(-adverse, axis=1, kind="stable")[:, :n]
-    features = np.asarray(exp.values.columns)
-    records = []
-    for position, label in enumerate(exp.values.index):
-        for rank, column in enumerate(order[position], start=1):
-            if adverse[position, column] <= 0:
-                break
-            feature = features[column]
-            value = exp.data.iloc[position, column]
-            record = {"row": label, "rank": rank, "feature": feature, "value": value}
-            record["contribution"] = values[position, column]
-            if reasons is not None:
-                record["reason"] = _reason_text(reasons, feature, value)
-            records.append(record)
-    columns = ["row", "rank", "feature", "value", "contribution"] + (["reason"] if reasons is not None else [])
-    table = pd.DataFrame.from_records(records, columns=columns)
-    if isinstance(reasons, Mapping):
-        unmapped = sorted(set(table["feature"]) - set(reasons))
-        if unmapped:
-            warnings.warn(f"no reason text for features {unmapped}; their names are used instead.", stacklevel=2)
-    return table
+    check_reason_arguments(n, direction, reasons)
+    table = ranked_reasons(exp, n, direction, reasons)
+    if reasons is None:
+        return table.drop(columns=["reason", "mapped"])
+    warn_unmapped(sorted(set(table.loc[~table["mapped"], "feature"].astype(str))))
+    return table.drop(columns="mapped")

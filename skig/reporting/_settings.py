@@ -1,0 +1,174 @@
+"""What applies to the method an explainer uses: the settings that change its numbers, the stability checks that
+can move its ranking, and whether its attributions add up (so that a completeness verdict means something).
+"""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+
+from ..engine import SAMPLE_AGGREGATES, STOCHASTIC_METHODS
+
+#: Plain names of the methods, as a reviewer reads them.
+METHOD_NAMES = {
+    "ig": "Integrated Gradients",
+    "smoothgrad": "SmoothGrad (Integrated Gradients of noisy copies, averaged)",
+    "smoothgrad_sq": "SmoothGrad² (Integrated Gradients of noisy copies, mean of squares)",
+    "vargrad": "VarGrad (variance of the Integrated Gradients of noisy copies)",
+    "expected": "Expected Integrated Gradients (averaged over a background distribution)",
+    "guided": "Guided Integrated Gradients (adaptive path)",
+}
+
+#: What each setting does, in one line.
+MEANINGS = {
+    "method": "attribution method",
+    "output": "output space explained",
+    "target": "class (or output) explained",
+    "baseline": "where every path starts (see the baseline table)",
+    "gradient_rule": "how gradients pass back through ReLU modules",
+    "features": "attributions on raw columns or on the encoded columns the model reads",
+    "n_steps": "model evaluations per path",
+    "rule": "quadrature rule along the path",
+    "tol": "completeness tolerance per row for n_steps='auto' (relative to |prediction - base value|)",
+    "max_steps": "most steps a row may get with n_steps='auto'",
+    "n_samples": "noisy copies per row",
+    "noise_level": "noise standard deviation, as a multiple of each column's standard deviation",
+    "fraction": "share of the features moved at each Guided IG pass",
+    "max_dist": "how far (in alpha) a feature may stray from the straight path",
+    "n_baselines": "background rows drawn (sample) or centroids (kmeans)",
+    "baseline_weights": "weights of the given baseline rows",
+    "random_state": "seed of every random draw",
+}
+#: Settings that never change the numbers (where and how fast they are computed).
+_NO_EFFECT = {"model", "progress", "batch_size", "device"}
+_DRAWN_BASELINES = ("sample", "kmeans")
+
+
+def _drawn_baseline(explainer) -> bool:
+    return isinstance(explainer.baseline, str) and explainer.baseline in _DRAWN_BASELINES
+
+
+def _exact_rule(explainer) -> bool:
+    # "exact" integration of piecewise-linear nets does not depend on a step count
+    return getattr(explainer, "rule_", explainer.rule) == "exact"
+
+
+def applicable_settings(explainer) -> dict[str, object]:
+    """The explainer's parameters that change its numbers for the method it uses, in a reading order.
+
+    A parameter this table does not know (added to the explainer later) is listed: hiding a setting that matters
+    is worse than showing one that does not.
+    """
+    params = explainer.get_params(deep=False)
+    method = params["method"]
+    auto_steps = isinstance(params["n_steps"], str)
+    applies = {
+        "method": True,
+        "output": True,
+        "target": True,
+        "baseline": True,
+        "baseline_weights": not isinstance(params["baseline"], str) and params["baseline_weights"] is not None,
+        "n_baselines": _drawn_baseline(explainer),
+        "gradient_rule": True,
+        "features": True,
+        "n_steps": method != "expected" and not _exact_rule(explainer),
+        "tol": auto_steps and method != "expected",
+        "max_steps": auto_steps and method != "expected",
+        "rule": method != "guided",
+        "n_samples": method in (*SAMPLE_AGGREGATES, "expected"),
+        "noise_level": method in SAMPLE_AGGREGATES,
+        "fraction": method == "guided",
+        "max_dist": method == "guided",
+        "random_state": method in STOCHASTIC_METHODS or _drawn_baseline(explainer),
+    }
+    settings = {name: params[name] for name, used in applies.items() if used and name in params}
+    settings.update({name: value for name, value in params.items() if name not in applies and name not in _NO_EFFECT})
+    return settings
+
+
+def meaning(name: str, method: str) -> str:
+    """What setting ``name`` does for ``method``, in one line ("" for a setting this table does not know)."""
+    if name == "n_samples" and method == "expected":
+        return "(background row, alpha) pairs per row"
+    return MEANINGS.get(name, "")
+
+
+def completeness_applies(explainer) -> str | None:
+    """None when attributions should add up to prediction - base value; else why a verdict cannot apply."""
+    if explainer.method in ("smoothgrad_sq", "vargrad"):
+        kind = "mean squares" if explainer.method == "smoothgrad_sq" else "variances"
+        return (
+            f"{explainer.method} attributions are {kind} of attributions over noisy copies: they are not meant to add "
+            "up to prediction - base value, so no completeness verdict applies. The numbers below are for information."
+        )
+    if explainer.gradient_rule != "standard":
+        return (
+            f"gradient_rule={explainer.gradient_rule!r} does not follow the model's true gradients, so attributions "
+            "do not add up to prediction - base value and no completeness verdict applies. The numbers below say how "
+            "far they are."
+        )
+    return None
+
+
+def stability_changes(explainer) -> list[tuple[str, object]]:
+    """The one-setting changes that can move a stochastic or approximate result: (parameter, new value) pairs.
+
+    Other seeds only for methods that draw at explain time; half and double the budget (steps, samples or the
+    auto-steps tolerance) only where the method has one.
+    """
+    changes: list[tuple[str, object]] = []
+    if explainer.method in STOCHASTIC_METHODS:
+        seed = explainer.random_state if isinstance(explainer.random_state, Integral) else 0
+        changes += [("random_state", seed + 1), ("random_state", seed + 2)]
+    if explainer.method in (*SAMPLE_AGGREGATES, "expected"):
+        changes += [("n_samples", n) for n in _half_and_double(explainer.n_samples)]
+    if explainer.method != "expected" and not _exact_rule(explainer):
+        if isinstance(explainer.n_steps, Integral):
+            changes += [("n_steps", n) for n in _half_and_double(explainer.n_steps)]
+        else:
+            changes += [("tol", explainer.tol / 2)]
+    return changes
+
+
+def _half_and_double(value: int) -> list[int]:
+    return sorted({max(2, value // 2), value * 2} - {value})
+
+
+def no_stability_reason(explainer) -> str:
+    """Why no stability check applies (when :func:`stability_changes` is empty)."""
+    return (
+        f"{METHOD_NAMES.get(explainer.method, explainer.method)} draws nothing at random and its integral is exact "
+        "here, so no setting other than the model, the baseline and the data can change the ranking."
+    )
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    a, b = a.align(b)
+    if a.nunique() < 2 or b.nunique() < 2:
+        return 1.0 if a.rank().equals(b.rank()) else float("nan")
+    return float(a.rank().corr(b.rank()))
+
+
+def stability(explainer, X, exp, max_rows: int, random_state=0) -> pd.DataFrame:
+    """Rank correlation of the global importance when only one setting changes (see :func:`stability_changes`).
+
+    The fitted state (baselines, background) is kept: only what the explaining pass reads changes. ``exp`` is the
+    report's explanation of ``X``, reused as the reference when no sample is needed.
+    """
+    changes = stability_changes(explainer)
+    if not changes:
+        return pd.DataFrame(columns=["changed", "from", "to", "rank correlation"])
+    if len(X) <= max_rows:
+        sample, reference = X, exp.importance()
+    else:
+        sample = X.sample(max_rows, random_state=np.random.RandomState(random_state))
+        reference = explainer.explain(sample).importance()
+    rows = []
+    for name, value in changes:
+        other = copy.copy(explainer).set_params(**{name: value})
+        before = explainer.get_params(deep=False)[name]
+        rows.append((name, before, value, _spearman(reference, other.explain(sample).importance())))
+    return pd.DataFrame(rows, columns=["changed", "from", "to", "rank correlation"])
