@@ -32,6 +32,8 @@ MAX_BATCH_ROWS = 2**16
 # n_steps="auto" refines rows from 8 steps; batches are sized for a typical 64.
 _AUTO_STEPS_FOR_SIZING = 64
 _PROBE_ROWS = 8
+#: Rows the command line samples from distributed data to fit the explainer when no reference file is given.
+REFERENCE_ROWS = 10_000
 
 
 def _as_columns(columns, what: str) -> tuple[str, ...]:
@@ -490,7 +492,7 @@ def report_data(explainer, data, *, sample_size: int = 1000, key=None, by=None, 
     explained = engine.explain(explainer, data, key=key, keep=keep, prefix=prefix)
     summary = engine.summarize(explainer, explained, by=by, prefix=prefix)
     layout = OutputLayout.build(explainer, list(data.columns), key=key, keep=keep)
-    sample = engine._sample_rows(data[layout.needed], sample_size, random_state)
+    sample = engine._sample_rows(engine._select(data, layout.needed), sample_size, random_state)
     index = layout.row_index(sample)
     group = None if by is None else pd.Series(sample[by].to_numpy(), index=index, name=by)
     rows = sample.loc[:, list(layout.features)]
@@ -526,7 +528,13 @@ def hive_partition_columns(path: Path) -> list[str]:
 
 
 def explain_parquet(
-    data: Path, out: Path, *, engine: str, key, make_explainer: Callable[[pd.DataFrame], object], sample_rows: int
+    data: Path,
+    out: Path,
+    *,
+    engine: str,
+    key,
+    make_explainer: Callable[[pd.DataFrame], object],
+    sample_rows: int = REFERENCE_ROWS,
 ) -> int:
     """The command line's ``--engine``: explain a Parquet directory on Spark or Dask, write Parquet partitioned alike.
 
@@ -541,8 +549,8 @@ def explain_parquet(
         Row key columns.
     make_explainer : callable
         ``make_explainer(reference_rows) -> fitted Explainer``; the rows are the data's model columns.
-    sample_rows : int
-        Reference rows sampled from the data when ``make_explainer`` needs them.
+    sample_rows : int, default=10_000
+        Rows sampled from the data (seed 0) and handed to ``make_explainer`` as reference rows.
 
     Returns
     -------
@@ -570,7 +578,7 @@ def explain_parquet(
 
         frame = dd.read_parquet(str(data))
     model_columns = [column for column in frame.columns if column not in set(key) | set(keep)]
-    reference = module._sample_rows(frame[model_columns], sample_rows, 0)
+    reference = module._sample_rows(module._select(frame, model_columns), sample_rows, 0)
     explainer = make_explainer(reference)
     explained = module.explain(explainer, frame, key=key or None, keep=keep or None, prefix="attribution_")
     return module._write_parquet(explained, out, partitions)

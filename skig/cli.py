@@ -85,11 +85,32 @@ def _explainer(args, X, model):
 
 
 def _explain(args) -> None:
+    if args.engine:
+        _explain_distributed(args)
+        return
     X = _read_table(Path(args.data))
     exp = _explainer(args, X, _load_model(Path(args.model))).explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
     _write_table(table, Path(args.out))
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {args.out}")
+
+
+def _explain_distributed(args) -> None:
+    model = _load_model(Path(args.model))
+    key = [column.strip() for column in args.key.split(",")] if args.key else None
+    try:
+        from ._distributed import explain_parquet
+
+        rows = explain_parquet(
+            Path(args.data),
+            Path(args.out),
+            engine=args.engine,
+            key=key,
+            make_explainer=lambda X: _explainer(args, X, model),
+        )
+    except ImportError as error:
+        raise InputError(str(error)) from error
+    print(f"explained {rows} rows on {args.engine}: wrote {args.out}")
 
 
 def _split_group(model, X, group: str | None):
@@ -149,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(explain)
     explain.add_argument("-o", "--out", required=True, help="attributions file: .csv or .parquet")
+    explain.add_argument(
+        "--engine",
+        choices=["spark", "dask"],
+        help="explain a Parquet directory on Spark or Dask; OUT is a new Parquet directory partitioned like DATA",
+    )
+    explain.add_argument("--key", help="with --engine: comma-separated columns that identify a row")
     explain.set_defaults(run=_explain)
     report = commands.add_parser(
         "report", help="write an HTML compliance report", description="Write a report.", epilog=PICKLE_WARNING

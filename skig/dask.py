@@ -177,6 +177,11 @@ def _connect():
     return Client(address)
 
 
+def _select(ddf: dd.DataFrame, columns) -> dd.DataFrame:
+    """The named columns."""
+    return ddf[list(columns)]
+
+
 def _sample_rows(ddf: dd.DataFrame, n: int, random_state: int) -> pd.DataFrame:
     """About ``n`` rows drawn without replacement with seed ``random_state``, computed as pandas."""
     count = int(ddf.shape[0].compute())

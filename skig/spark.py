@@ -36,7 +36,6 @@ __all__ = ["explain", "summarize"]
 MAX_RECORDS_PER_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
-
 def _column(name: str):
     """A column by its exact name, whatever characters it holds (dots, spaces, backticks)."""
     return F.col("`" + name.replace("`", "``") + "`")
@@ -198,6 +197,11 @@ def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> 
     if by:
         totals = totals.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
     return Summary.from_totals(totals, names, by)
+
+
+def _select(sdf: DataFrame, columns) -> DataFrame:
+    """The named columns, whatever characters their names hold."""
+    return sdf.select(*[_column(name) for name in columns])
 
 
 def _session() -> SparkSession:

@@ -37,7 +37,9 @@ def require(module: str, extra: str):
 
 def java_version() -> str | None:
     """The first line of ``java -version``, or None when there is no Java."""
-    java = shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin") if "JAVA_HOME" in os.environ else None)
+    java = shutil.which(
+        "java", path=os.path.join(os.environ["JAVA_HOME"], "bin") if "JAVA_HOME" in os.environ else None
+    )
     if java is None:
         return None
     result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
@@ -113,8 +115,9 @@ def pipeline(portfolio):
 @pytest.fixture(scope="session")
 def explainers(pipeline, portfolio):
     """A fitted explainer of the pipeline for every method."""
-    import skig
     from distributed_helpers import FEATURES, METHODS
+
+    import skig
 
     return {name: skig.Explainer(pipeline, **params).fit(portfolio[FEATURES]) for name, params in METHODS.items()}
 

@@ -38,7 +38,9 @@ def partitioned_runs(dask_client, dd, skig_dask, explainers, portfolio):
 
     with dask_client.as_current():
         outputs = {
-            (name, n): skig_dask.explain(explainer, dd.from_pandas(portfolio, npartitions=n, sort=False), key="account_id")
+            (name, n): skig_dask.explain(
+                explainer, dd.from_pandas(portfolio, npartitions=n, sort=False), key="account_id"
+            )
             for name, explainer in explainers.items()
             for n in (1, 7)
         }
@@ -142,3 +144,21 @@ def test_a_killed_worker_loses_nothing(in_cluster, dd, skig_dask, pipeline, port
     assert_same_numbers(result, single_machine["ig"])
     assert len(list(tmp_path.iterdir())) > ddf.npartitions, "the killed worker's tasks ran again elsewhere"
     client.wait_for_workers(2, timeout=60)
+
+
+def test_report_data_explains_a_sample_locally_and_summarizes_all(
+    in_cluster, dd, explainers, portfolio, single_machine
+):
+    from skig._distributed import report_data
+
+    ddf = dd.from_pandas(portfolio, npartitions=7, sort=False)
+    data = report_data(explainers["ig"], ddf, sample_size=20, key="account_id", by="segment", random_state=0)
+    assert len(data.sample) == 20 and list(data.sample.columns) == FEATURES
+    expected = single_machine["ig"].values.loc[data.sample.index]
+    pd.testing.assert_frame_equal(data.explanation.values, expected, check_exact=True)
+    pd.testing.assert_index_equal(data.group.index, data.sample.index)
+    assert data.summary.rows == len(portfolio)
+    pd.testing.assert_series_equal(
+        data.summary.importance, single_machine["ig"].importance(), check_names=False, rtol=1e-12
+    )
+    assert set(data.summary.group_mean.columns) == {"retail", "sme"}
