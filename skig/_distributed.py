@@ -203,7 +203,7 @@ def explain_frame(explainer, frame: pd.DataFrame, layout: OutputLayout, batch_ro
     """
     if len(frame) == 0:
         return layout.empty(frame)
-    rows = frame.loc[:, list(layout.features)]
+    rows = _numpy_missing(frame.loc[:, list(layout.features)])
     rows.index = layout.row_index(frame)
     parts = [
         _explain_rows(explainer, rows.iloc[lo : lo + batch_rows], layout) for lo in range(0, len(rows), batch_rows)
@@ -212,6 +212,25 @@ def explain_frame(explainer, frame: pd.DataFrame, layout: OutputLayout, batch_ro
     computed.index = frame.index
     out = pd.concat([frame.loc[:, list(layout.carried)], computed], axis=1)
     return out[layout.columns]
+
+
+def _numpy_missing(rows: pd.DataFrame) -> pd.DataFrame:
+    """String columns whose missing values are ``pd.NA`` (Arrow strings, as Spark and Dask hand them over) as object
+    columns with NaN, as pandas reads them: scikit-learn's imputers and encoders cannot compare with ``pd.NA``.
+    """
+    masked = [
+        name
+        for name, dtype in rows.dtypes.items()
+        if (isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA)
+        or (isinstance(dtype, pd.ArrowDtype) and dtype.kind in "OSU")
+    ]
+    if not masked:
+        return rows
+    rows = rows.copy()
+    for name in masked:
+        column = rows[name]
+        rows[name] = column.astype(object).where(column.notna(), np.nan)
+    return rows
 
 
 def _explain_rows(explainer, rows: pd.DataFrame, layout: OutputLayout) -> pd.DataFrame:
