@@ -207,10 +207,10 @@ def _model_columns(model) -> set[str] | None:
 
 def _explainer(args, model, reference):
     import skig
-    from skig.models import adapt_model
+    from skig.models import check_supported
 
     try:
-        adapt_model(model)  # only the model's type is checked here: an unsupported model is the user's input
+        check_supported(model)  # only the model's type is checked here: an unsupported model is the user's input
     except TypeError as error:
         raise InputError(str(error)) from error
     baseline = args.baseline
@@ -231,6 +231,9 @@ def _reference(args, X, audit: str | None = None):
 
 # ---------------------------------------------------------------------- commands
 def _explain(args) -> None:
+    if args.engine:
+        _explain_distributed(args)
+        return
     out = _check_output(Path(args.out), _TABLE_SUFFIXES)
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
@@ -238,6 +241,24 @@ def _explain(args) -> None:
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
     _write_table(table, out)
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {out}")
+
+
+def _explain_distributed(args) -> None:
+    model = _load_model(Path(args.model))
+    key = [column.strip() for column in args.key.split(",")] if args.key else None
+    try:
+        from ._distributed import explain_parquet
+
+        rows = explain_parquet(
+            Path(args.data),
+            Path(args.out),
+            engine=args.engine,
+            key=key,
+            make_explainer=lambda X: _explainer(args, model, X),
+        )
+    except ImportError as error:
+        raise InputError(str(error)) from error
+    print(f"explained {rows} rows on {args.engine}: wrote {args.out}")
 
 
 def _audit_column(model, X, group: str | None) -> str | None:
@@ -344,6 +365,12 @@ def _add_explain(commands) -> None:
     )
     _common(explain)
     explain.add_argument("-o", "--out", required=True, help="attributions file: .csv or .parquet")
+    explain.add_argument(
+        "--engine",
+        choices=["spark", "dask"],
+        help="explain a Parquet directory on Spark or Dask; OUT is a new Parquet directory partitioned like DATA",
+    )
+    explain.add_argument("--key", help="with --engine: comma-separated columns that identify a row")
     explain.set_defaults(run=_explain)
 
 

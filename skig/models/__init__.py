@@ -18,6 +18,7 @@ __all__ = [
     "PredictionOnly",
     "TorchModel",
     "adapt_model",
+    "check_supported",
     "first_output",
     "model_input_columns",
 ]
@@ -58,6 +59,11 @@ def _split(model) -> tuple[object, object | None]:
             except NotFittedError as error:
                 raise NotFittedError(f"pipeline step {name!r} ({type(step).__name__}) is not fitted.") from error
     return final, preprocessor
+
+
+def check_supported(model) -> None:
+    """Raise the TypeError (or NotFittedError) :func:`adapt_model` would, from the model's type alone, with no data."""
+    _torch_model(_split(model)[0])
 
 
 def model_input_columns(model) -> np.ndarray | None:

@@ -1,0 +1,127 @@
+"""Distributed IG throughput: skig.spark and skig.dask on 1 and 2 local workers against single-process skig.
+
+The credit-risk example's pipeline (imputer, scaler, one-hot encoder, skorch MLP; 64 Gauss-Legendre steps) explains
+``--rows`` applicants resampled from its 4,454 real ones. Both engines read the same Parquet directory and write
+nothing (Spark's ``noop`` sink, a row count on Dask), so the figures are explaining plus the engine's own overhead.
+The data is 16 Parquet files: each engine has 16 partitions to spread.
+Prints rows/s, the speed-up over one process and the overhead per row.
+Run: ``python benchmarks/bench_distributed.py [--rows 1000000] [--engines spark dask] [--workers 1 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+# Spark's Python workers unpickle the example's net: they must find its module (Dask's inherit sys.path).
+os.environ["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES.parent), str(EXAMPLES), os.environ.get("PYTHONPATH", "")])
+N_FILES = 16
+
+import credit_risk  # noqa: E402
+
+import skig  # noqa: E402
+
+
+def portfolio(rows: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """``rows`` applicants drawn with replacement, each with a unique account id; the training rows; the model."""
+    X, y = credit_risk.load_credit_data()
+    pipeline = credit_risk.fit_pipeline(X, y)
+    rng = np.random.RandomState(0)
+    frame = X.iloc[rng.randint(len(X), size=rows)].reset_index(drop=True)
+    for column in credit_risk.CATEGORICAL:
+        frame[column] = frame[column].astype(str).where(frame[column].notna(), None)
+    frame.insert(0, "account_id", np.arange(rows, dtype=np.int64) + 1_000_000)
+    return frame, X, pipeline
+
+
+def single_process(explainer, frame: pd.DataFrame) -> float:
+    rows = frame.set_index("account_id")
+    start = time.perf_counter()
+    explainer.explain(rows)
+    return time.perf_counter() - start
+
+
+def spark_run(explainer, path: Path, workers: int) -> float:
+    from pyspark.sql import SparkSession
+
+    import skig.spark
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    spark = (
+        SparkSession.builder.master(f"local[{workers}]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("FATAL")
+    sdf = spark.read.parquet(str(path))
+    sdf.count()  # JVM warm-up and file listing, outside the timing
+    start = time.perf_counter()
+    skig.spark.explain(explainer, sdf, key="account_id").write.format("noop").mode("overwrite").save()
+    elapsed = time.perf_counter() - start
+    spark.stop()
+    return elapsed
+
+
+def dask_run(explainer, path: Path, workers: int) -> float:
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import skig.dask
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster),
+    ):
+        ddf = dd.read_parquet(str(path))
+        start = time.perf_counter()
+        explained = skig.dask.explain(explainer, ddf, key="account_id")
+        explained.map_partitions(len).compute().sum()
+        return time.perf_counter() - start
+
+
+def main(rows: int, engines: list[str], workers: list[int]) -> None:
+    frame, X_train, pipeline = portfolio(rows)
+    explainer = skig.Explainer(pipeline, output="probability", baseline="median", n_steps=64).fit(X_train)
+    single = single_process(explainer, frame)
+    per_row = single / rows
+    print(f"{rows:,} rows, credit-risk pipeline, IG with 64 steps; {os.cpu_count()} CPU cores")
+    print(f"{'run':<22}{'seconds':>10}{'rows/s':>12}{'vs 1 process':>14}{'overhead/row':>15}")
+    print(f"{'single process':<22}{single:>10.1f}{rows / single:>12,.0f}{1:>13.2f}x{'-':>15}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "portfolio"
+        path.mkdir()
+        for part, lo in enumerate(range(0, rows, -(-rows // N_FILES))):
+            frame.iloc[lo : lo + -(-rows // N_FILES)].to_parquet(path / f"part-{part:03d}.parquet", index=False)
+        for engine in engines:
+            for n in workers:
+                elapsed = (spark_run if engine == "spark" else dask_run)(explainer, path, n)
+                # CPU time beyond the single process's, per row, if every worker were busy the whole time.
+                overhead = (elapsed * n - single) / rows
+                print(
+                    f"{f'{engine} x {n} worker(s)':<22}{elapsed:>10.1f}{rows / elapsed:>12,.0f}"
+                    f"{single / elapsed:>13.2f}x{overhead * 1e6:>12.1f} us"
+                )
+    print(f"single-process cost per row: {per_row * 1e6:.1f} us")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--engines", nargs="+", default=["spark", "dask"], choices=["spark", "dask"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    args = parser.parse_args()
+    main(args.rows, args.engines, args.workers)

@@ -1,0 +1,224 @@
+"""Explain a Spark DataFrame: ``mapInPandas`` over Arrow batches, the fitted explainer broadcast once.
+
+Needs the ``spark`` extra: ``pip install 'skig[spark]'`` (pyspark, and Java 17 or later on every machine).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+try:
+    from pyspark import cloudpickle
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+except ImportError as error:  # pragma: no cover - the message is the point
+    raise ImportError(
+        "skig.spark needs pyspark: pip install 'skig[spark]' (Spark also needs Java 17 or later)."
+    ) from error
+
+from ._distributed import (
+    RESULT_COLUMNS,
+    OutputLayout,
+    Summary,
+    _as_columns,
+    check_key,
+    check_reasons,
+    explain_frame,
+    shipped,
+    summary_features,
+)
+from ._distributed import batch_rows as default_batch_rows
+
+__all__ = ["explain", "summarize"]
+
+#: The session setting that bounds the rows of each Arrow batch handed to Python.
+MAX_RECORDS_PER_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+def _column(name: str):
+    """A column by its exact name, whatever characters it holds (dots, spaces, backticks)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def output_schema(layout: OutputLayout, input_schema: T.StructType) -> T.StructType:
+    """The Spark schema of an explanation: carried columns with their input types, then skig's columns."""
+    fields = [input_schema[name] for name in layout.carried]
+    kinds = {"float64": T.DoubleType(), "int64": T.LongType(), "object": T.StringType()}
+    fields += [T.StructField(name, kinds[str(dtype)], True) for name, dtype in layout.computed_dtypes().items()]
+    return T.StructType(fields)
+
+
+def _worker_explainer(payload):
+    """The broadcast explainer, unpickled once per Python worker: the worker keeps its broadcasts across tasks."""
+    explainer = getattr(payload, "_skig_explainer", None)
+    if explainer is None:
+        explainer = payload._skig_explainer = cloudpickle.loads(payload.value)
+    return explainer
+
+
+def explain(
+    explainer,
+    sdf: DataFrame,
+    *,
+    key=None,
+    keep=None,
+    reasons=None,
+    n_reasons: int = 4,
+    direction: str = "increase",
+    prefix: str = "",
+    batch_rows: int | None = None,
+) -> DataFrame:
+    """Explain every row of a Spark DataFrame; a lazy Spark DataFrame of attributions comes back.
+
+    Each Python worker explains Arrow batches of rows with ``explainer.explain`` (``mapInPandas``); the fitted
+    explainer is pickled once and broadcast. Every row gets the numbers ``explainer.explain`` gives it on one
+    machine, whatever the partitioning: draws of the stochastic methods are keyed by the row key.
+
+    Parameters
+    ----------
+    explainer : Explainer
+        A fitted explainer. Its model must unpickle on the workers (classes importable there) and live on the CPU
+        or a device every worker has; ``device="auto"`` puts it on the worker's GPU when there is one.
+    sdf : pyspark.sql.DataFrame
+        Rows with the columns the explainer was fitted on, plus any ``key`` and ``keep`` columns.
+    key : str or list of str, default=None
+        Columns that identify a row (an account id, a month). They come first in the output with their Spark types
+        and are the row key of random draws. Required for the stochastic methods (``"smoothgrad"``,
+        ``"smoothgrad_sq"``, ``"vargrad"``, ``"expected"``), since Spark rows have no index.
+    keep : str or list of str, default=None
+        Other columns carried to the output as they are, e.g. a segment to summarize by; not part of the key.
+    reasons : mapping or callable, default=None
+        Reason texts as :func:`skig.reason_codes` takes them. When given, the output also has, for each rank
+        ``k = 1..n_reasons``, ``reason_{k}_feature``, ``reason_{k}_contribution`` and ``reason_{k}`` (the text);
+        null where a row has fewer adverse features.
+    n_reasons : int, default=4
+        Reasons per row.
+    direction : {"increase", "decrease"}, default="increase"
+        The adverse direction of the explained output (see :func:`skig.reason_codes`).
+    prefix : str, default=""
+        Put before each attribution column's name (``"attribution_"`` when a feature shares a name with a key,
+        keep or result column).
+    batch_rows : int, default=None
+        Rows per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the session). None sizes
+        batches from skig's memory bound: the rows whose path points fill one pass of the engine.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        Columns: ``key``, ``keep``, one float64 attribution per raw feature (named as
+        ``explainer.get_feature_names_out()``, after ``prefix``), ``prediction``, ``base_value``, ``delta``,
+        ``n_steps``, and the reason columns. One row per input row.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, output names collide, or a stochastic method has no ``key``.
+
+    Examples
+    --------
+    >>> import skig.spark  # doctest: +SKIP
+    >>> attributions = skig.spark.explain(explainer, accounts, key="account_id")  # doctest: +SKIP
+    >>> attributions.write.parquet("s3://bank/attributions/2024-06")  # doctest: +SKIP
+    """
+    layout = OutputLayout.build(
+        explainer,
+        sdf.columns,
+        key=key,
+        keep=keep,
+        reasons=reasons,
+        n_reasons=n_reasons,
+        direction=direction,
+        prefix=prefix,
+    )
+    check_key(explainer, layout, "spark")
+    check_reasons(layout)
+    rows = int(batch_rows) if batch_rows is not None else default_batch_rows(explainer)
+    if rows < 1:
+        raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    session = sdf.sparkSession
+    # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
+    session.conf.set(MAX_RECORDS_PER_BATCH, str(rows))
+    payload = session.sparkContext.broadcast(cloudpickle.dumps(shipped(explainer)))
+
+    def explain_batches(batches):
+        worker_explainer = _worker_explainer(payload)
+        for batch in batches:
+            batch.columns = layout.needed
+            # Slicing again keeps the memory bound whatever maxRecordsPerBatch is when the job runs.
+            yield explain_frame(worker_explainer, batch, layout, rows).reset_index(drop=True)
+
+    # mapInPandas resolves its input columns by name, which fails on names such as "debt.ratio": it gets
+    # positional aliases, and each batch its real names back.
+    selected = sdf.select(*[_column(name).alias(f"_skig_{i}") for i, name in enumerate(layout.needed)])
+    return selected.mapInPandas(explain_batches, output_schema(layout, sdf.schema))
+
+
+def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> Summary:
+    """Importance, completeness and group tables of an explanation, aggregated by Spark.
+
+    Only sums per group reach the driver, never the attributions.
+
+    Parameters
+    ----------
+    explainer : Explainer
+        The explainer that made ``explained`` (it names the attribution columns).
+    explained : pyspark.sql.DataFrame
+        The result of :func:`explain` (or that result read back).
+    by : str or list of str, default=None
+        Columns of ``explained`` to group by (``key`` or ``keep`` columns of :func:`explain`).
+    prefix : str, default=""
+        The ``prefix`` given to :func:`explain`.
+
+    Returns
+    -------
+    Summary
+        ``importance`` (mean |attribution| per feature, largest first), ``mean_attribution``, ``completeness``,
+        and with ``by``: ``group_rows``, ``group_mean`` and ``group_mean_abs`` (features x groups).
+    """
+    names, columns = summary_features(explainer, prefix)
+    by = _as_columns(by, "by")
+    missing = [column for column in (*by, *columns, *RESULT_COLUMNS[:3]) if column not in set(explained.columns)]
+    if missing:
+        raise ValueError(f"explained has no columns {missing}; it has {explained.columns}.")
+    delta = F.abs(_column("delta"))
+    aggregates = [
+        F.count(F.lit(1)).alias("rows"),
+        F.max(delta).alias("abs_delta_max"),
+        F.sum(delta).alias("abs_delta_sum"),
+        F.sum(F.abs(_column("prediction") - _column("base_value"))).alias("abs_change_sum"),
+    ]
+    for position, name in enumerate(columns):
+        aggregates += [
+            F.sum(_column(name)).alias(f"sum_{position}"),
+            F.sum(F.abs(_column(name))).alias(f"abs_{position}"),
+        ]
+    totals = explained.groupBy(*[_column(column) for column in by]).agg(*aggregates).toPandas()
+    if by:
+        totals = totals.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
+    return Summary.from_totals(totals, names, by)
+
+
+def _select(sdf: DataFrame, columns) -> DataFrame:
+    """The named columns, whatever characters their names hold."""
+    return sdf.select(*[_column(name) for name in columns])
+
+
+def _session() -> SparkSession:
+    """The active Spark session, or a new one configured as Spark's own defaults and spark-submit say."""
+    return SparkSession.builder.getOrCreate()
+
+
+def _sample_rows(sdf: DataFrame, n: int, random_state: int) -> pd.DataFrame:
+    """About ``n`` rows drawn without replacement with seed ``random_state``, collected as pandas."""
+    count = sdf.count()
+    if count <= n:
+        return sdf.toPandas()
+    fraction = min(1.0, (1.2 * n + 20) / count)
+    return sdf.sample(withReplacement=False, fraction=fraction, seed=random_state).limit(n).toPandas()
+
+
+def _write_parquet(explained: DataFrame, out, partitions) -> int:
+    """Write ``explained`` as Parquet under ``out``, in ``partitions`` folders; the number of rows written."""
+    explained.write.partitionBy(*partitions).mode("errorifexists").parquet(str(out))
+    return explained.sparkSession.read.parquet(str(out)).count()

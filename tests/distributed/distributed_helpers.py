@@ -1,0 +1,96 @@
+"""Models, data and explainers the distributed tests share; importable by Spark and Dask worker processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import skig
+
+NUMERIC = ["income (USD)", "debt.ratio", "age"]
+CATEGORICAL = ["home"]
+# Labels that are not valid Spark identifiers: a space and parentheses, a dot.
+FEATURES = NUMERIC + CATEGORICAL
+
+
+def make_frame(n_rows: int, seed: int = 0) -> pd.DataFrame:
+    """Applicants with a shuffled integer account id (the key), a month, a segment and a categorical column."""
+    rng = np.random.RandomState(seed)
+    frame = pd.DataFrame(
+        {
+            "account_id": rng.permutation(np.arange(10_000, 10_000 + n_rows)).astype(np.int64),
+            "month": np.where(np.arange(n_rows) % 2 == 0, "2024-05", "2024-06"),
+            "segment": rng.choice(["retail", "sme"], size=n_rows),
+            "income (USD)": rng.lognormal(10, 0.5, size=n_rows),
+            "debt.ratio": rng.uniform(0, 1, size=n_rows),
+            "age": rng.randint(18, 80, size=n_rows).astype(np.float64),
+            "home": rng.choice(["own", "rent", "other"], size=n_rows),
+        }
+    )
+    # A non-RangeIndex: shuffled labels, as a frame read, filtered and joined has.
+    frame.index = pd.Index(rng.permutation(np.arange(n_rows)) * 3 + 7, name="row")
+    return frame
+
+
+def make_pipeline(frame: pd.DataFrame) -> Pipeline:
+    """OneHotEncoder + StandardScaler in a ColumnTransformer, then a small scikit-learn MLP."""
+    X = frame[FEATURES]
+    y = (np.log(X["income (USD)"]) - 10 - 2 * X["debt.ratio"] + (X["home"] == "rent") > -1).astype(int)
+    preprocess = ColumnTransformer(
+        [("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)],
+        sparse_threshold=0,
+    )
+    model = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=300, random_state=0)
+    return Pipeline([("preprocess", preprocess), ("mlp", model)]).fit(X, y)
+
+
+def make_torch_mlp(n_features: int, seed: int = 0) -> torch.nn.Module:
+    """A small seeded tanh MLP with one output."""
+    generator = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(n_features, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.7)
+    return model
+
+
+#: Every method with small settings, as ``Explainer`` keyword arguments.
+METHODS = {
+    "ig": {"method": "ig", "n_steps": 8},
+    "smoothgrad": {"method": "smoothgrad", "n_steps": 4, "n_samples": 3, "random_state": 0},
+    "smoothgrad_sq": {"method": "smoothgrad_sq", "n_steps": 4, "n_samples": 3, "random_state": 0},
+    "vargrad": {"method": "vargrad", "n_steps": 4, "n_samples": 3, "random_state": 0},
+    "expected": {"method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0},
+    "guided": {"method": "guided", "n_steps": 4},
+}
+
+
+class FailOnceExplainer(skig.Explainer):
+    """An explainer whose first ``explain`` of a batch holding ``marker_row_`` raises, leaving ``marker_file_``.
+
+    The file makes the retry succeed: it lives on disk, shared by every worker process and attempt.
+    """
+
+    def explain(self, X, *, target=None):
+        marker = Path(self.marker_file_)
+        if self.marker_row_ in X.index and not marker.exists():
+            marker.write_text("failed once")
+            raise RuntimeError(f"injected failure on row {self.marker_row_}")
+        return super().explain(X, target=target)
+
+
+class SlowExplainer(skig.Explainer):
+    """An explainer that records each batch it starts in ``started_dir_`` and then takes ``delay_`` seconds."""
+
+    def explain(self, X, *, target=None):
+        Path(self.started_dir_, f"{X.index[0]}-{time.monotonic_ns()}").write_text("started")
+        time.sleep(self.delay_)
+        return super().explain(X, target=target)
