@@ -297,7 +297,7 @@ def check_key(explainer, layout: OutputLayout, engine: str) -> None:
 def points_per_row(explainer) -> int:
     """Model evaluations (path points) one row costs with the explainer's method and settings."""
     steps = explainer.n_steps if not isinstance(explainer.n_steps, str) else _AUTO_STEPS_FOR_SIZING
-    n_baselines = len(explainer.baseline_)
+    n_baselines = len(explainer.encoded_baseline_)
     if explainer.method == "expected":
         return int(explainer.n_samples)
     if explainer.method == "guided":
@@ -311,7 +311,7 @@ def max_points(explainer) -> int:
     """Path points per forward/backward pass, as the explainer's memory bound sizes them on this machine."""
     module = explainer.adapter_.module
     probe = torch.tensor(
-        explainer.baseline_.to_numpy()[:_PROBE_ROWS], dtype=module_dtype(module), device=module_device(module)
+        explainer.encoded_baseline_.to_numpy()[:_PROBE_ROWS], dtype=module_dtype(module), device=module_device(module)
     )
     return chunk_points(module, probe, explainer.batch_size)
 

@@ -100,7 +100,7 @@ def setting():
     model = LogisticRegression().fit(X, y)
     X.index = rng.permutation(np.arange(1000, 1120))
     audit = pd.Series(np.where(rng.uniform(size=120) < 0.5, "branch A", "branch B"), index=X.index, name="branch")
-    explainer = skig.Explainer(model, output="probability", n_steps=16, random_state=3).fit(X)
+    explainer = skig.Explainer(model, output="probability", n_steps=16, rule="gausslegendre", random_state=3).fit(X)
     return explainer, model, X, audit
 
 
