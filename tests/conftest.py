@@ -42,7 +42,7 @@ def mlp():
 
 # Open at the end of the session that landed rule="auto" (exact integration by default), the report, the
 # distributed adapters and the trust tests together; each is named in the closing note and stays visible as XFAIL.
-KNOWN_FAILURES = {  # noqa: E501
+KNOWN_FAILURES = {
     "tests/distributed/test_cli_engines.py::test_explain_a_partitioned_parquet_directory[spark]": "open, see the closing note",  # noqa: E501
     "tests/distributed/test_cli_engines.py::test_explain_a_partitioned_parquet_directory[dask]": "open, see the closing note",  # noqa: E501
     "tests/reporting/test_report.py::test_sections_follow_the_method[params0-present0-absent0-NOT APPL]": "open, see the closing note",  # noqa: E501
