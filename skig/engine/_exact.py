@@ -1,0 +1,404 @@
+"""Exact Integrated Gradients along straight paths through piecewise-linear networks (ExactLine).
+
+Each path is cut where a unit changes its linear piece; on every segment the network is affine, so IG is exact there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from ._gradients import _progress_bar
+from ._piecewise import (
+    PiecewiseUnits,
+    _violation_message,
+    frozen_parameters,
+    piecewise_linear_violations,
+    record_forward,
+)
+from ._quadrature import quadrature
+
+#: ``head(raw, targets) -> (m,)``: the explained scalar of each row, a smooth function of the module's raw output.
+Head = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# A segment's output line is integrated through the head by Gauss-Legendre on pieces spanning at most one unit of any
+# output: smooth heads (sigmoid, softmax, log-sum-exp) have their nearest complex singularities pi away from the real
+# line, so 8 nodes on a unit piece are exact to float64 rounding.
+_HEAD_NODES = 8
+_OUTPUT_SPAN = 1.0
+_HEAD_POINTS = 2**18
+
+
+class _Rows:
+    """Rows appended in place to a buffer that doubles when full, so appending n rows costs O(n) overall."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.buffer: torch.Tensor | None = None
+        self.size = 0
+
+    def extend(self, rows: torch.Tensor) -> None:
+        needed = self.size + rows.shape[0]
+        if self.buffer is None:
+            self.buffer = rows.new_empty((max(self.capacity, needed), *rows.shape[1:]))
+        elif needed > self.buffer.shape[0]:
+            grown = rows.new_empty((max(2 * self.buffer.shape[0], needed), *rows.shape[1:]))
+            grown[: self.size] = self.buffer[: self.size]
+            self.buffer = grown
+        self.buffer[self.size : needed] = rows
+        self.size = needed
+
+    @property
+    def values(self) -> torch.Tensor:
+        return self.buffer[: self.size]
+
+
+class _PathChunk:
+    """The points of one chunk of paths, with what their recorded forward passes left.
+
+    Points are flat: point ``i`` lies at ``alpha[i]`` on path ``path[i]``. For piecewise-linear call ``o`` (in
+    execution order), ``distances[o]`` holds each point's signed distances of every unit to its thresholds and
+    ``above[o]`` their signs; ``outputs`` holds the module outputs in float64. ``passes`` keeps each forward pass's
+    input, output, recorded calls and point range, so that the gradient of each segment comes from the pass that
+    evaluated its first point, without a second forward pass.
+    """
+
+    def __init__(self, starts: torch.Tensor, ends: torch.Tensor, capacity: int) -> None:
+        self.starts, self.ends = starts, ends
+        self.origins = starts.double()
+        self.steps = ends.double() - self.origins
+        self.capacity = capacity
+        self.alpha = _Rows(capacity)
+        self.path = _Rows(capacity)
+        self.outputs = _Rows(capacity)
+        self.distances: list[_Rows] = []
+        self.above: list[_Rows] = []
+        self.passes: list[tuple[torch.Tensor, torch.Tensor, list[PiecewiseUnits], int, int]] = []
+
+    @property
+    def n_points(self) -> int:
+        return self.alpha.size
+
+    def evaluate(self, module: torch.nn.Module, path: torch.Tensor, alpha: torch.Tensor, max_points: int) -> None:
+        """Run the module on new points in passes of at most ``max_points``, keeping each pass's graph."""
+        for lo in range(0, path.shape[0], max_points):
+            part_path, part_alpha = path[lo : lo + max_points], alpha[lo : lo + max_points]
+            # Positions in float64, then the module's dtype, so that crossings land where they were computed.
+            points = torch.addcmul(self.origins[part_path], part_alpha.unsqueeze(1), self.steps[part_path])
+            self._record(module, points.to(self.starts.dtype), part_path, part_alpha)
+
+    def evaluate_ends(self, module: torch.nn.Module, max_points: int) -> None:
+        """Run the module on both ends of every path (point 2p: start of path p, 2p + 1: its end)."""
+        n_paths = self.starts.shape[0]
+        per_pass = max(1, max_points // 2)
+        for lo in range(0, n_paths, per_pass):
+            hi = min(n_paths, lo + per_pass)
+            points = torch.stack((self.starts[lo:hi], self.ends[lo:hi]), dim=1).reshape(-1, self.starts.shape[1])
+            path = torch.arange(lo, hi, device=points.device).repeat_interleave(2)
+            alpha = torch.tensor([0.0, 1.0], dtype=torch.float64, device=points.device).repeat(hi - lo)
+            self._record(module, points.detach().clone(), path, alpha)
+
+    def _record(self, module: torch.nn.Module, points: torch.Tensor, path: torch.Tensor, alpha: torch.Tensor) -> None:
+        points.requires_grad_(True)
+        output, units = record_forward(module, points)
+        if not self.passes:
+            self.distances = [_Rows(self.capacity) for _ in units]
+            self.above = [_Rows(self.capacity) for _ in units]
+        elif len(units) != len(self.distances):
+            raise ValueError(
+                f"the module made {len(units)} piecewise-linear calls in one forward pass and {len(self.distances)} "
+                "in another: exact integrated gradients need the same calls for every input."
+            )
+        first = self.n_points
+        for index, unit in enumerate(units):
+            self.distances[index].extend(unit.distances)
+            self.above[index].extend(unit.distances > 0)
+        self.outputs.extend(output.detach().reshape(output.shape[0], -1).double())
+        self.alpha.extend(alpha)
+        self.path.extend(path)
+        self.passes.append((points, output, units, first, self.n_points))
+
+
+def _split_points(
+    chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, from_call: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Find each segment's first piecewise-linear call, from ``from_call`` on, with a unit on different pieces at
+    the two ends, and that call's crossings inside the segment.
+
+    Returns
+    -------
+    first : Tensor of shape (S,)
+        That call's index; the number of calls where there is none (the segment is uniform).
+    segment, alpha : Tensor of shape (C,)
+        Crossings as (segment, position) pairs, sorted by segment then position, without repeats.
+    """
+    n_calls = len(chunk.above)
+    first = torch.full_like(lo, n_calls)
+    alphas = chunk.alpha.values
+    segments, positions = [], []
+    for index in range(n_calls):
+        # Only segments still uniform up to here, and told to look this far, are compared.
+        candidates = ((first == n_calls) & (from_call <= index)).nonzero().squeeze(1)
+        if candidates.numel() == 0:
+            continue
+        above = chunk.above[index].values
+        at_lo, at_hi = lo[candidates], hi[candidates]
+        differs = above[at_lo] != above[at_hi]
+        found = differs.any(1)
+        candidates, at_lo, at_hi, differs = candidates[found], at_lo[found], at_hi[found], differs[found]
+        first[candidates] = index
+        rows, columns = differs.nonzero(as_tuple=True)
+        # Every earlier call keeps its pieces on the segment, so this call's input is affine in alpha there and its
+        # crossings follow by linear interpolation. Float rounding can put one at or past an end: those are dropped.
+        distances = chunk.distances[index].values
+        d_lo = distances[at_lo[rows], columns].double()
+        d_hi = distances[at_hi[rows], columns].double()
+        alpha_lo, alpha_hi = alphas[at_lo[rows]], alphas[at_hi[rows]]
+        crossing = alpha_lo + d_lo / (d_lo - d_hi) * (alpha_hi - alpha_lo)
+        inside = (crossing > alpha_lo) & (crossing < alpha_hi)
+        segments.append(candidates[rows[inside]])
+        positions.append(crossing[inside])
+    if not segments:
+        empty = torch.zeros(0, dtype=torch.long, device=lo.device)
+        return first, empty, empty.double()
+    segment, alpha = torch.cat(segments), torch.cat(positions)
+    order = torch.argsort(alpha, stable=True)
+    segment, alpha = segment[order], alpha[order]
+    order = torch.argsort(segment, stable=True)
+    segment, alpha = segment[order], alpha[order]
+    keep = torch.ones_like(segment, dtype=torch.bool)
+    keep[1:] = (segment[1:] != segment[:-1]) | (alpha[1:] != alpha[:-1])
+    return first, segment[keep], alpha[keep]
+
+
+def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut every path of ``chunk`` into segments on which every unit keeps its piece: (lo, hi) point indices."""
+    chunk.evaluate_ends(module, max_points)
+    n_calls = len(chunk.above)
+    device = chunk.starts.device
+    lo = torch.arange(0, chunk.n_points, 2, device=device)
+    hi = lo + 1
+    from_call = torch.zeros_like(lo)
+    done_lo, done_hi = [], []
+    # Pieces of a segment cut at call L's crossings look from L + 1 on (in exact arithmetic L keeps its pieces on
+    # them), so every round moves every segment past one call at least: at most n_calls + 1 rounds.
+    for _ in range(n_calls + 2):
+        first, segment, cut = _split_points(chunk, lo, hi, from_call)
+        uniform = first == n_calls
+        done_lo.append(lo[uniform])
+        done_hi.append(hi[uniform])
+        if bool(uniform.all()):
+            return torch.cat(done_lo), torch.cat(done_hi)
+        new = chunk.n_points + torch.arange(segment.shape[0], device=device)
+        chunk.evaluate(module, chunk.path.values[lo[segment]], cut, max_points)
+        opens = torch.ones_like(segment, dtype=torch.bool)
+        opens[1:] = segment[1:] != segment[:-1]
+        closes = torch.ones_like(segment, dtype=torch.bool)
+        closes[:-1] = segment[:-1] != segment[1:]
+        # A cut segment becomes [lo, c1], [c1, c2], ..., [ck, hi]; one whose crossings all fell on its ends stays.
+        whole = ~uniform
+        whole[segment] = False
+        lo, hi, from_call = (
+            torch.cat((torch.where(opens, lo[segment], new.roll(1)), new[closes], lo[whole])),
+            torch.cat((new, hi[segment[closes]], hi[whole])),
+            torch.cat((first[segment], first[segment[closes]], first[whole])) + 1,
+        )
+    raise RuntimeError(f"exact path refinement did not finish in {n_calls + 2} rounds ({lo.numel()} segments left).")
+
+
+# (largest output change of a segment, Gauss-Legendre nodes): the smooth heads' singularities lie pi away from the
+# real line, so each rule is exact to about 1e-14 relative on lines up to that change. Longer lines are cut into
+# pieces spanning at most one unit of any output, each with the last rule.
+_HEAD_RULES = ((1 / 16, 3), (1 / 2, 5), (1.0, 8))
+
+
+def _head_integrals(
+    head: Head, start: torch.Tensor, end: torch.Tensor, targets: torch.Tensor, output_shape: torch.Size
+) -> torch.Tensor:
+    """``integral_0^1 grad head(start + t (end - start)) dt`` per row, for output lines (m, K).
+
+    Gauss-Legendre with as few nodes as the line's length allows, without evaluating the network.
+    """
+    change = end - start
+    span = change.abs().amax(1)
+    integrals = torch.zeros_like(start)
+    lower = -1.0
+    for position, (bound, n_nodes) in enumerate(_HEAD_RULES):
+        last = position == len(_HEAD_RULES) - 1
+        rows = ((span > lower) & (span <= bound) if not last else span > lower).nonzero().squeeze(1)
+        lower = bound
+        if rows.numel() == 0:
+            continue
+        pieces = torch.ceil(span[rows] / bound).clamp(min=1).long() if last else torch.ones_like(rows)
+        integrals[rows] = _gauss_legendre(head, start[rows], change[rows], targets[rows], output_shape, pieces, n_nodes)
+    return integrals
+
+
+def _gauss_legendre(
+    head: Head,
+    start: torch.Tensor,
+    change: torch.Tensor,
+    targets: torch.Tensor,
+    output_shape: torch.Size,
+    pieces: torch.Tensor,
+    n_nodes: int,
+) -> torch.Tensor:
+    nodes, weights = (torch.as_tensor(v, dtype=start.dtype, device=start.device) for v in quadrature(
+        "gausslegendre", n_nodes
+    ))  # fmt: skip
+    n_rows, width = start.shape
+    # Flat layout: one entry per (row, piece, node), so that every line costs its own number of head evaluations.
+    owner = torch.repeat_interleave(torch.arange(n_rows, device=start.device), pieces * n_nodes)
+    within = torch.arange(owner.shape[0], device=start.device) - torch.repeat_interleave(
+        torch.cumsum(pieces * n_nodes, 0) - pieces * n_nodes, pieces * n_nodes
+    )
+    count = pieces.to(start.dtype)[owner]
+    t = ((within // n_nodes).to(start.dtype) + nodes[within % n_nodes]) / count
+    weight = weights[within % n_nodes] / count
+    integrals = torch.zeros_like(start)
+    with torch.enable_grad():
+        for lo in range(0, owner.shape[0], _HEAD_POINTS):
+            rows = owner[lo : lo + _HEAD_POINTS]
+            z = torch.addcmul(start[rows], t[lo : lo + _HEAD_POINTS].unsqueeze(1), change[rows]).requires_grad_(True)
+            value = head(z.reshape(-1, *output_shape), targets[rows])
+            (grad,) = torch.autograd.grad(value.sum(), z, allow_unused=True)
+            if grad is not None:
+                integrals.index_add_(0, rows, grad.reshape(-1, width) * weight[lo : lo + _HEAD_POINTS].unsqueeze(1))
+    return integrals
+
+
+def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, output_weights: torch.Tensor):
+    """Per point, ``output_weights . d output / d x`` on the segment the point opens (zero for points opening none).
+
+    Backward through the kept passes with each call's slopes set to the segment's own pieces: the gradient of the
+    affine piece, whatever piece the point itself sits on (at a crossing it sits on both).
+    """
+    dtype = chunk.starts.dtype
+    opened = torch.zeros(chunk.n_points, output_weights.shape[1], dtype=dtype, device=lo.device)
+    opened[lo] = output_weights.to(dtype)
+    # On a uniform segment each unit's distance is affine in alpha and keeps its sign, so the sign at the midpoint,
+    # read from the two ends' distances, is the segment's. Points opening no segment pair with themselves.
+    partner = torch.arange(chunk.n_points, device=lo.device)
+    partner[lo] = hi
+    distances = [rows.values for rows in chunk.distances]
+    inputs, outputs, grad_outputs = [], [], []
+    for points, output, units, first, last in chunk.passes:
+        pair = partner[first:last]
+        for index, unit in enumerate(units):
+            inside = (distances[index][first:last] + distances[index][pair]) > 0
+            unit.slope = unit.slopes(inside)
+        inputs.append(points)
+        outputs.append(output)
+        grad_outputs.append(opened[first:last].reshape(output.shape))
+    if not any(output.requires_grad for output in outputs):  # a module that ignores its input
+        return torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
+    kept = [i for i, output in enumerate(outputs) if output.requires_grad]
+    found = torch.autograd.grad(
+        [outputs[i] for i in kept], [inputs[i] for i in kept], [grad_outputs[i] for i in kept], allow_unused=True
+    )
+    gradients = [torch.zeros_like(points) for points in inputs]
+    for i, grad in zip(kept, found, strict=True):
+        if grad is not None:
+            gradients[i] = grad
+    return torch.cat(gradients)
+
+
+def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
+    """Refuse a module that is not piecewise-linear on a few rows; its piecewise-linear calls on one row."""
+    probe = torch.cat((starts[:1], ends[:2]))
+    violations = piecewise_linear_violations(module, probe)
+    if violations:
+        raise ValueError(_violation_message(violations))
+    return record_forward(module, starts[:1].detach().clone().requires_grad_(True))[1]
+
+
+def exact_path_integrals(
+    module: torch.nn.Module,
+    head: Head,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    max_points: int,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated Gradients along straight paths, exact up to float rounding, for a piecewise-linear module.
+
+    Each path is cut at the points where some unit (ReLU, LeakyReLU, PReLU, Hardtanh, clamp, ...) changes its linear
+    piece, found exactly by linear interpolation, one piecewise-linear call at a time in execution order. On every
+    segment the module is affine: its input Jacobian is constant and its output a line, along which the smooth
+    ``head`` is integrated by Gauss-Legendre without further network evaluations.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A private copy in eval mode, parameters not requiring grad; affine or piecewise-linear in its input.
+    head : callable
+        ``head(raw, targets) -> (m,)``, raw of shape (m, K) or (m,) as the module returns it; smooth.
+    starts, ends : Tensor of shape (P, d)
+        Path ends, in the module's dtype and on its device.
+    targets : Tensor of shape (P,)
+        The output each path explains, passed on to ``head``.
+    max_points : int
+        Most points per forward/backward pass. Paths are processed in chunks sized from the segments per path seen
+        so far so that a chunk holds about ``max_points`` points (at least one path) with their recorded passes.
+    progress : bool, default=False
+        Show a progress bar over paths.
+
+    Returns
+    -------
+    attributions : Tensor of shape (P, d)
+        ``(end - start) * integral_0^1 grad_x head(module(start + a (end - start))) da``, in float64 (float32 on
+        devices without float64).
+    segments : Tensor of shape (P,)
+        The number of linear segments each path crossed (1 for a path of length zero).
+
+    Raises
+    ------
+    ValueError
+        If the module makes a call that is not affine or piecewise-linear in its input, naming it.
+    RuntimeError
+        If the refinement does not finish in as many rounds as the module has piecewise-linear calls, plus two.
+    """
+    n_paths, n_features = ends.shape
+    device = ends.device
+    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    attributions = torch.zeros(n_paths, n_features, dtype=accumulate, device=device)
+    segments = torch.zeros(n_paths, dtype=torch.long, device=device)
+    if n_paths == 0:
+        return attributions, segments
+    max_points = max(2, int(max_points))
+    with frozen_parameters(module):
+        units = _check_module(module, starts, ends)
+        # Before any path is seen, assume each crosses every unit once: more than most models need.
+        points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
+        bar = _progress_bar(progress, n_paths, "exact paths")
+        done = 0
+        while done < n_paths:
+            size = int(min(n_paths - done, max(1, max_points // math.ceil(points_per_path))))
+            rows = slice(done, done + size)
+            chunk = _PathChunk(starts[rows], ends[rows], capacity=int(1.25 * size * points_per_path))
+            lo, hi = _refine(module, chunk, max_points)
+            outputs, alpha, path = chunk.outputs.values, chunk.alpha.values, chunk.path.values
+            output_shape = chunk.passes[0][1].shape[1:]
+            integrals = _head_integrals(
+                head, outputs[lo].to(accumulate), outputs[hi].to(accumulate), targets[rows][path[lo]], output_shape
+            )
+            length = (alpha[hi] - alpha[lo]).to(accumulate).unsqueeze(1)
+            # Points opening no segment have zero gradients here and add nothing.
+            gradients = _segment_gradients(chunk, lo, hi, integrals * length)
+            contributions = gradients.to(accumulate) * chunk.steps[path].to(accumulate)
+            attributions[rows] = torch.zeros(size, n_features, dtype=accumulate, device=device).index_add_(
+                0, path, contributions
+            )
+            segments[rows] = torch.bincount(path[lo], minlength=size)
+            points_per_path = (
+                (points_per_path * done + chunk.n_points) / (done + size) if done else chunk.n_points / size
+            )
+            done += size
+            bar.update(size)
+            del chunk
+        bar.close()
+    return attributions, segments
