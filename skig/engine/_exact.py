@@ -71,11 +71,15 @@ def _powers(n_columns: int, device: torch.device, dtype: torch.dtype) -> torch.T
     return _POWERS[key]
 
 
-def _pack(distances: torch.Tensor) -> torch.Tensor:
+def _pack(units: PiecewiseUnits) -> torch.Tensor:
     """Which side of its thresholds each unit is on, packed: (rows, ceil(columns / 24)) int32 codes."""
-    # sign() then clamp is two cheap passes, where a comparison and a bool-to-float cast cost three times as much.
+    distances = units.distances
     dtype = distances.dtype if distances.dtype in (torch.float32, torch.float64) else torch.float32
-    above = torch.sign(distances.to(dtype)).clamp_(min=0)
+    if units.output is not None:  # a ReLU: its output's sign is the side, in one pass
+        above = torch.sign(units.output.reshape(distances.shape).to(dtype))
+    else:
+        # sign() then clamp is two cheap passes, where a comparison and a bool-to-float cast cost three times as much.
+        above = torch.sign(distances.to(dtype)).clamp_(min=0)
     return (above @ _powers(above.shape[1], above.device, dtype)).to(torch.int32)
 
 
@@ -101,8 +105,8 @@ class _PathChunk:
 
     def __init__(self, starts: torch.Tensor, ends: torch.Tensor, capacity: int) -> None:
         self.starts, self.ends = starts, ends
-        self.origins = starts.double()
-        self.steps = ends.double() - self.origins
+        self.steps = ends.double() - starts.double()
+        self.native_steps = self.steps.to(starts.dtype)
         self.capacity = capacity
         self.alpha = _Rows(capacity)
         self.path = _Rows(capacity)
@@ -118,9 +122,12 @@ class _PathChunk:
         """Run the module on new points in passes of at most ``max_points``, keeping each pass's graph."""
         for lo in range(0, path.shape[0], max_points):
             part_path, part_alpha = path[lo : lo + max_points], alpha[lo : lo + max_points]
-            # Positions in float64, then the module's dtype, so that crossings land where they were computed.
-            points = torch.addcmul(self.origins[part_path], part_alpha.unsqueeze(1), self.steps[part_path])
-            self._record(module, points.to(self.starts.dtype), part_path, part_alpha)
+            # In the module's dtype: where a point lands differs from its alpha by that dtype's rounding, which is
+            # all the precision its forward pass has anyway.
+            points = torch.addcmul(
+                self.starts[part_path], part_alpha.to(self.starts.dtype).unsqueeze(1), self.native_steps[part_path]
+            )
+            self._record(module, points, part_path, part_alpha)
 
     def evaluate_ends(self, module: torch.nn.Module, max_points: int) -> None:
         """Run the module on both ends of every path (point 2p: start of path p, 2p + 1: its end)."""
@@ -145,7 +152,7 @@ class _PathChunk:
             )
         first = self.n_points
         for index, unit in enumerate(units):
-            self.codes[index].extend(_pack(unit.distances))
+            self.codes[index].extend(_pack(unit))
         self.outputs.extend(output.detach().reshape(output.shape[0], -1).double())
         self.alpha.extend(alpha)
         self.path.extend(path)
@@ -347,18 +354,14 @@ def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, ou
             units[index].patch = (points[here] - first, columns[here], inside[here])
     inputs, outputs, grad_outputs = [], [], []
     for points, output, _units, first, last in chunk.passes:
-        if output.requires_grad:
-            inputs.append(points)
-            outputs.append(output)
-            grad_outputs.append(opened[first:last].reshape(output.shape))
-    gradients = torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
-    if outputs:  # else the module ignores its input
-        found = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
-        kept = [item for item in chunk.passes if item[1].requires_grad]
-        for (_input, _output, _units, first, last), grad in zip(kept, found, strict=True):
-            if grad is not None:
-                gradients[first:last] = grad
-    return gradients
+        inputs.append(points)
+        outputs.append(output)
+        grad_outputs.append(opened[first:last].reshape(output.shape))
+    if not any(output.requires_grad for output in outputs):  # the module ignores its input
+        return torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
+    found = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
+    # Passes cover the points in order, so their gradients stack into the points' order.
+    return torch.cat([torch.zeros_like(points) if grad is None else grad for points, grad in zip(inputs, found)])
 
 
 def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:

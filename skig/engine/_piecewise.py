@@ -91,6 +91,7 @@ class PiecewiseUnits:
     has_low: bool = False
     has_high: bool = False
     distances: torch.Tensor = field(default=None, repr=False)
+    output: torch.Tensor | None = field(default=None, repr=False)  # a ReLU's output: positive exactly where above
     patch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     def _slopes(self, above: torch.Tensor) -> torch.Tensor:
@@ -285,6 +286,8 @@ class PiecewiseRecorder(TorchFunctionMode):
             return _out_of_place(name, tensor, units, thresholds)
 
         result = _Piecewise.apply(x, apply, units)
+        if units.kind == "hinge" and isinstance(units.lower_slope, float) and units.lower_slope == 0.0:
+            units.output = result.detach()
         if in_place:
             x.copy_(result)
             return x
