@@ -361,7 +361,8 @@ def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, ou
         return torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
     found = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
     # Passes cover the points in order, so their gradients stack into the points' order.
-    return torch.cat([torch.zeros_like(points) if grad is None else grad for points, grad in zip(inputs, found)])
+    pairs = zip(inputs, found, strict=True)
+    return torch.cat([torch.zeros_like(points) if grad is None else grad for points, grad in pairs])
 
 
 def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
