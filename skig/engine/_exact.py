@@ -23,11 +23,7 @@ from ._quadrature import quadrature
 #: ``head(raw, targets) -> (m,)``: the explained scalar of each row, a smooth function of the module's raw output.
 Head = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# A segment's output line is integrated through the head by Gauss-Legendre on pieces spanning at most one unit of any
-# output: smooth heads (sigmoid, softmax, log-sum-exp) have their nearest complex singularities pi away from the real
-# line, so 8 nodes on a unit piece are exact to float64 rounding.
-_HEAD_NODES = 8
-_OUTPUT_SPAN = 1.0
+# Head evaluations per pass when integrating the head along segments' output lines (each a K-vector: cheap).
 _HEAD_POINTS = 2**18
 
 
@@ -254,9 +250,9 @@ def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tupl
     raise RuntimeError(f"exact path refinement did not finish in {n_calls + 2} rounds ({lo.numel()} segments left).")
 
 
-# (largest output change of a segment, Gauss-Legendre nodes): the smooth heads' singularities lie pi away from the
-# real line, so each rule is exact to about 1e-14 relative on lines up to that change. Longer lines are cut into
-# pieces spanning at most one unit of any output, each with the last rule.
+# (largest output change of a segment, Gauss-Legendre nodes): smooth heads (sigmoid, softmax, log-sum-exp) have their
+# nearest complex singularities pi away from the real line, so each rule is exact to about 1e-14 relative on lines up
+# to that change. Longer lines are cut into pieces spanning at most one unit of any output, each with the last rule.
 _HEAD_RULES = ((1 / 16, 3), (1 / 2, 5), (1.0, 8))
 
 
