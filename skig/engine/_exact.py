@@ -149,6 +149,7 @@ class _PathChunk:
         first = self.n_points
         for index, unit in enumerate(units):
             self.codes[index].extend(_pack(unit))
+            unit.output = None  # only needed for its signs; the backward reads the distances
         self.outputs.extend(output.detach().reshape(output.shape[0], -1).double())
         self.alpha.extend(alpha)
         self.path.extend(path)
