@@ -83,8 +83,10 @@ def run_model(widths: list[int], n_rows: int, repeats: int) -> list[tuple]:
     for n_steps in GL_STEPS:
         seconds, result = best_of(gauss_legendre(n_steps), 1)
         absolute, relative = errors(result)
-        if relative <= max(exact_error, 1e-3) or n_steps == GL_STEPS[-1]:
-            rows.append(("gauss-legendre", f"{n_steps} steps (to 1e-3 rel.)", absolute, relative, seconds))
+        reached = relative <= max(exact_error, 1e-3)
+        if reached or n_steps == GL_STEPS[-1]:
+            label = "to 1e-3 rel." if reached else "most tried, 1e-3 not reached"
+            rows.append(("gauss-legendre", f"{n_steps} steps ({label})", absolute, relative, seconds))
             break
 
     from captum.attr import IntegratedGradients
@@ -113,9 +115,9 @@ def main(repeats: int, n_rows: int, threads: int, models: list[str]) -> None:
     for widths in ([int(w) for w in model.split("-")] for model in models):
         name = " -> ".join(map(str, widths))
         print(f"\nReLU MLP {name}, {n_rows} rows, mean baseline, float32, raw output of class {TARGET}")
-        print(f"{'method':<16}{'setting':<30}{'max|delta|':>12}{'relative':>12}{'seconds':>10}{'vs exact':>10}")
+        print(f"{'method':<16}{'setting':<38}{'max|delta|':>12}{'relative':>12}{'seconds':>10}{'vs exact':>10}")
         for method, setting, absolute, relative, seconds, ratio in run_model(widths, n_rows, repeats):
-            print(f"{method:<16}{setting:<30}{absolute:>12.2e}{relative:>12.2e}{seconds:>10.3f}{ratio:>9.2f}x")
+            print(f"{method:<16}{setting:<38}{absolute:>12.2e}{relative:>12.2e}{seconds:>10.3f}{ratio:>9.2f}x")
     print("\nrelative: max over rows of |delta| / mean over rows of |f(x) - f(baseline)|")
 
 
