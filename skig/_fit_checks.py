@@ -94,7 +94,7 @@ def resolve_rule(rule: str, method: str, gradient: str, adapter, encoded: np.nda
                 "quadrature rule such as 'gausslegendre'."
             )
         return "gausslegendre"
-    from .engine._piecewise import piecewise_linear_violations
+    from .engine import piecewise_linear_violations
 
     module = private_copy(adapter.module)
     probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))

@@ -2,10 +2,12 @@
 
 from ._device import module_device, module_dtype, private_copy, resolve_device
 from ._draws import keyed_normals, keyed_uniforms, row_keys
+from ._exact import exact_path_integrals
 from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
 from ._integration import Integration, refine_steps
 from ._paths import allocate, expected_paths, sobol_points, straight_paths
+from ._piecewise import piecewise_linear_violations
 from ._quadrature import QUADRATURE_RULES, quadrature
 from .methods import (
     METHODS,
@@ -34,6 +36,7 @@ __all__ = [
     "baseline_output",
     "chunk_points",
     "evaluate",
+    "exact_path_integrals",
     "expected_paths",
     "functional_relu_calls",
     "gradient_rule",
@@ -45,6 +48,7 @@ __all__ = [
     "module_dtype",
     "noisy_copies",
     "path_gradients",
+    "piecewise_linear_violations",
     "private_copy",
     "quadrature",
     "refine_steps",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._gradients import progress_bar as _progress_bar
+from ._gradients import progress_bar
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -23,11 +23,7 @@ from ._quadrature import quadrature
 #: ``head(raw, targets) -> (m,)``: the explained scalar of each row, a smooth function of the module's raw output.
 Head = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# A segment's output line is integrated through the head by Gauss-Legendre on pieces spanning at most one unit of any
-# output: smooth heads (sigmoid, softmax, log-sum-exp) have their nearest complex singularities pi away from the real
-# line, so 8 nodes on a unit piece are exact to float64 rounding.
-_HEAD_NODES = 8
-_OUTPUT_SPAN = 1.0
+# Head evaluations per pass when integrating the head along segments' output lines (each a K-vector: cheap).
 _HEAD_POINTS = 2**18
 
 
@@ -55,26 +51,63 @@ class _Rows:
         return self.buffer[: self.size]
 
 
+# Pieces of 24 units are packed into one float32 code by a matmul with powers of two: every partial sum is an integer
+# below 2**24, exact in float32 whatever the summation order, so two points' pieces are equal iff their codes are.
+_CODE_BITS = 24
+_POWERS: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+
+
+def _powers(n_columns: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    key = (n_columns, device, dtype)
+    if key not in _POWERS:
+        column = torch.arange(n_columns, device=device)
+        powers = torch.zeros(n_columns, -(-n_columns // _CODE_BITS), dtype=dtype, device=device)
+        powers[column, column // _CODE_BITS] = 2.0 ** (column % _CODE_BITS).to(dtype)
+        _POWERS[key] = powers
+    return _POWERS[key]
+
+
+def _pack(units: PiecewiseUnits) -> torch.Tensor:
+    """Which side of its thresholds each unit is on, packed: (rows, ceil(columns / 24)) int32 codes."""
+    distances = units.distances
+    dtype = distances.dtype if distances.dtype in (torch.float32, torch.float64) else torch.float32
+    if units.output is not None:  # a ReLU: its output's sign is the side, in one pass
+        above = torch.sign(units.output.reshape(distances.shape).to(dtype))
+    else:
+        # sign() then clamp is two cheap passes, where a comparison and a bool-to-float cast cost three times as much.
+        above = torch.sign(distances.to(dtype)).clamp_(min=0)
+    return (above @ _powers(above.shape[1], above.device, dtype)).to(torch.int32)
+
+
+def _differing_units(codes_lo: torch.Tensor, codes_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, unit) pairs where two packed rows of pieces differ."""
+    words = codes_lo ^ codes_hi
+    rows, word = words.nonzero(as_tuple=True)
+    shifts = torch.arange(_CODE_BITS, device=words.device, dtype=words.dtype)
+    bits = (words[rows, word].unsqueeze(1) >> shifts) & 1
+    entry, bit = bits.nonzero(as_tuple=True)
+    return rows[entry], word[entry] * _CODE_BITS + bit
+
+
 class _PathChunk:
     """The points of one chunk of paths, with what their recorded forward passes left.
 
     Points are flat: point ``i`` lies at ``alpha[i]`` on path ``path[i]``. For piecewise-linear call ``o`` (in
-    execution order), ``distances[o]`` holds each point's signed distances of every unit to its thresholds and
-    ``above[o]`` their signs; ``outputs`` holds the module outputs in float64. ``passes`` keeps each forward pass's
-    input, output, recorded calls and point range, so that the gradient of each segment comes from the pass that
-    evaluated its first point, without a second forward pass.
+    execution order), ``codes[o]`` packs, per point, which side of its thresholds every unit is on; ``outputs``
+    holds the module outputs in float64. ``passes`` keeps each forward pass's input, output, recorded calls (with
+    the units' signed distances to their thresholds) and point range, so that the gradient of each segment comes
+    from the pass that evaluated its first point, without a second forward pass.
     """
 
     def __init__(self, starts: torch.Tensor, ends: torch.Tensor, capacity: int) -> None:
         self.starts, self.ends = starts, ends
-        self.origins = starts.double()
-        self.steps = ends.double() - self.origins
+        self.steps = ends.double() - starts.double()
+        self.native_steps = self.steps.to(starts.dtype)
         self.capacity = capacity
         self.alpha = _Rows(capacity)
         self.path = _Rows(capacity)
         self.outputs = _Rows(capacity)
-        self.distances: list[_Rows] = []
-        self.above: list[_Rows] = []
+        self.codes: list[_Rows] = []
         self.passes: list[tuple[torch.Tensor, torch.Tensor, list[PiecewiseUnits], int, int]] = []
 
     @property
@@ -85,9 +118,12 @@ class _PathChunk:
         """Run the module on new points in passes of at most ``max_points``, keeping each pass's graph."""
         for lo in range(0, path.shape[0], max_points):
             part_path, part_alpha = path[lo : lo + max_points], alpha[lo : lo + max_points]
-            # Positions in float64, then the module's dtype, so that crossings land where they were computed.
-            points = torch.addcmul(self.origins[part_path], part_alpha.unsqueeze(1), self.steps[part_path])
-            self._record(module, points.to(self.starts.dtype), part_path, part_alpha)
+            # In the module's dtype: where a point lands differs from its alpha by that dtype's rounding, which is
+            # all the precision its forward pass has anyway.
+            points = torch.addcmul(
+                self.starts[part_path], part_alpha.to(self.starts.dtype).unsqueeze(1), self.native_steps[part_path]
+            )
+            self._record(module, points, part_path, part_alpha)
 
     def evaluate_ends(self, module: torch.nn.Module, max_points: int) -> None:
         """Run the module on both ends of every path (point 2p: start of path p, 2p + 1: its end)."""
@@ -104,21 +140,29 @@ class _PathChunk:
         points.requires_grad_(True)
         output, units = record_forward(module, points)
         if not self.passes:
-            self.distances = [_Rows(self.capacity) for _ in units]
-            self.above = [_Rows(self.capacity) for _ in units]
-        elif len(units) != len(self.distances):
+            self.codes = [_Rows(self.capacity) for _ in units]
+        elif len(units) != len(self.codes):
             raise ValueError(
-                f"the module made {len(units)} piecewise-linear calls in one forward pass and {len(self.distances)} "
+                f"the module made {len(units)} piecewise-linear calls in one forward pass and {len(self.codes)} "
                 "in another: exact integrated gradients need the same calls for every input."
             )
         first = self.n_points
         for index, unit in enumerate(units):
-            self.distances[index].extend(unit.distances)
-            self.above[index].extend(unit.distances > 0)
+            self.codes[index].extend(_pack(unit))
+            unit.output = None  # only needed for its signs; the backward reads the distances
         self.outputs.extend(output.detach().reshape(output.shape[0], -1).double())
         self.alpha.extend(alpha)
         self.path.extend(path)
         self.passes.append((points, output, units, first, self.n_points))
+
+    def distances_at(self, call: int, points: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        """Signed distances (float64) of the given (point, column) entries of piecewise-linear call ``call``."""
+        values = torch.empty(points.shape[0], dtype=torch.float64, device=points.device)
+        for _input, _output, units, first, last in self.passes:
+            here = ((points >= first) & (points < last)).nonzero().squeeze(1)
+            if here.numel():
+                values[here] = units[call].distances[points[here] - first, columns[here]].double()
+        return values
 
 
 def _split_points(
@@ -134,7 +178,7 @@ def _split_points(
     segment, alpha : Tensor of shape (C,)
         Crossings as (segment, position) pairs, sorted by segment then position, without repeats.
     """
-    n_calls = len(chunk.above)
+    n_calls = len(chunk.codes)
     first = torch.full_like(lo, n_calls)
     alphas = chunk.alpha.values
     segments, positions = [], []
@@ -143,19 +187,18 @@ def _split_points(
         candidates = ((first == n_calls) & (from_call <= index)).nonzero().squeeze(1)
         if candidates.numel() == 0:
             continue
-        above = chunk.above[index].values
-        at_lo, at_hi = lo[candidates], hi[candidates]
-        differs = above[at_lo] != above[at_hi]
-        found = differs.any(1)
-        candidates, at_lo, at_hi, differs = candidates[found], at_lo[found], at_hi[found], differs[found]
+        codes = chunk.codes[index].values
+        code_lo, code_hi = codes[lo[candidates]], codes[hi[candidates]]
+        found = (code_lo != code_hi).any(1)
+        candidates, code_lo, code_hi = candidates[found], code_lo[found], code_hi[found]
         first[candidates] = index
-        rows, columns = differs.nonzero(as_tuple=True)
+        rows, columns = _differing_units(code_lo, code_hi)
         # Every earlier call keeps its pieces on the segment, so this call's input is affine in alpha there and its
         # crossings follow by linear interpolation. Float rounding can put one at or past an end: those are dropped.
-        distances = chunk.distances[index].values
-        d_lo = distances[at_lo[rows], columns].double()
-        d_hi = distances[at_hi[rows], columns].double()
-        alpha_lo, alpha_hi = alphas[at_lo[rows]], alphas[at_hi[rows]]
+        at_lo, at_hi = lo[candidates[rows]], hi[candidates[rows]]
+        d_lo = chunk.distances_at(index, at_lo, columns)
+        d_hi = chunk.distances_at(index, at_hi, columns)
+        alpha_lo, alpha_hi = alphas[at_lo], alphas[at_hi]
         crossing = alpha_lo + d_lo / (d_lo - d_hi) * (alpha_hi - alpha_lo)
         inside = (crossing > alpha_lo) & (crossing < alpha_hi)
         segments.append(candidates[rows[inside]])
@@ -176,7 +219,7 @@ def _split_points(
 def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut every path of ``chunk`` into segments on which every unit keeps its piece: (lo, hi) point indices."""
     chunk.evaluate_ends(module, max_points)
-    n_calls = len(chunk.above)
+    n_calls = len(chunk.codes)
     device = chunk.starts.device
     lo = torch.arange(0, chunk.n_points, 2, device=device)
     hi = lo + 1
@@ -208,9 +251,9 @@ def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tupl
     raise RuntimeError(f"exact path refinement did not finish in {n_calls + 2} rounds ({lo.numel()} segments left).")
 
 
-# (largest output change of a segment, Gauss-Legendre nodes): the smooth heads' singularities lie pi away from the
-# real line, so each rule is exact to about 1e-14 relative on lines up to that change. Longer lines are cut into
-# pieces spanning at most one unit of any output, each with the last rule.
+# (largest output change of a segment, Gauss-Legendre nodes): smooth heads (sigmoid, softmax, log-sum-exp) have their
+# nearest complex singularities pi away from the real line, so each rule is exact to about 1e-14 relative on lines up
+# to that change. Longer lines are cut into pieces spanning at most one unit of any output, each with the last rule.
 _HEAD_RULES = ((1 / 16, 3), (1 / 2, 5), (1.0, 8))
 
 
@@ -245,10 +288,27 @@ def _gauss_legendre(
     pieces: torch.Tensor,
     n_nodes: int,
 ) -> torch.Tensor:
+    """Gauss-Legendre with ``n_nodes`` on each of ``pieces`` equal pieces of every line."""
     nodes, weights = (torch.as_tensor(v, dtype=start.dtype, device=start.device) for v in quadrature(
         "gausslegendre", n_nodes
     ))  # fmt: skip
     n_rows, width = start.shape
+    if bool((pieces == 1).all()):
+        # One piece per line (the usual case): a dense (rows, nodes) layout, without scatter.
+        integrals = torch.empty_like(start)
+        per_pass = max(1, _HEAD_POINTS // n_nodes)
+        with torch.enable_grad():
+            for lo in range(0, n_rows, per_pass):
+                rows = slice(lo, lo + per_pass)
+                z = (start[rows].unsqueeze(1) + nodes.view(1, -1, 1) * change[rows].unsqueeze(1)).reshape(-1, width)
+                z.requires_grad_(True)
+                value = head(z.reshape(-1, *output_shape), targets[rows].repeat_interleave(n_nodes))
+                (grad,) = torch.autograd.grad(value.sum(), z, allow_unused=True)
+                if grad is None:
+                    integrals[rows] = 0.0
+                else:
+                    integrals[rows] = (grad.view(-1, n_nodes, width) * weights.view(1, -1, 1)).sum(1)
+        return integrals
     # Flat layout: one entry per (row, piece, node), so that every line costs its own number of head evaluations.
     owner = torch.repeat_interleave(torch.arange(n_rows, device=start.device), pieces * n_nodes)
     within = torch.arange(owner.shape[0], device=start.device) - torch.repeat_interleave(
@@ -272,37 +332,34 @@ def _gauss_legendre(
 def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, output_weights: torch.Tensor):
     """Per point, ``output_weights . d output / d x`` on the segment the point opens (zero for points opening none).
 
-    Backward through the kept passes with each call's slopes set to the segment's own pieces: the gradient of the
-    affine piece, whatever piece the point itself sits on (at a crossing it sits on both).
+    Backward through the kept passes, each unit on the segment's own piece: the gradient of the affine piece,
+    whatever piece the point itself sits on (at a crossing it sits on both).
     """
     dtype = chunk.starts.dtype
     opened = torch.zeros(chunk.n_points, output_weights.shape[1], dtype=dtype, device=lo.device)
     opened[lo] = output_weights.to(dtype)
-    # On a uniform segment each unit's distance is affine in alpha and keeps its sign, so the sign at the midpoint,
-    # read from the two ends' distances, is the segment's. Points opening no segment pair with themselves.
-    partner = torch.arange(chunk.n_points, device=lo.device)
-    partner[lo] = hi
-    distances = [rows.values for rows in chunk.distances]
+    for index in range(len(chunk.codes)):
+        codes = chunk.codes[index].values
+        rows, columns = _differing_units(codes[lo], codes[hi])
+        # A unit on the same side of its thresholds at both ends of a uniform segment stays there (its input is
+        # affine on the segment), so its piece at the first point is the segment's. One on different sides sits on
+        # a threshold at an end; its distance, affine on the segment, takes the sign at the midpoint inside.
+        points = lo[rows]
+        inside = (chunk.distances_at(index, points, columns) + chunk.distances_at(index, hi[rows], columns)) > 0
+        for _input, _output, units, first, last in chunk.passes:
+            here = ((points >= first) & (points < last)).nonzero().squeeze(1)
+            units[index].patch = (points[here] - first, columns[here], inside[here])
     inputs, outputs, grad_outputs = [], [], []
-    for points, output, units, first, last in chunk.passes:
-        pair = partner[first:last]
-        for index, unit in enumerate(units):
-            inside = (distances[index][first:last] + distances[index][pair]) > 0
-            unit.slope = unit.slopes(inside)
+    for points, output, _units, first, last in chunk.passes:
         inputs.append(points)
         outputs.append(output)
         grad_outputs.append(opened[first:last].reshape(output.shape))
-    if not any(output.requires_grad for output in outputs):  # a module that ignores its input
+    if not any(output.requires_grad for output in outputs):  # the module ignores its input
         return torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
-    kept = [i for i, output in enumerate(outputs) if output.requires_grad]
-    found = torch.autograd.grad(
-        [outputs[i] for i in kept], [inputs[i] for i in kept], [grad_outputs[i] for i in kept], allow_unused=True
-    )
-    gradients = [torch.zeros_like(points) for points in inputs]
-    for i, grad in zip(kept, found, strict=True):
-        if grad is not None:
-            gradients[i] = grad
-    return torch.cat(gradients)
+    found = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
+    # Passes cover the points in order, so their gradients stack into the points' order.
+    pairs = zip(inputs, found, strict=True)
+    return torch.cat([torch.zeros_like(points) if grad is None else grad for points, grad in pairs])
 
 
 def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
@@ -374,7 +431,7 @@ def exact_path_integrals(
         units = _check_module(module, starts, ends)
         # Before any path is seen, assume each crosses every unit once: more than most models need.
         points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
-        bar = _progress_bar(progress, n_paths, "exact paths")
+        bar = progress_bar(progress, n_paths, "exact paths")
         done = 0
         while done < n_paths:
             size = int(min(n_paths - done, max(1, max_points // math.ceil(points_per_path))))
@@ -389,10 +446,11 @@ def exact_path_integrals(
             length = (alpha[hi] - alpha[lo]).to(accumulate).unsqueeze(1)
             # Points opening no segment have zero gradients here and add nothing.
             gradients = _segment_gradients(chunk, lo, hi, integrals * length)
-            contributions = gradients.to(accumulate) * chunk.steps[path].to(accumulate)
-            attributions[rows] = torch.zeros(size, n_features, dtype=accumulate, device=device).index_add_(
-                0, path, contributions
+            # The step is the same along a path: sum the gradients per path first, scale once.
+            summed = torch.zeros(size, n_features, dtype=accumulate, device=device).index_add_(
+                0, path, gradients.to(accumulate)
             )
+            attributions[rows] = summed * chunk.steps.to(accumulate)
             segments[rows] = torch.bincount(path[lo], minlength=size)
             points_per_path = (
                 (points_per_path * done + chunk.n_points) / (done + size) if done else chunk.n_points / size

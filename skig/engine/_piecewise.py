@@ -78,8 +78,10 @@ class PiecewiseUnits:
     """The units of one piecewise-linear call of a forward pass, in execution order.
 
     ``distances`` holds, per row, the signed distance of every unit's input to each of the call's thresholds
-    (``x - t``, flattened, one block of columns per threshold); the unit is on the upper side of a threshold where
-    the distance is positive. ``slope`` is set before the backward pass: the derivative of the call, per element.
+    (``x - t``, flattened, one block of columns per threshold); a unit is above a threshold where its distance is
+    positive. The backward pass takes each unit's slope from the side of its thresholds it is on, except for the
+    entries of ``patch`` (rows, columns, above), which say the side to use instead: at a breakpoint a unit sits on
+    its threshold and the segment being differentiated decides its piece.
     """
 
     name: str
@@ -89,15 +91,13 @@ class PiecewiseUnits:
     has_low: bool = False
     has_high: bool = False
     distances: torch.Tensor = field(default=None, repr=False)
-    slope: torch.Tensor | None = field(default=None, repr=False)
+    output: torch.Tensor | None = field(default=None, repr=False)  # a ReLU's output: positive exactly where above
+    patch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
-    def slopes(self, above: torch.Tensor) -> torch.Tensor:
-        """Derivative of the call per element, shaped like its input, given which thresholds each unit is above."""
+    def _slopes(self, above: torch.Tensor) -> torch.Tensor:
+        """Derivative per (row, column) entry given which thresholds each unit is above (any leading shape)."""
         dtype = self.distances.dtype
         if self.kind == "hinge":
-            above = above.reshape(self.shape)
-            if isinstance(self.lower_slope, float) and self.lower_slope == 0.0:
-                return above.to(dtype)
             lower = torch.as_tensor(self.lower_slope, dtype=dtype, device=above.device)
             return torch.where(above, torch.ones((), dtype=dtype, device=above.device), lower)
         blocks = above.reshape(above.shape[0], -1, *self.shape[1:]).unbind(1)
@@ -106,13 +106,35 @@ class PiecewiseUnits:
             inside = inside & blocks[0]
         if self.has_high:
             inside = inside & ~blocks[-1]
-        return inside.to(dtype).reshape(self.shape)
+        return inside.to(dtype)
+
+    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+        """Gradient of the call's input from the gradient of its output."""
+        shape = grad.shape
+        if self.kind == "hinge" and not isinstance(self.lower_slope, torch.Tensor):
+            # ReLU, LeakyReLU and abs: the fused kernels autograd itself uses, then the patched units by hand.
+            x = self.distances.reshape(shape)
+            if self.lower_slope == 0.0:
+                result = torch.ops.aten.threshold_backward(grad, x, 0.0)
+            else:
+                result = torch.ops.aten.leaky_relu_backward(grad, x, self.lower_slope, False)
+            if self.patch is not None:
+                rows, columns, patched = self.patch
+                result = result.contiguous()
+                picked = grad.reshape(shape[0], -1)[rows, columns]
+                result.view(shape[0], -1)[rows, columns] = torch.where(patched, picked, picked * self.lower_slope)
+            return result
+        above = self.distances > 0
+        if self.patch is not None:
+            rows, columns, patched = self.patch
+            above[rows, columns] = patched
+        return grad * self._slopes(above).reshape(shape)
 
 
 class _Piecewise(torch.autograd.Function):
-    """A piecewise-linear call: the exact forward value, and a backward by the slopes set on its record later.
+    """A piecewise-linear call: the exact forward value, and a backward by the pieces its record says.
 
-    Setting the slopes after the forward lets one recorded pass serve the gradient of the linear piece on either
+    Patching the pieces after the forward lets one recorded pass serve the gradient of the linear piece on either
     side of a breakpoint, where the forward value itself cannot tell which piece is meant.
     """
 
@@ -123,9 +145,7 @@ class _Piecewise(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        if ctx.units.slope is None:
-            raise RuntimeError(f"no slopes were set for the piecewise-linear call {ctx.units.name}.")
-        return grad * ctx.units.slope, None, None
+        return ctx.units.backward(grad), None, None
 
 
 def _threshold_units(name: str, args: tuple, kwargs: dict) -> tuple[PiecewiseUnits, list, bool] | None:
@@ -266,6 +286,8 @@ class PiecewiseRecorder(TorchFunctionMode):
             return _out_of_place(name, tensor, units, thresholds)
 
         result = _Piecewise.apply(x, apply, units)
+        if units.kind == "hinge" and isinstance(units.lower_slope, float) and units.lower_slope == 0.0:
+            units.output = result.detach()
         if in_place:
             x.copy_(result)
             return x
