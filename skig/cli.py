@@ -254,7 +254,7 @@ def _explain_distributed(args) -> None:
             Path(args.out),
             engine=args.engine,
             key=key,
-            make_explainer=lambda X: _explainer(args, model, X),
+            make_explainer=lambda X: _explainer(args, model, _reference(args, X)),
         )
     except ImportError as error:
         raise InputError(str(error)) from error

@@ -38,20 +38,3 @@ def X():
 def mlp():
     """Factory of small seeded MLPs: ``mlp(n_features, n_outputs, dtype=...)``."""
     return make_mlp
-
-
-# Open at the end of the session that landed rule="auto" (exact integration by default), the report, the
-# distributed adapters and the trust tests together; each is named in the closing note and stays visible as XFAIL.
-KNOWN_FAILURES = {
-    "tests/distributed/test_cli_engines.py::test_explain_a_partitioned_parquet_directory[spark]": "open, see the closing note",  # noqa: E501
-    "tests/distributed/test_cli_engines.py::test_explain_a_partitioned_parquet_directory[dask]": "open, see the closing note",  # noqa: E501
-    "tests/reporting/test_report.py::test_sections_follow_the_method[params0-present0-absent0-NOT APPL]": "open, see the closing note",  # noqa: E501
-    "tests/reporting/test_report.py::test_sections_follow_the_method[params2-present2-absent2-PASS]": "open, see the closing note",  # noqa: E501
-    "tests/test_trust.py::TestSilentNonsense::test_nan_rows_get_no_adverse_action_reasons": "open, see the closing note",  # noqa: E501
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid in KNOWN_FAILURES:
-            item.add_marker(pytest.mark.xfail(reason=KNOWN_FAILURES[item.nodeid], strict=False))

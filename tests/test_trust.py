@@ -755,3 +755,13 @@ class TestContractGaps:
         assert net.predict_proba(X).shape[1] == 4, "skorch itself does not notice: explaining would mislabel classes"
         with pytest.raises(ValueError, match=r"(?s)3 classes.*4 class outputs"):
             skig.Explainer(net).fit(X)
+
+
+def test_adverse_action_marks_an_unexplained_applicant_as_unknown_not_as_having_no_reasons():
+    index = pd.Index([7, 3, 9], name="application")
+    values = pd.DataFrame({"Income": [0.2, np.nan, -0.1], "Debt": [0.1, np.nan, 0.3]}, index=index)
+    exp = skig.Explanation(values, pd.Series(0.1, index=index), pd.Series([0.4, 0.5, 0.3], index=index), values)
+    with pytest.warns(UserWarning, match=r"rows \[3\] have NaN attributions"):
+        notice = skig.adverse_action(exp, n=2)
+    assert pd.isna(notice.loc[3, "n_reasons"]) and notice.loc[[7, 9], "n_reasons"].tolist() == [2, 1]
+    assert notice.loc[3, ["reason_1", "reason_2"]].isna().all()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from ._reason_codes import check_reason_arguments, ranked_reasons, warn_unmapped
+from ._reason_codes import check_reason_arguments, ranked_reasons, unexplained_rows, warn_unmapped
 
 
 def adverse_action(
@@ -80,7 +80,9 @@ def adverse_action(
     positions = pd.Series(range(len(index)), index=index)
     table = pd.DataFrame({"prediction": exp.predictions.to_numpy()}, index=index)
     counts = ranked.groupby("row", sort=False).size()
-    table["n_reasons"] = counts.reindex(index, fill_value=0).to_numpy()
+    # A row without attributions has no known reasons, not zero: NA, so a notice merge cannot read it as "none".
+    table["n_reasons"] = pd.array(counts.reindex(index, fill_value=0).to_numpy(), dtype="Int64")
+    table.loc[unexplained_rows(exp), "n_reasons"] = pd.NA
     for column in ("reason", "feature"):
         for rank in range(1, n + 1):
             chosen = ranked[ranked["rank"] == rank]

@@ -29,6 +29,12 @@ def unmapped_features(reasons, features) -> list[str]:
     return [str(feature) for feature in features if reason_text(reasons, feature, None) is None]
 
 
+def unexplained_rows(exp) -> list:
+    """Index labels of the rows whose attributions are not all finite."""
+    finite = np.isfinite(exp.values.to_numpy(dtype=np.float64)).all(axis=1)
+    return exp.values.index[~finite].tolist()
+
+
 def check_reason_arguments(n, direction: str, reasons) -> None:
     """Refuse a bad ``n``, ``direction`` or ``reasons``, naming what is accepted."""
     if direction not in DIRECTIONS:
@@ -42,14 +48,28 @@ def check_reason_arguments(n, direction: str, reasons) -> None:
 def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
     """Every row's ``n`` most adverse features, as :func:`reason_codes` lists them, without warnings.
 
-    The ``reason`` column falls back to the feature's name; ``mapped`` says whether ``reasons`` had a text.
+    The ``reason`` column falls back to the feature's name; ``mapped`` says whether ``reasons`` had a text. Rows whose
+    attributions are not all finite (the model was NaN or infinite on their path) get no reasons and one warning
+    naming them: ranking NaN would list their features in column order.
     """
     values = exp.values.to_numpy(dtype=np.float64)
+    unexplained = unexplained_rows(exp)
+    if len(unexplained):
+        shown = ", ".join(repr(label) for label in unexplained[:10])
+        warnings.warn(
+            f"rows [{shown}{', ...' if len(unexplained) > 10 else ''}] have NaN attributions (the model was NaN or "
+            "infinite on their path) and get no reasons; fix their values or the model and explain them again.",
+            UserWarning,
+            stacklevel=3,
+        )
     adverse = values if direction == "increase" else -values
     order = np.argsort(-adverse, axis=1, kind="stable")[:, :n]
     features = np.asarray(exp.values.columns)
     records = []
+    finite = np.isfinite(values).all(axis=1)
     for position, label in enumerate(exp.values.index):
+        if not finite[position]:
+            continue
         for rank, column in enumerate(order[position], start=1):
             if adverse[position, column] <= 0:
                 break

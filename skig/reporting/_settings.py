@@ -10,7 +10,7 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 
-from ..engine import SAMPLE_AGGREGATES, STOCHASTIC_METHODS
+from ..engine import METHODS, SAMPLE_AGGREGATES, STOCHASTIC_METHODS
 
 #: Plain names of the methods, as a reviewer reads them.
 METHOD_NAMES = {
@@ -31,7 +31,7 @@ MEANINGS = {
     "gradient_rule": "how gradients pass back through ReLU modules",
     "features": "attributions on raw columns or on the encoded columns the model reads",
     "n_steps": "model evaluations per path",
-    "rule": "quadrature rule along the path",
+    "rule": "how the path integral is computed: 'exact' on piecewise-linear nets, else a quadrature rule",
     "tol": "completeness tolerance per row for n_steps='auto' (relative to |prediction - base value|)",
     "max_steps": "most steps a row may get with n_steps='auto'",
     "n_samples": "noisy copies per row",
@@ -75,8 +75,8 @@ def applicable_settings(explainer) -> dict[str, object]:
         "gradient_rule": True,
         "features": True,
         "n_steps": method != "expected" and not _exact_rule(explainer),
-        "tol": auto_steps and method != "expected",
-        "max_steps": auto_steps and method != "expected",
+        "tol": auto_steps and method != "expected" and not _exact_rule(explainer),
+        "max_steps": auto_steps and method != "expected" and not _exact_rule(explainer),
         "rule": method != "guided",
         "n_samples": method in (*SAMPLE_AGGREGATES, "expected"),
         "noise_level": method in SAMPLE_AGGREGATES,
@@ -98,7 +98,7 @@ def meaning(name: str, method: str) -> str:
 
 def completeness_applies(explainer) -> str | None:
     """None when attributions should add up to prediction - base value; else why a verdict cannot apply."""
-    if explainer.method in ("smoothgrad_sq", "vargrad"):
+    if not METHODS[explainer.method].additive:
         kind = "mean squares" if explainer.method == "smoothgrad_sq" else "variances"
         return (
             f"{explainer.method} attributions are {kind} of attributions over noisy copies: they are not meant to add "

@@ -316,9 +316,16 @@ def test_rows_are_labels_not_positions(setting, tmp_path):
 @pytest.mark.parametrize(
     "params, present, absent, verdict",
     [
-        ({"method": "smoothgrad_sq", "n_samples": 4}, {"n_samples", "noise_level", "random_state"}, set(), "NOT APPL"),
+        (
+            {"method": "smoothgrad_sq", "n_samples": 4, "rule": "gausslegendre"},
+            {"n_samples", "noise_level", "random_state"},
+            set(),
+            "NOT APPL",
+        ),
         ({"method": "expected", "baseline": "sample", "n_samples": 16}, {"n_samples", "n_baselines"}, {"n_steps"}, ""),
-        ({"n_steps": "auto"}, {"tol", "max_steps"}, {"random_state"}, "PASS"),
+        ({"n_steps": "auto", "rule": "gausslegendre"}, {"tol", "max_steps"}, {"random_state"}, "PASS"),
+        # exact integration (rule="auto" on this linear model) has no steps to change, and no tolerance
+        ({"n_steps": "auto"}, {"rule"}, {"n_steps", "tol", "max_steps", "random_state"}, "PASS"),
     ],
 )
 def test_sections_follow_the_method(setting, tmp_path, params, present, absent, verdict):
@@ -327,12 +334,15 @@ def test_sections_follow_the_method(setting, tmp_path, params, present, absent, 
     sections = _parse(skig.report(explainer, X, tmp_path / "r.html", max_stability_rows=40))
     settings = {row[0] for row in _body(sections["settings"]["tables"][0])}
     assert present <= settings and not absent & settings
-    changed = [row[0] for row in _body(sections["stability"]["tables"][0])]
+    tables = sections["stability"]["tables"]
+    changed = [row[0] for row in _body(tables[0])] if tables else []
+    if not tables:  # exact IG draws nothing and has no steps: the report says why nothing can move
+        assert "exact" in sections["stability"]["text"]
     method = params.get("method", "ig")
     assert ("random_state" in changed) == (method != "ig")
-    assert ("n_steps" in changed) == (method == "smoothgrad_sq")
+    assert ("n_steps" in changed) == (method == "smoothgrad_sq" and explainer.rule_ != "exact")
     assert ("n_samples" in changed) == (method != "ig")
-    assert ("tol" in changed) == (params.get("n_steps") == "auto")
+    assert ("tol" in changed) == (params.get("n_steps") == "auto" and explainer.rule_ != "exact")
     assert verdict in sections["completeness"]["text"]
     if method == "smoothgrad_sq":
         assert "PASS" not in sections["completeness"]["text"] and "FAIL" not in sections["completeness"]["text"]
