@@ -44,6 +44,8 @@ def report(
     tolerance: float = 0.01,
     max_stability_rows: int = 500,
     random_state=0,
+    sample_size: int = 1000,
+    key=None,
 ) -> Path:
     """Write a self-contained HTML compliance report of ``explainer`` on ``X``.
 
@@ -51,9 +53,12 @@ def report(
     ----------
     explainer : Explainer
         A fitted explainer; the settings that apply to its method are recorded so the result can be reproduced.
-    X : DataFrame or array-like of shape (n_rows, n_features)
+    X : DataFrame, array-like of shape (n_rows, n_features), or Spark / Dask DataFrame
         Rows to explain, with the columns the explainer was fitted on. It may also hold the ``group`` column when
         the model does not read it (a protected attribute); that column is then used to audit, never explained.
+        A Spark or Dask DataFrame is explained on its engine: the importance table, the completeness audit and
+        the group means come from all its rows (without collecting their attributions), and ``sample_size`` rows
+        explained on this machine give the plots, the stability checks, the group gaps and the applicants.
     path : str or Path
         Where to write the ``.html`` file.
     rows : index label, list of labels, or Explanation, default=None
@@ -83,6 +88,11 @@ def report(
         Rows re-explained (a seeded sample) for the stability checks.
     random_state : int, RandomState instance or None, default=0
         Seeds the group comparison's bootstrap and permutations and the stability sample.
+    sample_size : int, default=1000
+        With a Spark or Dask ``X``: rows explained on this machine.
+    key : str or list of str, default=None
+        With a Spark or Dask ``X``: the row key column(s), as :func:`skig.spark.explain` takes them; ``rows`` are
+        then key values.
 
     Returns
     -------
@@ -101,7 +111,16 @@ def report(
     from ..plots import bar, beeswarm, waterfall
 
     check_is_fitted(explainer)
-    if not isinstance(X, pd.DataFrame):
+    full, exp = None, None
+    if _is_distributed(X):
+        from .._distributed import report_data
+
+        if group is not None and not isinstance(group, str):
+            raise TypeError("with a Spark or Dask X, group must be the name of one of its columns.")
+        data = report_data(explainer, X, sample_size=sample_size, key=key, by=group, random_state=random_state)
+        X, exp, full = data.sample, data.explanation, data.summary
+        group = data.group
+    elif not isinstance(X, pd.DataFrame):
         X = pd.DataFrame(np.asarray(X), columns=explainer.get_feature_names_out())
     check_reason_arguments(n_reasons, direction, reasons)
     for name, value in (("min_group_size", min_group_size), ("max_groups", max_groups)):
@@ -114,10 +133,11 @@ def report(
         if isinstance(group, str) and group not in _model_columns(explainer):
             X = X.drop(columns=group)  # an audit column the model does not read: never explained
 
-    exp = explainer.explain(X)
+    if exp is None:
+        exp = explainer.explain(X)
     units = fmt.Units(exp.output)
     outcome = _outcome(exp)
-    importance = exp.importance()
+    importance = exp.importance() if full is None else full.importance
     parts = [heading(1, title)]
     parts.append(
         paragraph(
@@ -135,7 +155,10 @@ def report(
                 explainer.adapter_.model.description,
                 f"{explainer.n_features_in_}: {', '.join(map(str, explainer.get_feature_names_out()))}",
                 fmt.count(len(explainer.encoded_feature_names_)),
-                fmt.count(len(exp)),
+                fmt.count(len(exp))
+                if full is None
+                else f"{fmt.count(full.rows)} (a sample of {fmt.count(len(exp))} explained here for the plots, "
+                "stability, group gaps and applicants)",
                 outcome,
                 f"{units.level_unit} (predictions, base values); {units.change_unit} (attributions)",
                 __version__,
@@ -152,7 +175,7 @@ def report(
         table(summary, "What was explained: the model, the columns it reads, the rows and the output space."),
     ]
     parts += _settings_section(explainer, exp, units)
-    parts += _completeness_section(explainer, exp, units, tolerance)
+    parts += _completeness_section(explainer, exp, units, tolerance, full)
 
     top = pd.DataFrame(
         {
@@ -180,7 +203,7 @@ def report(
     parts += _stability_section(explainer, X, exp, max_stability_rows, random_state)
     if grouping is not None:
         parts += _group_section(
-            exp, grouping, group_name, units, outcome, importance, min_group_size, max_groups, random_state
+            exp, grouping, group_name, units, outcome, importance, min_group_size, max_groups, random_state, full
         )
     if reasons is not None:
         parts += _reasons_section(exp, reasons)
@@ -190,6 +213,12 @@ def report(
     path = Path(path)
     path.write_text(document(title, parts), encoding="utf-8")
     return path
+
+
+def _is_distributed(X) -> bool:
+    """A Spark or Dask DataFrame (told by its type's module: neither engine is imported for the check)."""
+    module = type(X).__module__
+    return module.startswith("pyspark.") or module.startswith("dask.")
 
 
 def _model_columns(explainer) -> set[str]:
@@ -282,7 +311,7 @@ def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     if exp.baseline is not None:
         rows, space = exp.baseline, "in the data's own terms"
     else:
-        rows = explainer.baseline_.assign(weight=explainer.baseline_weights_)
+        rows = explainer.encoded_baseline_.assign(weight=explainer.baseline_weights_)
         space = "in the encoded columns the model reads (this explanation has no raw form of it)"
     rows = rows.sort_values("weight", ascending=False, kind="stable") if len(rows) > 1 else rows
     shown = rows.head(10)
@@ -302,17 +331,31 @@ def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     ]
 
 
-def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float) -> list[str]:
+def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float, full=None) -> list[str]:
     abs_delta = exp.delta.abs()
-    scale = float((exp.predictions - exp.base_values).abs().mean()) or 1.0
+    if full is None:
+        largest, mean, scale = (
+            float(abs_delta.max()),
+            float(abs_delta.mean()),
+            float((exp.predictions - exp.base_values).abs().mean()),
+        )
+    else:  # all rows of a distributed frame, from its summary
+        figures = full.completeness
+        largest, mean, scale = (
+            float(figures[name]) for name in ("max |delta|", "mean |delta|", "mean |prediction - base value|")
+        )
+    scale = scale or 1.0
     allowed = tolerance * scale
     items = {
-        "max |delta|": units.change(abs_delta.max(), signed=False),
-        "mean |delta|": units.change(abs_delta.mean(), signed=False),
+        "max |delta|": units.change(largest, signed=False),
+        "mean |delta|": units.change(mean, signed=False),
         "mean |prediction - base value|": units.change(scale, signed=False),
         f"tolerance ({fmt.plain(100 * tolerance, 1)}% of the line above)": units.change(allowed, signed=False),
-        "rows with |delta| above the tolerance": fmt.count((abs_delta > allowed).sum()),
     }
+    if full is None:
+        items["rows with |delta| above the tolerance"] = fmt.count((abs_delta > allowed).sum())
+    else:
+        items["rows audited"] = fmt.count(full.rows)
     if exp.n_steps is not None and isinstance(explainer.n_steps, str):
         steps = exp.n_steps
         items["steps used per row (min / median / max)"] = (
@@ -331,7 +374,7 @@ def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float) ->
     why_not = completeness_applies(explainer)
     if why_not is not None:
         parts.append(f'<p><span class="na">NOT APPLICABLE</span>: {escape(why_not)}</p>')
-    elif float(abs_delta.max()) <= allowed:
+    elif largest <= allowed:
         parts.append('<p class="pass">PASS</p>')
     else:
         parts.append('<p class="fail">FAIL: raise n_steps (or use n_steps="auto") or change the rule</p>')
@@ -362,7 +405,7 @@ def _stability_section(explainer, X, exp, max_rows: int, random_state) -> list[s
 
 
 def _group_section(
-    exp, grouping, name, units: fmt.Units, outcome, importance, min_size, max_groups, random_state
+    exp, grouping, name, units: fmt.Units, outcome, importance, min_size, max_groups, random_state, full=None
 ) -> list[str]:
     pooled = pool_groups(grouping.loc[exp.values.index], min_size=min_size, max_groups=max_groups)
     sizes = pooled.sizes.assign(
@@ -384,11 +427,17 @@ def _group_section(
             paragraph(f"Only one group remains after pooling, so attributions cannot be compared across {name}.")
         ]
     means = group_means(exp.values, pooled.labels, order).loc[importance.index]
+    scope = ""
+    if full is not None and full.group_mean is not None:
+        # all rows of the distributed frame, for the groups shown (a pooled "other" has no full-data mean)
+        shown = [group for group in order if group in full.group_mean.columns]
+        means = full.group_mean.loc[importance.index, shown]
+        order, scope = shown, f" Computed on all {fmt.count(full.rows)} rows."
     parts.append(
         table(
             means.map(units.change),
             f"Mean attribution of each feature (rows, most important first) in each group (columns), in "
-            f"{units.change_unit}: how much the feature moves {outcome} for that group on average.",
+            f"{units.change_unit}: how much the feature moves {outcome} for that group on average.{scope}",
             numeric=order,
         )
     )
@@ -415,7 +464,8 @@ def _group_section(
             "Each feature's gap between its highest and lowest group mean, with a 95% bootstrap interval "
             f"({N_RESAMPLES} resamples within each group) and a permutation p-value ({N_RESAMPLES} shuffles of the "
             f"two groups' rows){adjusted}; an interval that contains 0, or a p-value above 0.05, means chance alone "
-            "could give a gap this large.",
+            "could give a gap this large."
+            + (f" On the {fmt.count(len(exp))} rows explained here." if full is not None else ""),
             numeric=["difference", "95% interval", "p-value"],
             flagged=list(differ["p_value"] < 0.05),
         ),

@@ -162,3 +162,25 @@ def test_report_data_explains_a_sample_locally_and_summarizes_all(
         data.summary.importance, single_machine["ig"].importance(), check_names=False, rtol=1e-12
     )
     assert set(data.summary.group_mean.columns) == {"retail", "sme"}
+
+
+def test_report_of_a_dask_frame_takes_importance_completeness_and_group_means_from_all_rows(
+    in_cluster, dd, explainers, portfolio, single_machine, tmp_path
+):
+    import re
+
+    import skig
+
+    ddf = dd.from_pandas(portfolio, npartitions=7, sort=False)
+    path = skig.report(
+        explainers["ig"], ddf, tmp_path / "r.html", key="account_id", group="segment", sample_size=60, min_group_size=5
+    )
+    html = path.read_text(encoding="utf-8")
+    assert f"{len(portfolio):,} (a sample of 60 explained here" in html
+    assert "rows audited" in html and "Computed on all" in html
+    # the importance table is the full data's: its order is the single-machine ranking over every row
+    ranking = list(single_machine["ig"].importance().index)
+    section = html[html.index('id="importance"') :]
+    positions = [section.index(f">{name}<") for name in ranking]
+    assert positions == sorted(positions)
+    assert re.search(r"On the 60 rows explained here", html)
