@@ -284,6 +284,20 @@ def check_reasons(layout: OutputLayout) -> None:
             warnings.warn(f"no reason text for features {unmapped}; their names are used instead.", stacklevel=3)
 
 
+def plan(explainer, columns, engine: str, *, rows_per_batch: int | None, **layout_options) -> tuple[OutputLayout, int]:
+    """What both engines check before explaining: the output layout, the row key, the reasons, the batch size.
+
+    Returns the layout and the rows per batch (``rows_per_batch``, or what skig's memory bound gives).
+    """
+    layout = OutputLayout.build(explainer, list(columns), **layout_options)
+    check_key(explainer, layout, engine)
+    check_reasons(layout)
+    rows = int(rows_per_batch) if rows_per_batch is not None else batch_rows(explainer)
+    if rows < 1:
+        raise ValueError(f"batch_rows must be a positive integer, got {rows_per_batch!r}.")
+    return layout, rows
+
+
 def check_key(explainer, layout: OutputLayout, engine: str) -> None:
     """Refuse a stochastic method without a row key where the engine gives rows no index (Spark)."""
     if engine == "spark" and not layout.key and explainer.method in STOCHASTIC_METHODS:

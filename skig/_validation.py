@@ -154,8 +154,8 @@ def _check_numeric_dtypes(X: pd.DataFrame) -> None:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         values = column.dropna()
-        example = next((value for value in values if not _is_number(value)), values.iloc[0] if len(values) else None)
-        if example is None or (column.dtype == object and all(_is_number(value) for value in values)):
+        example = next((value for value in values if not is_number(value)), values.iloc[0] if len(values) else None)
+        if example is None or (column.dtype == object and all(is_number(value) for value in values)):
             continue  # numbers held as objects: check_array converts them
         raise ValueError(
             f"the model reads X's columns as numbers, but column {name!r} ({column.dtype}) holds {example!r}; "
@@ -163,7 +163,8 @@ def _check_numeric_dtypes(X: pd.DataFrame) -> None:
         )
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """Whether ``float(value)`` works."""
     try:
         float(value)
     except (TypeError, ValueError):

@@ -21,16 +21,14 @@ from ._distributed import (
     OutputLayout,
     Summary,
     _as_columns,
-    check_key,
-    check_reasons,
     combine_totals,
     explain_frame,
     partial_totals,
+    plan,
     shipped,
     summary_features,
     thread_copy,
 )
-from ._distributed import batch_rows as default_batch_rows
 
 __all__ = ["explain", "summarize"]
 
@@ -115,9 +113,11 @@ def explain(
     >>> attributions = skig.dask.explain(explainer, accounts, key="account_id")  # doctest: +SKIP
     >>> attributions.to_parquet("s3://bank/attributions/2024-06")  # doctest: +SKIP
     """
-    layout = OutputLayout.build(
+    layout, rows = plan(
         explainer,
-        list(ddf.columns),
+        ddf.columns,
+        "dask",
+        rows_per_batch=batch_rows,
         key=key,
         keep=keep,
         reasons=reasons,
@@ -125,11 +125,6 @@ def explain(
         direction=direction,
         prefix=prefix,
     )
-    check_key(explainer, layout, "dask")
-    check_reasons(layout)
-    rows = int(batch_rows) if batch_rows is not None else default_batch_rows(explainer)
-    if rows < 1:
-        raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
     selected = ddf[layout.needed]
     # A partial keeps the layout out of Dask's traversal of task arguments.
     function = functools.partial(_explain_partition, layout=layout, batch_rows=rows)

@@ -22,13 +22,11 @@ from ._distributed import (
     OutputLayout,
     Summary,
     _as_columns,
-    check_key,
-    check_reasons,
     explain_frame,
+    plan,
     shipped,
     summary_features,
 )
-from ._distributed import batch_rows as default_batch_rows
 
 __all__ = ["explain", "summarize"]
 
@@ -121,9 +119,11 @@ def explain(
     >>> attributions = skig.spark.explain(explainer, accounts, key="account_id")  # doctest: +SKIP
     >>> attributions.write.parquet("s3://bank/attributions/2024-06")  # doctest: +SKIP
     """
-    layout = OutputLayout.build(
+    layout, rows = plan(
         explainer,
         sdf.columns,
+        "spark",
+        rows_per_batch=batch_rows,
         key=key,
         keep=keep,
         reasons=reasons,
@@ -131,11 +131,6 @@ def explain(
         direction=direction,
         prefix=prefix,
     )
-    check_key(explainer, layout, "spark")
-    check_reasons(layout)
-    rows = int(batch_rows) if batch_rows is not None else default_batch_rows(explainer)
-    if rows < 1:
-        raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
     session = sdf.sparkSession
     # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
     session.conf.set(MAX_RECORDS_PER_BATCH, str(rows))

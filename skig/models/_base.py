@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._validation import is_number
 from ._heads import OutputHead
 
 _DIFFERENTIABLE_HINT = (
@@ -163,21 +164,13 @@ def _numeric_matrix(X) -> np.ndarray:
             try:
                 np.asarray(matrix[:, column], dtype=np.float64)
             except (TypeError, ValueError):
-                example = next(value for value in matrix[:, column] if not _is_number(value))
+                example = next(value for value in matrix[:, column] if not is_number(value))
                 raise ValueError(
                     f"encoded column {column} holds non-numeric values such as {example!r} "
                     f"({type(example).__name__}); the model needs numbers: encode it (e.g. OneHotEncoder for "
                     "categories, a FunctionTransformer for dates) before the model."
                 ) from error
         raise
-
-
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
