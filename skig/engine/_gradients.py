@@ -79,9 +79,12 @@ def chunk_points(module: torch.nn.Module, probe: torch.Tensor, batch_size: int |
     """
     if batch_size != "auto":
         return int(batch_size)
-    n_features = probe.shape[1]
-    per_point = probe.element_size() * (4 * n_features + 3 * activation_size(module, probe) + 8)
-    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // per_point)))
+    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // _point_bytes(module, probe))))
+
+
+def _point_bytes(module: torch.nn.Module, probe: torch.Tensor) -> int:
+    """Bytes one path point holds during a pass: its input, its gradient and the activations autograd keeps."""
+    return probe.element_size() * (4 * probe.shape[1] + 3 * activation_size(module, probe) + 8)
 
 
 @dataclass
@@ -113,8 +116,24 @@ class Paths:
 
     def chunk(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi)."""
+        per_group, n_features = self.per_group, self.ends.shape[1]
+        if self.alpha.ndim == 1 and lo % per_group == 0 and (hi - lo) % per_group == 0:
+            # Whole groups sharing one (start, alpha, weight) pattern: broadcast it, so that building the points
+            # costs two passes over them instead of a gather per tensor (this is most of IG's own time on CPU).
+            first, last = lo // per_group, hi // per_group
+            start = self.starts[self.start_index]
+            step = (self.ends[first:last, None, :] - start).contiguous()  # rows may come column-major
+            points = torch.addcmul(start, self.alpha.unsqueeze(1), step)
+            groups = torch.arange(first, last, device=self.ends.device).repeat_interleave(per_group)
+            return (
+                points.reshape(-1, n_features),
+                step.view(-1, n_features),
+                self.weight.repeat(last - first),
+                self.targets[first:last].repeat_interleave(per_group),
+                groups,
+            )
         flat = torch.arange(lo, hi, device=self.ends.device)
-        groups, slots = flat // self.per_group, flat % self.per_group
+        groups, slots = flat // per_group, flat % per_group
         start = self.starts[self._take(self.start_index, groups, slots)]
         step = self.ends[groups] - start
         alpha = self._take(self.alpha, groups, slots).unsqueeze(1)
@@ -161,14 +180,16 @@ def path_gradients(
             points, step, weight, targets, groups = paths.chunk(lo, hi)
             points.requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
-            contribution = (grad * step * weight.unsqueeze(1)).to(accumulate)
-            if lo % paths.per_group == 0 and hi - lo >= paths.per_group and (hi - lo) % paths.per_group == 0:
-                first = lo // paths.per_group
-                out[first : first + (hi - lo) // paths.per_group] += contribution.view(
-                    -1, paths.per_group, out.shape[1]
-                ).sum(1)
+            if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
+                # Whole groups: one weighted sum per group, as a batched matrix product in the points' dtype; only
+                # the sum across passes is in float64 (a float64 copy of every contribution cost as much again).
+                first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
+                contribution = torch.bmm(
+                    weight.view(n_groups, 1, paths.per_group), (grad * step).view(n_groups, paths.per_group, -1)
+                )
+                out[first : first + n_groups] += contribution.view(n_groups, -1)
             else:
-                out.index_add_(0, groups, contribution)
+                out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))
             bar.update(hi - lo)
     bar.close()
     return out
