@@ -120,22 +120,30 @@ class Paths:
         return values[slots] if values.ndim == 1 else values[groups, slots]
 
     def chunk(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi)."""
+        """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi).
+
+        The steps have shape (hi - lo, d), or (n_groups, 1, d) when [lo, hi) holds whole groups that all start at
+        the same row: then a group's step is common to its points.
+        """
         per_group, n_features = self.per_group, self.ends.shape[1]
         if self.alpha.ndim == 1 and lo % per_group == 0 and (hi - lo) % per_group == 0:
-            # Whole groups sharing one (start, alpha, weight) pattern: broadcast it, so that building the points
-            # costs two passes over them instead of a gather per tensor (this is most of IG's own time on CPU).
+            # Whole groups sharing one (start, alpha, weight) pattern: broadcast it rather than gather every point's
+            # start, end and alpha (those gathers were most of IG's own time on CPU).
             first, last = lo // per_group, hi // per_group
-            start = self.starts[self.start_index]
-            step = (self.ends[first:last, None, :] - start).contiguous()  # rows may come column-major
-            points = torch.addcmul(start, self.alpha.unsqueeze(1), step)
-            groups = torch.arange(first, last, device=self.ends.device).repeat_interleave(per_group)
+            if len(self.starts) == 1:
+                step = (self.ends[first:last] - self.starts).unsqueeze(1).contiguous()
+                points = torch.addcmul(self.starts, self.alpha.unsqueeze(1), step)
+            else:
+                start = self.starts[self.start_index]
+                step = (self.ends[first:last, None, :] - start).contiguous()  # rows may come column-major
+                points = torch.addcmul(start, self.alpha.unsqueeze(1), step)
+                step = step.view(-1, n_features)
             return (
                 points.reshape(-1, n_features),
-                step.view(-1, n_features),
+                step,
                 self.weight.repeat(last - first),
                 self.targets[first:last].repeat_interleave(per_group),
-                groups,
+                torch.arange(first, last, device=self.ends.device).repeat_interleave(per_group),
             )
         flat = torch.arange(lo, hi, device=self.ends.device)
         groups, slots = flat // per_group, flat % per_group
@@ -186,12 +194,14 @@ def path_gradients(
             points.requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
             if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
-                # Whole groups: one weighted sum per group, as a batched matrix product in the points' dtype; only
-                # the sum across passes is in float64 (a float64 copy of every contribution cost as much again).
+                # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
+                # the step factored out when the group's points share it; only the sum over passes is in float64.
                 first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
-                contribution = torch.bmm(
-                    weight.view(n_groups, 1, paths.per_group), (grad * step).view(n_groups, paths.per_group, -1)
-                )
+                weight = weight.view(n_groups, 1, paths.per_group)
+                if step.ndim == 3:
+                    contribution = torch.bmm(weight, grad.reshape(n_groups, paths.per_group, -1)) * step
+                else:
+                    contribution = torch.bmm(weight, (grad * step).view(n_groups, paths.per_group, -1))
                 out[first : first + n_groups] += contribution.view(n_groups, -1)
             else:
                 out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))
