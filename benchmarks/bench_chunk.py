@@ -19,8 +19,16 @@ from skig.engine._gradients import _point_bytes
 
 N_FEATURES = 30
 #: (hidden width, hidden layers, activation)
-MODELS = [(32, 2, "relu"), (64, 2, "relu"), (64, 2, "tanh"), (128, 2, "relu"), (128, 4, "tanh"), (256, 2, "relu"),
-          (512, 2, "relu"), (1024, 2, "relu")]
+MODELS = [
+    (32, 2, "relu"),
+    (64, 2, "relu"),
+    (64, 2, "tanh"),
+    (128, 2, "relu"),
+    (128, 4, "tanh"),
+    (256, 2, "relu"),
+    (512, 2, "relu"),
+    (1024, 2, "relu"),
+]
 CHUNKS = [2**k for k in range(8, 17)]
 #: Points per model: about the same work for each, and at least every pass size up to 65,536 for narrow ones.
 N_POINTS = {32: 2**16, 64: 2**16, 128: 2**16, 256: 2**15, 512: 2**14, 1024: 2**13}
@@ -48,8 +56,8 @@ def main(rounds: int, threads: int, timer: str) -> None:
         points = torch.randn(n_points, N_FEATURES)
         probe = points[:8]
 
-        def run(chunk):
-            for lo in range(0, n_points, chunk):
+        def run(chunk, model=model, points=points):
+            for lo in range(0, len(points), chunk):
                 part = points[lo : lo + chunk].clone().requires_grad_(True)
                 torch.autograd.grad(model(part).sum(), part)
 
@@ -75,6 +83,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--timer", choices=("wall", "cpu"), default="wall", help="cpu: process time, for a busy machine")
+    parser.add_argument(
+        "--timer", choices=("wall", "cpu"), default="wall", help="cpu: process time, for a busy machine"
+    )
     args = parser.parse_args()
     main(args.rounds, args.threads, args.timer)

@@ -81,7 +81,8 @@ def main(seeds: int, n_rows: int, with_shap: bool, shap_rows: int) -> None:
     rows = X[1000 : 1000 + n_rows]
     tools = TOOLS if with_shap else TOOLS[:2]
     print(
-        f"Expected IG, {n_rows} rows" + (f" ({shap_rows} for SHAP)" if with_shap else ", SHAP not run (--shap)")
+        f"Expected IG, {n_rows} rows"
+        + (f" ({shap_rows} for SHAP)" if with_shap else ", SHAP not run (--shap)")
         + f", {seeds} seeds, torch threads: {torch.get_num_threads()}; "
         "RMSE against the dense reference, ms per explained row (median over seeds); ratios > 1 favour skig"
     )
@@ -134,7 +135,10 @@ def main(seeds: int, n_rows: int, with_shap: bool, shap_rows: int) -> None:
     print("\nRMSE gain over Captum by skig's regime (all models, backgrounds and budgets):")
     for name in ("sobol", "strata"):
         gains = [gain for kind, gain in summary if kind == name]
-        print(f"  {name:>6}: {len(gains):2d} settings, gain {min(gains):.1f}x to {max(gains):.1f}x, median {np.median(gains):.1f}x")
+        print(
+            f"  {name:>6}: {len(gains):2d} settings, gain {min(gains):.1f}x to {max(gains):.1f}x, "
+            f"median {np.median(gains):.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,12 @@ def contenders(model, X, target, skig_sweep):
 
     def skig_run(batch_size):
         explainer = skig.Explainer(
-            model, baseline="mean", n_steps=N_STEPS, rule="gausslegendre", output="raw", target=target,
+            model,
+            baseline="mean",
+            n_steps=N_STEPS,
+            rule="gausslegendre",
+            output="raw",
+            target=target,
             batch_size=batch_size,
         ).fit(X)
         return lambda: explainer.explain(X)
@@ -135,8 +140,10 @@ def main(rounds: int, with_shap: bool, shap_rows: int, skig_sweep: bool, threads
             print(f"{run:<26}{1e3 * seconds:>9.1f}{seconds / floor:>14.2f}{mark}")
         if with_shap:
             per_row = shap_seconds_per_row(model, X, max(1, rounds // 3), shap_rows, clock)
-            print(f"{'shap GradientExplainer':<26}{1e3 * per_row * N_ROWS:>9.1f}{per_row * N_ROWS / floor:>14.2f}"
-                  f"  ({shap_rows} rows timed, scaled to {N_ROWS})")
+            print(
+                f"{'shap GradientExplainer':<26}{1e3 * per_row * N_ROWS:>9.1f}{per_row * N_ROWS / floor:>14.2f}"
+                f"  ({shap_rows} rows timed, scaled to {N_ROWS})"
+            )
         print(
             f"skig / best floor ({floor_name.split()[1]} points per pass) = {mine / floor:.2f} (target <= 1.1); "
             f"best captum ({captum_name.split()[1]}) / skig = {times[captum_name] / mine:.2f} (target >= 2); "
@@ -152,7 +159,9 @@ if __name__ == "__main__":
     parser.add_argument("--skig-sweep", action="store_true", help="also time skig at each fixed batch_size")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the targets are for 2)")
     parser.add_argument(
-        "--timer", choices=("wall", "cpu"), default="wall",
+        "--timer",
+        choices=("wall", "cpu"),
+        default="wall",
         help="cpu: process time; with --threads 1 it keeps the ratios on a busy machine",
     )
     args = parser.parse_args()
