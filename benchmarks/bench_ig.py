@@ -1,7 +1,11 @@
-"""Integrated Gradients speed: skig against Captum, SHAP and the autograd floor, in one process.
+"""Integrated Gradients speed: skig against the chunked autograd floor and Captum, in one process, on CPU.
 
-An MLP 30 -> 256 -> 256 -> 2, 1,000 rows, 50 steps, Gauss-Legendre, on CPU. Prints seconds and ratios.
-Run: ``python benchmarks/bench_ig.py [--repeats 5]``.
+Two MLPs (30 -> 256 -> 256 -> 2 and 30 -> 64 -> 64 -> 1, ReLU), 1,000 rows, 50 steps, Gauss-Legendre, raw output.
+The floor is a bare forward and backward over the same 50,000 path points with the parameters frozen, at several
+points per pass; its best pass size is the floor. Captum runs with its defaults (every point in one pass) and with
+the best of several ``internal_batch_size``. Every contender runs once per round, rounds repeat, each keeps its best
+time (so a busy machine slows all of them alike). Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``;
+on a busy machine ``--threads 1 --timer cpu`` gives steadier ratios (process time does not count waiting).
 """
 
 from __future__ import annotations
@@ -14,96 +18,151 @@ import numpy as np
 import torch
 
 import skig
-from skig.engine import quadrature
+from skig.engine import chunk_points, quadrature
 
 N_ROWS, N_FEATURES, N_STEPS = 1000, 30, 50
+MODELS = {"30->256->256->2": (256, 2, 1), "30->64->64->1": (64, 1, 0)}  # hidden width, outputs, target explained
+FLOOR_CHUNKS = (512, 1024, 2048, 4096, 8192, 16384, 32768, N_ROWS * N_STEPS)
+CAPTUM_BATCHES = (1000, 2000, 4000, 8000, 16000)  # Captum passes all rows at internal_batch_size // rows steps
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up: allocator, thread pool, lazy imports
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def main(repeats: int) -> None:
+def make_model(hidden: int, n_outputs: int) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(N_FEATURES, 256),
+    return torch.nn.Sequential(
+        torch.nn.Linear(N_FEATURES, hidden),
         torch.nn.ReLU(),
-        torch.nn.Linear(256, 256),
+        torch.nn.Linear(hidden, hidden),
         torch.nn.ReLU(),
-        torch.nn.Linear(256, 2),
+        torch.nn.Linear(hidden, n_outputs),
     )
-    X = np.random.RandomState(0).normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
+
+
+def best_times(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, float]:
+    """Best time of each run over ``rounds`` rounds, every run once per round, after one warm-up each."""
+    for fn in runs.values():
+        fn()  # allocator, thread pool, lazy imports
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
+def contenders(model, X, target, skig_sweep):
+    """``{name: fn}`` for the floor at every chunk size, skig, and Captum; and the chunk size skig picks."""
     inputs = torch.from_numpy(X)
     baseline = inputs.mean(0, keepdim=True)
-    target = 1
+    alphas = torch.as_tensor(quadrature("gausslegendre", N_STEPS)[0], dtype=torch.float32)
 
-    explainer = skig.Explainer(
-        model, baseline="mean", n_steps=N_STEPS, rule="gausslegendre", output="raw", target=target
-    )
-    explainer.fit(X)
+    def floor(chunk):
+        def run():
+            # What any IG must at least pay: build the path points, one bare forward and backward over them.
+            for param in model.parameters():
+                param.requires_grad_(False)
+            points = (baseline + alphas.view(-1, 1, 1) * (inputs - baseline)).reshape(-1, N_FEATURES)
+            for lo in range(0, len(points), chunk):
+                part = points[lo : lo + chunk].requires_grad_(True)
+                torch.autograd.grad(model(part)[:, target].sum(), part)
+            for param in model.parameters():
+                param.requires_grad_(True)
 
-    def run_skig():
-        return explainer.explain(X)
+        return run
 
-    alphas, weights = (torch.as_tensor(v, dtype=torch.float32) for v in quadrature("gausslegendre", N_STEPS))
-
-    def run_floor():
-        # One bare forward and backward over every path point, parameters frozen: what any IG must at least pay.
-        for p in model.parameters():
-            p.requires_grad_(False)
-        points = (baseline + alphas.view(-1, 1, 1) * (inputs - baseline)).reshape(-1, N_FEATURES).requires_grad_(True)
-        (grad,) = torch.autograd.grad(model(points)[:, target].sum(), points)
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return grad
+    def skig_run(batch_size):
+        explainer = skig.Explainer(
+            model,
+            baseline="mean",
+            n_steps=N_STEPS,
+            rule="gausslegendre",
+            output="raw",
+            target=target,
+            batch_size=batch_size,
+        ).fit(X)
+        return lambda: explainer.explain(X)
 
     from captum.attr import IntegratedGradients
 
     captum_ig = IntegratedGradients(model)
 
-    def run_captum():
-        return captum_ig.attribute(inputs, baselines=baseline, target=target, n_steps=N_STEPS)
+    def captum(internal_batch_size):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "internal_batch_size < number of examples"
+                return captum_ig.attribute(
+                    inputs, baselines=baseline, target=target, n_steps=N_STEPS, internal_batch_size=internal_batch_size
+                )
 
+        return run
+
+    runs = {f"floor {chunk}": floor(chunk) for chunk in FLOOR_CHUNKS}
+    runs["skig auto"] = skig_run("auto")
+    if skig_sweep:
+        runs |= {f"skig {chunk}": skig_run(chunk) for chunk in FLOOR_CHUNKS}
+    runs["captum defaults"] = captum(None)
+    runs |= {f"captum {batch}": captum(batch) for batch in CAPTUM_BATCHES}
+    return runs, chunk_points(model, inputs[:8], "auto")
+
+
+def shap_seconds_per_row(model, X, rounds: int, n_rows: int, clock) -> float:
     import shap
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        shap_explainer = shap.GradientExplainer(model, inputs[:100])
+        explainer = shap.GradientExplainer(model, torch.from_numpy(X[:100]))
 
-    def run_shap():
-        # Same number of gradient evaluations per row as the IG runs: nsamples = n_steps.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return shap_explainer.shap_values(inputs, nsamples=N_STEPS, rseed=0)
+        def run():  # same gradient evaluations per row as IG: nsamples = n_steps
+            return explainer.shap_values(torch.from_numpy(X[:n_rows]), nsamples=N_STEPS, rseed=0)
 
-    runs = {
-        "autograd floor": run_floor,
-        "skig": run_skig,
-        "captum (defaults)": run_captum,
-        "shap GradientExplainer": run_shap,
-    }
+        return best_times({"shap": run}, rounds, clock)["shap"] / n_rows
+
+
+def main(rounds: int, with_shap: bool, shap_rows: int, skig_sweep: bool, threads: int, timer: str) -> None:
+    torch.set_num_threads(threads)
+    clock = time.perf_counter if timer == "wall" else time.process_time
+    X = np.random.RandomState(0).normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
     print(
-        f"MLP {N_FEATURES}->256->256->2, {N_ROWS} rows, {N_STEPS} steps, gausslegendre, CPU, "
-        f"{torch.get_num_threads()} threads, best of {repeats}"
+        f"IG, {N_ROWS} rows x {N_STEPS} steps = {N_ROWS * N_STEPS} path points, gausslegendre, raw output, CPU, "
+        f"torch threads: {torch.get_num_threads()}, best of {rounds} rounds ({timer} time)"
     )
-    times = {name: best_of(fn, repeats) for name, fn in runs.items()}
-    floor, mine = times["autograd floor"], times["skig"]
-    print(f"{'run':<24}{'seconds':>10}{'x floor':>10}{'x skig':>10}")
-    for name, seconds in times.items():
-        print(f"{name:<24}{seconds:>10.3f}{seconds / floor:>10.2f}{seconds / mine:>10.2f}")
-    print(
-        f"skig / floor = {mine / floor:.2f} (target <= 1.2); captum / skig = {times['captum (defaults)'] / mine:.2f} "
-        "(target >= 2)"
-    )
+    for name, (hidden, n_outputs, target) in MODELS.items():
+        model = make_model(hidden, n_outputs)
+        runs, auto_chunk = contenders(model, X, target, skig_sweep)
+        times = best_times(runs, rounds, clock)
+        floor_name = min((run for run in times if run.startswith("floor")), key=times.get)
+        captum_name = min((run for run in times if run.startswith("captum")), key=times.get)
+        floor, mine = times[floor_name], times["skig auto"]
+        print(f"\nMLP {name} (ReLU); skig's automatic pass: {auto_chunk} points")
+        print(f"{'run (points per pass)':<26}{'ms':>9}{'x best floor':>14}")
+        for run, seconds in times.items():
+            mark = "  <- best" if run in (floor_name, captum_name) else ""
+            print(f"{run:<26}{1e3 * seconds:>9.1f}{seconds / floor:>14.2f}{mark}")
+        if with_shap:
+            per_row = shap_seconds_per_row(model, X, max(1, rounds // 3), shap_rows, clock)
+            print(
+                f"{'shap GradientExplainer':<26}{1e3 * per_row * N_ROWS:>9.1f}{per_row * N_ROWS / floor:>14.2f}"
+                f"  ({shap_rows} rows timed, scaled to {N_ROWS})"
+            )
+        print(
+            f"skig / best floor ({floor_name.split()[1]} points per pass) = {mine / floor:.2f} (target <= 1.1); "
+            f"best captum ({captum_name.split()[1]}) / skig = {times[captum_name] / mine:.2f} (target >= 2); "
+            f"captum defaults / skig = {times['captum defaults'] / mine:.2f}"
+        )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
-    main(parser.parse_args().repeats)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--shap", action="store_true", help="also time SHAP's GradientExplainer (slow)")
+    parser.add_argument("--shap-rows", type=int, default=100, help="rows SHAP explains (its time is scaled up)")
+    parser.add_argument("--skig-sweep", action="store_true", help="also time skig at each fixed batch_size")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the targets are for 2)")
+    parser.add_argument(
+        "--timer",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: process time; with --threads 1 it keeps the ratios on a busy machine",
+    )
+    args = parser.parse_args()
+    main(args.rounds, args.shap, args.shap_rows, args.skig_sweep, args.threads, args.timer)
