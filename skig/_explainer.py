@@ -42,8 +42,9 @@ from .models import PredictionOnly, adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
-#: The most steps a path may get: past this, quadrature gains nothing float64 can show, and memory and time explode.
-MAX_STEPS = 2**16
+#: The most steps a path may get: past this, quadrature gains nothing float64 can show, and building the
+#: Gauss-Legendre rule alone takes seconds (O(n^2)); piecewise-linear nets get exact integration instead.
+MAX_STEPS = 2**13
 _PROBE_ROWS = 8
 
 
@@ -461,14 +462,24 @@ class Explainer(TransformerMixin, BaseEstimator):
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
     ) -> Explanation:
         names_out = self.get_feature_names_out()
-        encoded_values = pd.DataFrame(encoded_attributions, index=index, columns=self.encoded_feature_names_)
+        # No copies of the attributions (they are the largest arrays here: 1M rows x 30 columns is 240 MB).
+        encoded_values = pd.DataFrame(
+            encoded_attributions, index=index, columns=self.encoded_feature_names_, copy=False
+        )
+        groups = self.encoded_feature_groups_
+        one_to_one = len(groups) == len(names_out) and np.array_equal(groups, np.arange(len(groups)))
         if self.features == "encoded":
             values = encoded_values
             data = pd.DataFrame(encoded, index=index, columns=names_out)
+        elif one_to_one and _copy_on_write():
+            # The model reads the raw columns: the two frames may share one array, since writes copy first.
+            values = pd.DataFrame(encoded_attributions, index=index, columns=names_out, copy=False)
+            data = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, index=index, columns=names_out)
+            data.columns = names_out
         else:
-            to_raw = np.zeros((len(self.encoded_feature_groups_), len(names_out)))
-            to_raw[np.arange(len(self.encoded_feature_groups_)), self.encoded_feature_groups_] = 1.0
-            values = pd.DataFrame(encoded_attributions @ to_raw, index=index, columns=names_out)
+            to_raw = np.zeros((len(groups), len(names_out)))
+            to_raw[np.arange(len(groups)), groups] = 1.0
+            values = pd.DataFrame(encoded_attributions @ to_raw, index=index, columns=names_out, copy=False)
             data = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, index=index, columns=names_out)
             data.columns = names_out
         return Explanation(
@@ -530,6 +541,11 @@ class _Shared:
 
     def __sklearn_clone__(self):
         return self
+
+
+def _copy_on_write() -> bool:
+    """Whether pandas copies shared data before writing (the default from pandas 3)."""
+    return int(pd.__version__.split(".")[0]) >= 3 or bool(pd.get_option("mode.copy_on_write"))
 
 
 def _has_preprocessing(model) -> bool:

@@ -105,7 +105,8 @@ class Paths:
         the same row: then a group's step is common to its points.
         """
         per_group, n_features = self.per_group, self.ends.shape[1]
-        if self.alpha.ndim == 1 and lo % per_group == 0 and (hi - lo) % per_group == 0:
+        shared = self.alpha.ndim == 1 and self.start_index.ndim == 1 and self.weight.ndim == 1
+        if shared and lo % per_group == 0 and (hi - lo) % per_group == 0:
             # Whole groups sharing one (start, alpha, weight) pattern: broadcast it rather than gather every point's
             # start, end and alpha (those gathers were most of IG's own time on CPU).
             first, last = lo // per_group, hi // per_group

@@ -64,3 +64,16 @@ def test_matches_captum_approximation_methods(rule):
         # Captum's trapezoid weights sum to (n-1)/n, which breaks completeness; ours are the trapezoid rule proper.
         expected = expected * n_steps / (n_steps - 1)
     np.testing.assert_allclose(ours_weights, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_steps", [101, 1000, 8192])
+def test_large_gauss_legendre_rules_are_exact_on_polynomials_and_fast_to_build(n_steps):
+    alphas, weights = quadrature("gausslegendre", n_steps)
+    assert alphas.shape == (n_steps,) and (alphas > 0).all() and (alphas < 1).all()
+    assert abs(weights.sum() - 1.0) < 1e-13
+    # exact for degree <= 2n - 1: the integral of a^k over [0, 1] is 1 / (k + 1)
+    for k in (1, 7, 60):
+        assert abs((weights * alphas**k).sum() - 1 / (k + 1)) < 1e-13
+    again, _ = quadrature("gausslegendre", n_steps)
+    again[0] = -1.0  # callers get their own copy of the cached rule
+    assert quadrature("gausslegendre", n_steps)[0][0] == alphas[0]
