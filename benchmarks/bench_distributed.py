@@ -1,11 +1,12 @@
 """Distributed IG throughput: skig.spark and skig.dask on 1 and 2 local workers against single-process skig.
 
-The credit-risk example's pipeline (imputer, scaler, one-hot encoder, skorch MLP; 64 Gauss-Legendre steps) explains
+The credit-risk example's pipeline (imputer, scaler, one-hot encoder, skorch ReLU MLP; exact IG) explains
 ``--rows`` applicants resampled from its 4,454 real ones. Both engines read the same Parquet directory and write
 nothing (Spark's ``noop`` sink, a row count on Dask), so the figures are explaining plus the engine's own overhead.
 The data is 16 Parquet files: each engine has 16 partitions to spread.
 Prints rows/s, the speed-up over one process and the overhead per row.
-Run: ``python benchmarks/bench_distributed.py [--rows 1000000] [--engines spark dask] [--workers 1 2]``.
+With ``--identical`` each engine's attributions are then collected and compared with the single process's.
+Run: ``python benchmarks/bench_distributed.py [--rows 1000000] [--engines spark dask] [--workers 1 2] [--identical]``.
 """
 
 from __future__ import annotations
@@ -44,14 +45,21 @@ def portfolio(rows: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     return frame, X, pipeline
 
 
-def single_process(explainer, frame: pd.DataFrame) -> float:
+def single_process(explainer, frame: pd.DataFrame):
     rows = frame.set_index("account_id")
     start = time.perf_counter()
-    explainer.explain(rows)
-    return time.perf_counter() - start
+    exp = explainer.explain(rows)
+    return time.perf_counter() - start, exp
 
 
-def spark_run(explainer, path: Path, workers: int) -> float:
+def differences(explained: pd.DataFrame, exp) -> float:
+    """Largest |difference| between an engine's attribution columns and the single process's (0.0: identical)."""
+    explained = explained.set_index("account_id").loc[exp.values.index]
+    mine = explained[list(exp.values.columns)].to_numpy(dtype=np.float64)
+    return float(np.abs(mine - exp.values.to_numpy()).max())
+
+
+def spark_run(explainer, path: Path, workers: int, exp=None) -> tuple[float, float | None]:
     from pyspark.sql import SparkSession
 
     import skig.spark
@@ -70,11 +78,12 @@ def spark_run(explainer, path: Path, workers: int) -> float:
     start = time.perf_counter()
     skig.spark.explain(explainer, sdf, key="account_id").write.format("noop").mode("overwrite").save()
     elapsed = time.perf_counter() - start
+    gap = None if exp is None else differences(skig.spark.explain(explainer, sdf, key="account_id").toPandas(), exp)
     spark.stop()
-    return elapsed
+    return elapsed, gap
 
 
-def dask_run(explainer, path: Path, workers: int) -> float:
+def dask_run(explainer, path: Path, workers: int, exp=None) -> tuple[float, float | None]:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
@@ -90,16 +99,19 @@ def dask_run(explainer, path: Path, workers: int) -> float:
         start = time.perf_counter()
         explained = skig.dask.explain(explainer, ddf, key="account_id")
         explained.map_partitions(len).compute().sum()
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        gap = None if exp is None else differences(explained.compute().reset_index(), exp)
+        return elapsed, gap
 
 
-def main(rows: int, engines: list[str], workers: list[int]) -> None:
+def main(rows: int, engines: list[str], workers: list[int], identical: bool) -> None:
     frame, X_train, pipeline = portfolio(rows)
-    explainer = skig.Explainer(pipeline, output="probability", baseline="median", n_steps=64).fit(X_train)
-    single = single_process(explainer, frame)
+    explainer = skig.Explainer(pipeline, output="probability", baseline="median").fit(X_train)
+    single, exp = single_process(explainer, frame)
     per_row = single / rows
-    print(f"{rows:,} rows, credit-risk pipeline, IG with 64 steps; {os.cpu_count()} CPU cores")
-    print(f"{'run':<22}{'seconds':>10}{'rows/s':>12}{'vs 1 process':>14}{'overhead/row':>15}")
+    print(f"{rows:,} rows, credit-risk pipeline, IG (rule={explainer.rule_!r}); {os.cpu_count()} CPU cores")
+    header = f"{'run':<22}{'seconds':>10}{'rows/s':>12}{'vs 1 process':>14}{'overhead/row':>15}"
+    print(header + (f"{'max |diff| vs 1 process':>25}" if identical else ""))
     print(f"{'single process':<22}{single:>10.1f}{rows / single:>12,.0f}{1:>13.2f}x{'-':>15}")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "portfolio"
@@ -108,12 +120,14 @@ def main(rows: int, engines: list[str], workers: list[int]) -> None:
             frame.iloc[lo : lo + -(-rows // N_FILES)].to_parquet(path / f"part-{part:03d}.parquet", index=False)
         for engine in engines:
             for n in workers:
-                elapsed = (spark_run if engine == "spark" else dask_run)(explainer, path, n)
+                run = spark_run if engine == "spark" else dask_run
+                elapsed, gap = run(explainer, path, n, exp if identical else None)
                 # CPU time beyond the single process's, per row, if every worker were busy the whole time.
                 overhead = (elapsed * n - single) / rows
                 print(
                     f"{f'{engine} x {n} worker(s)':<22}{elapsed:>10.1f}{rows / elapsed:>12,.0f}"
                     f"{single / elapsed:>13.2f}x{overhead * 1e6:>12.1f} us"
+                    + (f"{gap:>25.3g}" if gap is not None else "")
                 )
     print(f"single-process cost per row: {per_row * 1e6:.1f} us")
 
@@ -123,5 +137,8 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--engines", nargs="+", default=["spark", "dask"], choices=["spark", "dask"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument(
+        "--identical", action="store_true", help="also collect each engine's attributions and compare them exactly"
+    )
     args = parser.parse_args()
-    main(args.rows, args.engines, args.workers)
+    main(args.rows, args.engines, args.workers, args.identical)

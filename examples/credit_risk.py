@@ -149,7 +149,7 @@ def train_and_explain(random_state: int = 0, verbose: bool = True):
             f"Trained on {len(X_train):,} applicants in {time.perf_counter() - start:.1f} s; test ROC AUC = {auc:.3f}"
         )
 
-    explainer = skig.Explainer(pipeline, output="probability", baseline="median", progress=verbose)
+    explainer = skig.Explainer(pipeline, output="probability", baseline="median")
     start = time.perf_counter()
     exp = explainer.fit(X_train).explain(X_test)
     if verbose:

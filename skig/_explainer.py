@@ -58,7 +58,10 @@ class Explainer(TransformerMixin, BaseEstimator):
     ----------
     model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
         The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
-        The explainer never fits or modifies it; :func:`~sklearn.base.clone` keeps the same model.
+        The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
+        frozen, on ``device``), so other threads may use or train the model meanwhile; an explanation reflects
+        the weights at the time of the call. :func:`~sklearn.base.clone` keeps the same model; an explainer
+        restored from a pickle holds its own copy of it.
     method : {"ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided"}, default="ig"
         The attribution method.
 
