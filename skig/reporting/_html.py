@@ -276,6 +276,8 @@ def _settings_section(explainer, exp, units: fmt.Units) -> list[str]:
     settings = applicable_settings(explainer)
     if settings.get("output") == "auto":
         settings["output"] = f"auto ({exp.output})"
+    if settings.get("rule") == "auto":
+        settings["rule"] = f"auto ({explainer.rule_})"
     if settings.get("target", 0) is None and exp.target is not None:
         settings["target"] = f"None (explains {', '.join(map(str, exp.target.unique()[:5]))})"
     frame = pd.DataFrame(
