@@ -6,9 +6,7 @@ Nothing here imports pyspark or dask: the engines live in ``skig.spark`` and ``s
 from __future__ import annotations
 
 import copy
-import threading
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,24 +346,6 @@ def shipped(explainer):
     return out
 
 
-_LOCAL = threading.local()
-
-
-def thread_copy(explainer):
-    """A copy of ``explainer`` owned by the calling thread, made once per thread and explainer.
-
-    ``explain`` freezes the model and restores its state on exit; two threads doing that on one model interleave
-    their restores. Worker threads (Dask's threaded scheduler, a multi-threaded worker) each get a copy instead.
-    """
-    copies = getattr(_LOCAL, "copies", None)
-    if copies is None:
-        copies = _LOCAL.copies = weakref.WeakKeyDictionary()
-    mine = copies.get(explainer)
-    if mine is None:
-        mine = copies[explainer] = copy.deepcopy(explainer)
-    return mine
-
-
 # --------------------------------------------------------------------------------------------------- summaries
 def partial_totals(explained: pd.DataFrame, attributions: Sequence[str], by: Sequence[str]) -> pd.DataFrame:
     """Per group of ``by`` (one group without it): row count, sums of attributions and of their absolute values,
@@ -533,14 +513,23 @@ def report_data(explainer, data, *, sample_size: int = 1000, key=None, by=None, 
     return ReportData(rows, explainer.explain(rows), group, summary)
 
 
+_SPARK_MODULES = ("pyspark.",)
+_DASK_MODULES = ("dask.", "dask_expr.")
+
+
+def is_distributed(data) -> bool:
+    """Whether ``data`` is a Spark or Dask DataFrame, told by its type's module: neither engine is imported."""
+    return type(data).__module__.startswith(_SPARK_MODULES + _DASK_MODULES)
+
+
 def engine_module(data):
     """``skig.spark`` or ``skig.dask``, from the type of ``data``; neither engine is imported for the check."""
     module = type(data).__module__
-    if module.startswith("pyspark."):
+    if module.startswith(_SPARK_MODULES):
         from . import spark
 
         return spark
-    if module.startswith(("dask.", "dask_expr.")):
+    if module.startswith(_DASK_MODULES):
         from . import dask
 
         return dask

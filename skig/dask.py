@@ -27,7 +27,6 @@ from ._distributed import (
     plan,
     shipped,
     summary_features,
-    thread_copy,
 )
 
 __all__ = ["explain", "summarize"]
@@ -54,7 +53,8 @@ def _ship(explainer):
 
 
 def _explain_partition(partition: pd.DataFrame, explainer, *, layout: OutputLayout, batch_rows: int) -> pd.DataFrame:
-    return explain_frame(thread_copy(explainer), partition, layout, batch_rows)
+    # One explainer serves every thread of a worker: explain runs on a private copy of the model.
+    return explain_frame(explainer, partition, layout, batch_rows)
 
 
 def explain(

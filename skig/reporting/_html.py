@@ -111,10 +111,10 @@ def report(
     from ..plots import bar, beeswarm, waterfall
 
     check_is_fitted(explainer)
-    full, exp = None, None
-    if _is_distributed(X):
-        from .._distributed import report_data
+    from .._distributed import is_distributed, report_data  # here: skig._distributed imports this package
 
+    full, exp = None, None
+    if is_distributed(X):
         if group is not None and not isinstance(group, str):
             raise TypeError("with a Spark or Dask X, group must be the name of one of its columns.")
         data = report_data(explainer, X, sample_size=sample_size, key=key, by=group, random_state=random_state)
@@ -213,12 +213,6 @@ def report(
     path = Path(path)
     path.write_text(document(title, parts), encoding="utf-8")
     return path
-
-
-def _is_distributed(X) -> bool:
-    """A Spark or Dask DataFrame (told by its type's module: neither engine is imported for the check)."""
-    module = type(X).__module__
-    return module.startswith("pyspark.") or module.startswith("dask.")
 
 
 def _model_columns(explainer) -> set[str]:
