@@ -320,7 +320,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         encoded_names = self._encoded_names(adapter, raw_names, encoded.shape[1])
         check_encoded_finite(encoded, encoded_names)
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
-        check_gradient_rule(adapter, encoded[:_PROBE_ROWS], self.gradient_rule)
+        snapshot = private_copy(adapter.module)  # one private copy for every model check of this fit
+        check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
         if adapter.classes is not None:
             self.classes_ = adapter.classes
         elif hasattr(self, "classes_"):
@@ -328,7 +329,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = adapter.n_outputs
         self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
-        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, encoded[:_PROBE_ROWS])
+        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, snapshot, encoded[:_PROBE_ROWS])
 
         def encode_rows(baseline_rows):
             try:
@@ -354,7 +355,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
-        check_gradient_flows(adapter, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
@@ -432,7 +433,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
-                row_keys=row_keys(index),
+                row_keys=row_keys(index) if method.stochastic else None,  # hashing labels only where draws need it
                 progress=self.progress,
                 module=PredictionOnly(module),
                 head=lambda raw, targets: adapter.head(raw, targets, self.output_),

@@ -1,5 +1,6 @@
 """What ``fit`` checks beyond single parameters: combinations that mean nothing, and what a few reference rows show
-of the model (ReLU called as a function under a gradient rule, a gradient that is zero everywhere).
+of the model (ReLU called as a function under a gradient rule, a gradient that is zero everywhere, whether it is
+piecewise-linear). The model checks run on the explainer's private copy of the module, never on the user's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .engine import METHODS, functional_relu_calls, module_device, module_dtype, private_copy
+from .engine import METHODS, functional_relu_calls, module_device, module_dtype
 from .models import PredictionOnly
 
 
@@ -27,11 +28,10 @@ def check_parameters(params: Mapping) -> None:
         raise ValueError(f"rule='riemann_trapezoid' needs n_steps >= 2 (and max_steps >= 2); got {what}.")
 
 
-def check_gradient_rule(adapter, encoded: np.ndarray, rule: str) -> None:
+def check_gradient_rule(adapter, module: torch.nn.Module, encoded: np.ndarray, rule: str) -> None:
     """A non-standard rule must reach every ReLU: refuse models that call ReLU as a function."""
     if rule == "standard":
         return
-    module = private_copy(adapter.module)
     probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
     calls = functional_relu_calls(module, probe)
     if calls:
@@ -43,12 +43,13 @@ def check_gradient_rule(adapter, encoded: np.ndarray, rule: str) -> None:
         )
 
 
-def check_gradient_flows(adapter, space: str, encoded: np.ndarray, baselines: np.ndarray) -> None:
+def check_gradient_flows(
+    adapter, module: torch.nn.Module, space: str, encoded: np.ndarray, baselines: np.ndarray
+) -> None:
     """Refuse a model whose gradient is zero all along the paths while its output changes (round, sign, steps).
 
     IG of such a model is zero everywhere, so its delta would be the whole output change: no explanation at all.
     """
-    module = private_copy(adapter.module)
     dtype, device = module_dtype(module), module_device(module)
     ends = torch.as_tensor(encoded, dtype=dtype, device=device)
     starts = torch.as_tensor(baselines, dtype=dtype, device=device)[:1].expand_as(ends)
@@ -73,7 +74,7 @@ def check_gradient_flows(adapter, space: str, encoded: np.ndarray, baselines: np
         )
 
 
-def resolve_rule(rule: str, method: str, gradient: str, adapter, encoded: np.ndarray) -> str:
+def resolve_rule(rule: str, method: str, gradient: str, adapter, module: torch.nn.Module, encoded: np.ndarray) -> str:
     """The integration rule used: ``"auto"`` is exact on piecewise-linear nets, Gauss-Legendre otherwise.
 
     Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
@@ -96,7 +97,6 @@ def resolve_rule(rule: str, method: str, gradient: str, adapter, encoded: np.nda
         return "gausslegendre"
     from .engine import piecewise_linear_violations
 
-    module = private_copy(adapter.module)
     probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
     violations = piecewise_linear_violations(PredictionOnly(module), probe)
     if not violations:
