@@ -6,6 +6,7 @@ against; the integration strategy (quadrature rule, steps) is handed to it.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,19 +72,13 @@ class Problem:
 
     def rows(self, block: slice) -> Problem:
         """The same problem restricted to a block of rows."""
-        return Problem(
-            scalar_fn=self.scalar_fn,
+        return dataclasses.replace(
+            self,
             inputs=self.inputs[block],
             targets=self.targets[block],
             predictions=self.predictions[block],
-            baselines=self.baselines,
-            baseline_weights=self.baseline_weights,
             base_values=self.base_values[block],
-            max_points=self.max_points,
             row_keys=None if self.row_keys is None else self.row_keys[block],
-            progress=self.progress,
-            module=self.module,
-            head=self.head,
         )
 
 

@@ -10,12 +10,10 @@ from typing import ClassVar
 
 import torch
 
+from ...baselines import BASELINE_STATISTICS
 from .._gradients import path_gradients
 from .._paths import expected_paths
 from ._base import AttributionMethod, Problem, row_blocks
-
-# Baselines that are one row, not a distribution.
-_SINGLE_ROW_BASELINES = ("zero", "mean", "median")
 
 
 class ExpectedGradients(AttributionMethod):
@@ -32,7 +30,7 @@ class ExpectedGradients(AttributionMethod):
     @classmethod
     def check(cls, params: Mapping) -> None:
         baseline = params["baseline"]
-        if isinstance(baseline, str) and baseline in _SINGLE_ROW_BASELINES:
+        if isinstance(baseline, str) and baseline in BASELINE_STATISTICS:
             raise ValueError(
                 f"method='expected' averages over a background distribution, but baseline={baseline!r} is "
                 "a single row; use baseline='sample' (n_baselines rows drawn from X), 'kmeans' (n_baselines "
