@@ -73,8 +73,8 @@ def explain(
 
     Each partition is explained with ``explainer.explain`` (``map_partitions``). Under a ``distributed.Client``
     the fitted explainer is scattered once to every worker; under the threaded scheduler threads share it (each
-    explanation runs on a private copy of the model). Every row gets the numbers ``explainer.explain`` gives it on one machine, whatever the
-    partitioning: draws of the stochastic methods are keyed by the row key.
+    explanation runs on a private copy of the model). Every row gets the numbers ``explainer.explain`` gives it on
+    one machine, whatever the partitioning: draws of the stochastic methods are keyed by the row key.
 
     Parameters
     ----------
