@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import torch
 
-from ._gradients import progress_bar
+from ._chain import chain_path_integrals, compile_chain
+from ._gradients import progress_bar, row_padded
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -18,14 +19,9 @@ from ._piecewise import (
     piecewise_linear_violations,
     record_forward,
 )
-from ._quadrature import quadrature
+from ._head_lines import Head, head_integrals
 
-#: ``head(raw, targets) -> (m,)``: the explained scalar of each row, a smooth function of the module's raw output.
-Head = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-# Head evaluations per pass when integrating the head along segments' output lines (each a K-vector: cheap).
-_HEAD_POINTS = 2**18
-
+_CPU_CHUNK_PASSES = 4
 
 class _Rows:
     """Rows appended in place to a buffer that doubles when full, so appending n rows costs O(n) overall."""
@@ -137,7 +133,9 @@ class _PathChunk:
             self._record(module, points.detach().clone(), path, alpha)
 
     def _record(self, module: torch.nn.Module, points: torch.Tensor, path: torch.Tensor, alpha: torch.Tensor) -> None:
-        points.requires_grad_(True)
+        n_points = points.shape[0]
+        # Padded rows (see ROW_BLOCK) keep every point's values independent of the other points in its pass.
+        points = row_padded(points).detach().requires_grad_(True)
         output, units = record_forward(module, points)
         if not self.passes:
             self.codes = [_Rows(self.capacity) for _ in units]
@@ -148,9 +146,9 @@ class _PathChunk:
             )
         first = self.n_points
         for index, unit in enumerate(units):
-            self.codes[index].extend(_pack(unit))
+            self.codes[index].extend(_pack(unit)[:n_points])
             unit.output = None  # only needed for its signs; the backward reads the distances
-        self.outputs.extend(output.detach().reshape(output.shape[0], -1).double())
+        self.outputs.extend(output.detach().reshape(output.shape[0], -1)[:n_points].double())
         self.alpha.extend(alpha)
         self.path.extend(path)
         self.passes.append((points, output, units, first, self.n_points))
@@ -251,84 +249,6 @@ def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tupl
     raise RuntimeError(f"exact path refinement did not finish in {n_calls + 2} rounds ({lo.numel()} segments left).")
 
 
-# (largest output change of a segment, Gauss-Legendre nodes): smooth heads (sigmoid, softmax, log-sum-exp) have their
-# nearest complex singularities pi away from the real line, so each rule is exact to about 1e-14 relative on lines up
-# to that change. Longer lines are cut into pieces spanning at most one unit of any output, each with the last rule.
-_HEAD_RULES = ((1 / 16, 3), (1 / 2, 5), (1.0, 8))
-
-
-def _head_integrals(
-    head: Head, start: torch.Tensor, end: torch.Tensor, targets: torch.Tensor, output_shape: torch.Size
-) -> torch.Tensor:
-    """``integral_0^1 grad head(start + t (end - start)) dt`` per row, for output lines (m, K).
-
-    Gauss-Legendre with as few nodes as the line's length allows, without evaluating the network.
-    """
-    change = end - start
-    span = change.abs().amax(1)
-    integrals = torch.zeros_like(start)
-    lower = -1.0
-    for position, (bound, n_nodes) in enumerate(_HEAD_RULES):
-        last = position == len(_HEAD_RULES) - 1
-        rows = ((span > lower) & (span <= bound) if not last else span > lower).nonzero().squeeze(1)
-        lower = bound
-        if rows.numel() == 0:
-            continue
-        pieces = torch.ceil(span[rows] / bound).clamp(min=1).long() if last else torch.ones_like(rows)
-        integrals[rows] = _gauss_legendre(head, start[rows], change[rows], targets[rows], output_shape, pieces, n_nodes)
-    return integrals
-
-
-def _gauss_legendre(
-    head: Head,
-    start: torch.Tensor,
-    change: torch.Tensor,
-    targets: torch.Tensor,
-    output_shape: torch.Size,
-    pieces: torch.Tensor,
-    n_nodes: int,
-) -> torch.Tensor:
-    """Gauss-Legendre with ``n_nodes`` on each of ``pieces`` equal pieces of every line."""
-    nodes, weights = (torch.as_tensor(v, dtype=start.dtype, device=start.device) for v in quadrature(
-        "gausslegendre", n_nodes
-    ))  # fmt: skip
-    n_rows, width = start.shape
-    if bool((pieces == 1).all()):
-        # One piece per line (the usual case): a dense (rows, nodes) layout, without scatter.
-        integrals = torch.empty_like(start)
-        per_pass = max(1, _HEAD_POINTS // n_nodes)
-        with torch.enable_grad():
-            for lo in range(0, n_rows, per_pass):
-                rows = slice(lo, lo + per_pass)
-                z = (start[rows].unsqueeze(1) + nodes.view(1, -1, 1) * change[rows].unsqueeze(1)).reshape(-1, width)
-                z.requires_grad_(True)
-                value = head(z.reshape(-1, *output_shape), targets[rows].repeat_interleave(n_nodes))
-                (grad,) = torch.autograd.grad(value.sum(), z, allow_unused=True)
-                if grad is None:
-                    integrals[rows] = 0.0
-                else:
-                    integrals[rows] = (grad.view(-1, n_nodes, width) * weights.view(1, -1, 1)).sum(1)
-        return integrals
-    # Flat layout: one entry per (row, piece, node), so that every line costs its own number of head evaluations.
-    owner = torch.repeat_interleave(torch.arange(n_rows, device=start.device), pieces * n_nodes)
-    within = torch.arange(owner.shape[0], device=start.device) - torch.repeat_interleave(
-        torch.cumsum(pieces * n_nodes, 0) - pieces * n_nodes, pieces * n_nodes
-    )
-    count = pieces.to(start.dtype)[owner]
-    t = ((within // n_nodes).to(start.dtype) + nodes[within % n_nodes]) / count
-    weight = weights[within % n_nodes] / count
-    integrals = torch.zeros_like(start)
-    with torch.enable_grad():
-        for lo in range(0, owner.shape[0], _HEAD_POINTS):
-            rows = owner[lo : lo + _HEAD_POINTS]
-            z = torch.addcmul(start[rows], t[lo : lo + _HEAD_POINTS].unsqueeze(1), change[rows]).requires_grad_(True)
-            value = head(z.reshape(-1, *output_shape), targets[rows])
-            (grad,) = torch.autograd.grad(value.sum(), z, allow_unused=True)
-            if grad is not None:
-                integrals.index_add_(0, rows, grad.reshape(-1, width) * weight[lo : lo + _HEAD_POINTS].unsqueeze(1))
-    return integrals
-
-
 def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, output_weights: torch.Tensor):
     """Per point, ``output_weights . d output / d x`` on the segment the point opens (zero for points opening none).
 
@@ -353,13 +273,17 @@ def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, ou
     for points, output, _units, first, last in chunk.passes:
         inputs.append(points)
         outputs.append(output)
-        grad_outputs.append(opened[first:last].reshape(output.shape))
+        padded = opened.new_zeros(output.shape[0], opened.shape[1])
+        padded[: last - first] = opened[first:last]
+        grad_outputs.append(padded.reshape(output.shape))
     if not any(output.requires_grad for output in outputs):  # the module ignores its input
         return torch.zeros(chunk.n_points, chunk.starts.shape[1], dtype=dtype, device=lo.device)
     found = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
     # Passes cover the points in order, so their gradients stack into the points' order.
-    pairs = zip(inputs, found, strict=True)
-    return torch.cat([torch.zeros_like(points) if grad is None else grad for points, grad in pairs])
+    pairs = zip(inputs, found, chunk.passes, strict=True)
+    return torch.cat(
+        [(torch.zeros_like(points) if grad is None else grad)[: last - first] for points, grad, (*_, first, last) in pairs]
+    )
 
 
 def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
@@ -386,7 +310,10 @@ def exact_path_integrals(
     Each path is cut at the points where some unit (ReLU, LeakyReLU, PReLU, Hardtanh, clamp, ...) changes its linear
     piece, found exactly by linear interpolation, one piecewise-linear call at a time in execution order. On every
     segment the module is affine: its input Jacobian is constant and its output a line, along which the smooth
-    ``head`` is integrated by Gauss-Legendre without further network evaluations.
+    ``head`` is integrated by Gauss-Legendre without further network evaluations. A module that is a chain of
+    affine layers and hinges (the usual ReLU MLP, read from one traced forward pass and checked against the module)
+    goes through :mod:`._chain`, which computes each layer once per point that exists when it is reached; any other
+    piecewise-linear module through the recorded forward passes here.
 
     Parameters
     ----------
@@ -400,7 +327,8 @@ def exact_path_integrals(
         The output each path explains, passed on to ``head``.
     max_points : int
         Most points per forward/backward pass. Paths are processed in chunks sized from the segments per path seen
-        so far so that a chunk holds about ``max_points`` points (at least one path) with their recorded passes.
+        so far so that a chunk holds about ``max_points`` points (at least one path) with their recorded passes;
+        on a CPU, where passes are sized for the cache, a chunk holds ``_CPU_CHUNK_PASSES`` passes' worth.
     progress : bool, default=False
         Show a progress bar over paths.
 
@@ -427,20 +355,26 @@ def exact_path_integrals(
     if n_paths == 0:
         return attributions, segments
     max_points = max(2, int(max_points))
+    # On a CPU passes are sized for the cache, not for memory; a chunk of paths holds a few passes' worth, which
+    # pays the per-chunk bookkeeping less often (measured in benchmarks/bench_exact.py: 4 is the fastest).
+    held = max_points * (_CPU_CHUNK_PASSES if device.type == "cpu" else 1)
     with frozen_parameters(module):
         units = _check_module(module, starts, ends)
+        chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+        if chain is not None:
+            return chain_path_integrals(chain, head, starts, ends, targets, max_points=held, progress=progress)
         # Before any path is seen, assume each crosses every unit once: more than most models need.
         points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
         bar = progress_bar(progress, n_paths, "exact paths")
         done = 0
         while done < n_paths:
-            size = int(min(n_paths - done, max(1, max_points // math.ceil(points_per_path))))
+            size = int(min(n_paths - done, max(1, held // math.ceil(points_per_path))))
             rows = slice(done, done + size)
             chunk = _PathChunk(starts[rows], ends[rows], capacity=int(1.25 * size * points_per_path))
             lo, hi = _refine(module, chunk, max_points)
             outputs, alpha, path = chunk.outputs.values, chunk.alpha.values, chunk.path.values
             output_shape = chunk.passes[0][1].shape[1:]
-            integrals = _head_integrals(
+            integrals = head_integrals(
                 head, outputs[lo].to(accumulate), outputs[hi].to(accumulate), targets[rows][path[lo]], output_shape
             )
             length = (alpha[hi] - alpha[lo]).to(accumulate).unsqueeze(1)

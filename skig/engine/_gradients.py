@@ -22,6 +22,34 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _CPU_CHUNK_BYTES = 12 * 2**20
 _MAX_CHUNK_POINTS = 2**21
 
+# Every pass through the model has a multiple of this many rows (the last rows repeated), so that each row takes
+# the same kernel path whatever batch it is in: CPU BLAS computes the last rows of an odd-sized batch, and batches
+# under 16 rows, with other kernels that round differently. Padded, a row's result does not depend on the rows
+# beside it, so any partitioning of the rows (Spark, Dask, batches) gives bit-identical attributions.
+ROW_BLOCK = 16
+
+
+def padded_rows(n_rows: int) -> int:
+    """``n_rows`` rounded up to a multiple of :data:`ROW_BLOCK` (at least one block)."""
+    return max(ROW_BLOCK, -(-n_rows // ROW_BLOCK) * ROW_BLOCK)
+
+
+def row_padded(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` with copies of its last row appended up to :func:`padded_rows` rows."""
+    extra = padded_rows(rows.shape[0]) - rows.shape[0]
+    if extra == 0 or rows.shape[0] == 0:
+        return rows
+    return torch.cat((rows, rows[-1:].expand(extra, *rows.shape[1:])))
+
+
+def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
+    """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`), returning the rows asked for."""
+
+    def padded(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
+
+    return padded
+
 
 def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
@@ -165,6 +193,7 @@ def path_gradients(
     """
     device = paths.ends.device
     accumulate = torch.float32 if device.type == "mps" else torch.float64
+    scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
@@ -192,6 +221,7 @@ def path_gradients(
 
 def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
     """Gradient of ``scalar_fn`` at each point for its target, in passes of at most ``max_points``."""
+    scalar_fn = batch_invariant(scalar_fn)
     parts = []
     with torch.enable_grad():
         for lo in range(0, len(points), max_points):
@@ -203,6 +233,7 @@ def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Te
 
 def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
     """``scalar_fn`` on many points without gradients, in passes of at most ``max_points``."""
+    scalar_fn = batch_invariant(scalar_fn)
     with torch.no_grad():
         parts = [
             scalar_fn(points[lo : lo + max_points], targets[lo : lo + max_points])

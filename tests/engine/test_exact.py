@@ -17,6 +17,15 @@ from skig.models._heads import OutputHead
 from skig.models._sklearn import MLPScores
 
 
+@pytest.fixture(autouse=True, params=["chain", "general"])
+def engine(request, monkeypatch):
+    """Every test runs on both engines: the layer-by-layer one for chains of affine layers and hinges, and the
+    general one (recorded forward passes) that every other piecewise-linear module takes."""
+    if request.param == "general":
+        monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+    return request.param
+
+
 def pick(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return raw.reshape(raw.shape[0], -1).gather(1, targets.reshape(-1, 1)).squeeze(1)
 
@@ -358,6 +367,8 @@ def test_module_is_left_as_it_was(layer):
 
 
 def test_refinement_that_never_settles_raises(monkeypatch):
+    monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)  # the general engine's rounds
+
     def never_uniform(chunk, lo, hi, from_call):
         alpha = chunk.alpha.values
         return torch.zeros_like(lo), torch.arange(lo.shape[0]), (alpha[lo] + alpha[hi]) / 2
