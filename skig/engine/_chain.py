@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ._gradients import ROW_BLOCK, padded_rows, progress_bar
+from ._gradients import padded_rows, progress_bar
 from ._head_lines import Head, head_integrals
+
 
 @dataclass(frozen=True)
 class Affine:
@@ -280,11 +281,11 @@ def _true_entries(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class _Points:
     """Points of a chunk of paths, sorted by (path, alpha): consecutive points of a path bound a segment.
 
-    Arrays are padded to a multiple of :data:`ROW_BLOCK` rows (path -1, alpha 2, values 0), so that matrix
-    products run on them whole and each row's results do not depend on the rows beside it. Each hinge's cut makes a new level of points; ``parents[j]`` maps every point of
-    level ``j + 1`` to the point of level ``j`` that opens the segment it lies in, and ``sides[j]`` keeps the input of
-    hinge ``j`` at the points of level ``j + 1``, positive exactly where a unit is above zero along the segment the
-    point opens.
+    Arrays are padded to a multiple of ``ROW_BLOCK`` rows (path -1, alpha 2, values 0), so that matrix products run
+    on them whole and each row's results do not depend on the rows beside it. Each hinge's cut makes a new level of
+    points; ``parents[j]`` maps every point of level ``j + 1`` to the point of level ``j`` that opens the segment it
+    lies in, and ``sides[j]`` keeps the input of hinge ``j`` at the points of level ``j + 1``, positive exactly where a
+    unit is above zero along the segment the point opens.
     """
 
     def __init__(self, starts: torch.Tensor, ends: torch.Tensor) -> None:

@@ -6,12 +6,12 @@ Each path is cut where a unit changes its linear piece; on every segment the net
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
 from ._chain import chain_path_integrals, compile_chain
 from ._gradients import progress_bar, row_padded
+from ._head_lines import Head, head_integrals
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -19,9 +19,9 @@ from ._piecewise import (
     piecewise_linear_violations,
     record_forward,
 )
-from ._head_lines import Head, head_integrals
 
 _CPU_CHUNK_PASSES = 4
+
 
 class _Rows:
     """Rows appended in place to a buffer that doubles when full, so appending n rows costs O(n) overall."""
@@ -282,7 +282,10 @@ def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, ou
     # Passes cover the points in order, so their gradients stack into the points' order.
     pairs = zip(inputs, found, chunk.passes, strict=True)
     return torch.cat(
-        [(torch.zeros_like(points) if grad is None else grad)[: last - first] for points, grad, (*_, first, last) in pairs]
+        [
+            (torch.zeros_like(points) if grad is None else grad)[: last - first]
+            for points, grad, (*_, first, last) in pairs
+        ]
     )
 
 
