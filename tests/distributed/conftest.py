@@ -114,12 +114,18 @@ def pipeline(portfolio):
 
 @pytest.fixture(scope="session")
 def explainers(pipeline, portfolio):
-    """A fitted explainer of the pipeline for every method."""
-    from distributed_helpers import FEATURES, METHODS
+    """A fitted explainer for every method: of the tanh pipeline, and of the float32 ReLU pipeline (exact IG)."""
+    from distributed_helpers import EXACT_METHODS, FEATURES, METHODS, make_relu_pipeline
 
     import skig
 
-    return {name: skig.Explainer(pipeline, **params).fit(portfolio[FEATURES]) for name, params in METHODS.items()}
+    X = portfolio[FEATURES]
+    explainers = {name: skig.Explainer(pipeline, **params).fit(X) for name, params in METHODS.items()}
+    relu = make_relu_pipeline(portfolio)
+    for name, params in EXACT_METHODS.items():
+        explainers[name] = skig.Explainer(relu, **params).fit(X)
+        assert explainers[name].rule_ == "exact"
+    return explainers
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import skig
 
@@ -40,16 +40,47 @@ def make_frame(n_rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def make_pipeline(frame: pd.DataFrame) -> Pipeline:
-    """OneHotEncoder + StandardScaler in a ColumnTransformer, then a small scikit-learn MLP."""
-    X = frame[FEATURES]
-    y = (np.log(X["income (USD)"]) - 10 - 2 * X["debt.ratio"] + (X["home"] == "rent") > -1).astype(int)
-    preprocess = ColumnTransformer(
+def _labels(X: pd.DataFrame) -> pd.Series:
+    return (np.log(X["income (USD)"]) - 10 - 2 * X["debt.ratio"] + (X["home"] == "rent") > -1).astype(int)
+
+
+def _preprocess() -> ColumnTransformer:
+    return ColumnTransformer(
         [("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)],
         sparse_threshold=0,
     )
+
+
+def make_pipeline(frame: pd.DataFrame) -> Pipeline:
+    """OneHotEncoder + StandardScaler in a ColumnTransformer, then a small scikit-learn MLP (float64, tanh)."""
+    X = frame[FEATURES]
     model = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=300, random_state=0)
-    return Pipeline([("preprocess", preprocess), ("mlp", model)]).fit(X, y)
+    return Pipeline([("preprocess", _preprocess()), ("mlp", model)]).fit(X, _labels(X))
+
+
+class ReluNet(torch.nn.Module):
+    """A float32 ReLU MLP with one logit, as skorch users write it."""
+
+    def __init__(self, n_features: int = 6, hidden: int = 64) -> None:
+        super().__init__()
+        self.dense0 = torch.nn.Linear(n_features, hidden)
+        self.dense1 = torch.nn.Linear(hidden, hidden)
+        self.output = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.dense0(x))
+        return self.output(torch.relu(self.dense1(x))).squeeze(-1)
+
+
+def make_relu_pipeline(frame: pd.DataFrame) -> Pipeline:
+    """The same preprocessing, then a skorch float32 ReLU net: explained with exact IG by default."""
+    from skorch import NeuralNetBinaryClassifier
+
+    X = frame[FEATURES]
+    torch.manual_seed(0)
+    net = NeuralNetBinaryClassifier(ReluNet, max_epochs=30, lr=0.2, train_split=None, verbose=0)
+    steps = [("preprocess", _preprocess()), ("float32", FunctionTransformer(np.float32)), ("net", net)]
+    return Pipeline(steps).fit(X, _labels(X).to_numpy(dtype=np.float32))
 
 
 def make_torch_mlp(n_features: int, seed: int = 0) -> torch.nn.Module:
@@ -71,6 +102,14 @@ METHODS = {
     "expected": {"method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0},
     "guided": {"method": "guided", "n_steps": 4},
 }
+#: Methods explained on the float32 ReLU pipeline, where the default rule is exact IG: their float32 results must
+#: be bit-identical whatever rows share a batch.
+EXACT_METHODS = {
+    "exact float32": {"method": "ig"},
+    "expected exact float32": {
+        "method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0
+    },
+}  # fmt: skip
 
 
 class FailOnceExplainer(skig.Explainer):

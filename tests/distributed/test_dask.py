@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from checks import as_flat, assert_same_numbers
 from conftest import require
-from distributed_helpers import FEATURES, METHODS, SlowExplainer
+from distributed_helpers import EXACT_METHODS, FEATURES, METHODS, SlowExplainer
 
 import skig
 
@@ -49,7 +49,7 @@ def partitioned_runs(dask_client, dd, skig_dask, explainers, portfolio):
     return dict(zip(outputs, computed, strict=True))
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", [*METHODS, *EXACT_METHODS])
 @pytest.mark.parametrize("n_partitions", [1, 7])
 def test_same_numbers_whatever_the_partitioning(partitioned_runs, single_machine, method, n_partitions):
     assert_same_numbers(partitioned_runs[method, n_partitions], single_machine[method])

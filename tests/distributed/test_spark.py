@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from checks import assert_same_numbers
-from distributed_helpers import FEATURES, METHODS, FailOnceExplainer
+from distributed_helpers import EXACT_METHODS, FEATURES, METHODS, FailOnceExplainer
 
 import skig
 
@@ -46,7 +46,7 @@ def partitioned_runs(skig_spark, accounts, explainers):
     return {tuple(run.split("/")): part.drop(columns="run") for run, part in collected.groupby("run")}
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", [*METHODS, *EXACT_METHODS])
 @pytest.mark.parametrize("n_partitions", ["1", "7"])
 def test_same_numbers_whatever_the_partitioning(partitioned_runs, single_machine, method, n_partitions):
     assert_same_numbers(partitioned_runs[method, n_partitions], single_machine[method])

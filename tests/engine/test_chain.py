@@ -192,18 +192,22 @@ def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeyp
     if not use_chain:
         monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
     torch.manual_seed(7)
-    module = frozen(nn.Sequential(nn.Linear(6, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, 1)))
+    module = frozen(nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)))
     module = module.float()
     ends = rows(97, 6, dtype=torch.float32, seed=5)
     starts = ends.mean(0, keepdim=True).expand_as(ends).contiguous()
     targets = torch.zeros(97, dtype=torch.long)
-    whole, whole_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=4096)
-    for lo, hi, max_points in [(0, 1, 64), (3, 20, 37), (20, 97, 999), (50, 53, 5)]:
+
+    def probability(raw, targets):  # a head that reads the outputs, not only their gradients
+        return torch.sigmoid(pick(raw, targets))
+
+    whole, whole_segments = exact_path_integrals(module, probability, starts, ends, targets, max_points=4096)
+    for lo, hi, max_points in [(0, 1, 64), (3, 20, 37), (20, 97, 999), (50, 53, 5), (1, 2, 8), (10, 11, 3)]:
         part, part_segments = exact_path_integrals(
-            module, pick, starts[lo:hi], ends[lo:hi], targets[lo:hi], max_points=max_points
+            module, probability, starts[lo:hi], ends[lo:hi], targets[lo:hi], max_points=max_points
         )
         assert torch.equal(part, whole[lo:hi]), (lo, hi, max_points)
         assert torch.equal(part_segments, whole_segments[lo:hi])
     order = torch.randperm(97, generator=torch.Generator().manual_seed(0))
-    shuffled, _ = exact_path_integrals(module, pick, starts[order], ends[order], targets[order], max_points=300)
+    shuffled, _ = exact_path_integrals(module, probability, starts[order], ends[order], targets[order], max_points=300)
     assert torch.equal(shuffled, whole[order])
