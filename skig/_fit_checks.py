@@ -78,7 +78,8 @@ def resolve_rule(rule: str, method: str, gradient: str, adapter, module: torch.n
     """The integration rule used: ``"auto"`` is exact on piecewise-linear nets, Gauss-Legendre otherwise.
 
     Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
-    guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back.
+    guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back (as on MPS
+    devices, which lack the float64 it places breakpoints in).
     """
     if rule not in ("auto", "exact"):
         return rule
@@ -94,6 +95,11 @@ def resolve_rule(rule: str, method: str, gradient: str, adapter, module: torch.n
                 f"rule='exact' integrates the true gradient along straight lines, but {why}; use rule='auto' or a "
                 "quadrature rule such as 'gausslegendre'."
             )
+        return "gausslegendre"
+    if module_device(module).type == "mps":
+        # Exact integration places breakpoints in float64, which Apple's MPS devices lack.
+        if rule == "exact":
+            raise ValueError("rule='exact' needs float64, which MPS devices lack; use rule='auto' or device='cpu'.")
         return "gausslegendre"
     from .engine import piecewise_linear_violations
 

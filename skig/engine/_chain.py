@@ -1,17 +1,17 @@
-"""Exact Integrated Gradients for chains of affine layers and hinges (the usual ReLU MLP), layer by layer.
+"""Exact Integrated Gradients for chains of affine layers and hinges (the usual ReLU MLP), level by level.
 
 A chain is ``x -> affine -> hinge -> affine -> hinge -> ... -> affine``, where a hinge (ReLU, LeakyReLU, PReLU,
-abs) has slope 1 above zero and a fixed slope below. Along a straight path the chain's first pre-activations are
-affine, so their zero crossings follow from the two ends alone; once a layer's crossings cut the path, the next
-layer's pre-activations are affine on every piece, so its crossings follow by linear interpolation between the
-points already there, and so on. Each layer's pre-activations are computed once per point, at the points that
-exist when the layer is reached: fewer matrix products than a quadrature rule with as many steps as segments. On
-each final segment every hinge keeps its side, the chain's Jacobian is a product of masked weight matrices, and one
-backward sweep over the segments gives all gradients; the affine layers before the first hinge are applied after
-the segments of a path are summed.
+abs) has slope 1 above zero and a fixed slope below. Along a straight path the first hinge's inputs are affine, so
+its zero crossings follow from the path's two ends alone; once they cut the path (a new *level* of points), the next
+hinge's inputs are affine on every piece, so its crossings follow by linear interpolation between neighbouring
+points, and so on. Each affine layer runs once per point that exists when it is reached, so the forward work is
+below that of a quadrature rule with one step per segment. On each final segment every hinge keeps its side and the
+chain's Jacobian is a product of masked weight matrices. The backward sweep runs over the segments of the last
+level; below each hinge, a level's gradient rows are summed into their parent segments (whose Jacobian below is the
+same) before the affine layer under them, so its matrix product runs on as few rows as the forward pass did.
 
-The general engine (:mod:`._exact`) handles every other piecewise-linear module; this one is what makes exact IG
-cost about as much as Gauss-Legendre with one step per segment on the nets most users write.
+Modules that are not such chains (skip connections, Hardtanh's two thresholds, ...) go through the general engine
+in :mod:`._exact`; :func:`compile_chain` decides, and checks the chain it reads against the module.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ._gradients import padded_rows, progress_bar
+from ._gradients import padded_rows
 from ._head_lines import Head, head_integrals
+from ._piecewise import _METADATA, _SAFE_PROPERTIES, _argument
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,7 @@ class Chain:
 _RESHAPES = frozenset(
     {"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "view_as", "reshape_as", "identity"}
 )
-_METADATA = frozenset({"size", "dim", "ndimension", "numel", "__len__", "is_contiguous", "is_floating_point"})
-_PROPERTIES = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_leaf", "layout", "grad_fn"})
 _DROPOUTS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d"})
-
-
-def _argument(args: tuple, kwargs: dict, position: int, name: str, default=None):
-    if name in kwargs:
-        return kwargs[name]
-    return args[position] if len(args) > position else default
 
 
 def _constant(value) -> bool:
@@ -141,7 +134,7 @@ class _ChainTracer(TorchFunctionMode):
         if not dependent:
             return result
         if name == "__get__":
-            self.failed = getattr(getattr(func, "__self__", None), "__name__", "") not in _PROPERTIES
+            self.failed = getattr(getattr(func, "__self__", None), "__name__", "") not in _SAFE_PROPERTIES
             return result
         if name in _METADATA:
             return result
@@ -308,17 +301,18 @@ class _Points:
         """Whether point i and point i + 1 bound a segment (of the same path), for every i but the last."""
         return (self.path[:-1] == self.path[1:]) & (self.path[:-1] >= 0)
 
-    def _flips(self, hinge_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _flips(self, above: torch.Tensor, same_path: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(point, unit) where a unit is on different sides at the two ends of the segment the point opens."""
-        above = hinge_input > 0
         point, unit = _true_entries(above[:-1] ^ above[1:])
-        inside = self.same_path()[point]
+        inside = same_path[point]
         return point[inside], unit[inside]
 
     def cut(self, hinge_input: torch.Tensor, hinge: Hinge) -> None:
         """Insert the zero crossings of ``hinge_input`` (affine on every current segment) as a new level of points,
         apply the hinge there, and keep which side of zero each unit is on along each segment."""
-        point, unit = self._flips(hinge_input)
+        above = hinge_input > 0
+        same_path = self.same_path()
+        point, unit = self._flips(above, same_path)
         n_old = self.n
         if point.numel():
             d_lo, d_hi = hinge_input[point, unit].double(), hinge_input[point + 1, unit].double()
@@ -326,11 +320,10 @@ class _Points:
             alpha_lo, alpha_hi = self.alpha[point], self.alpha[point + 1]
             alpha = alpha_lo + t * (alpha_hi - alpha_lo)
             # Float rounding can put a crossing at or past an end of its segment: then the segment keeps it.
-            inside = (alpha > alpha_lo) & (alpha < alpha_hi)
-            point, alpha, t = point[inside], alpha[inside], t[inside]
-            order = torch.argsort(alpha, stable=True)
-            point, alpha, t = point[order], alpha[order], t[order]
-            order = torch.argsort(point, stable=True)
+            inside = ((alpha > alpha_lo) & (alpha < alpha_hi)).nonzero().squeeze(1)
+            # Sorted by segment, then position along it (two stable sorts), without repeats.
+            order = inside[torch.argsort(alpha[inside], stable=True)]
+            order = order[torch.argsort(point[order], stable=True)]
             point, alpha, t = point[order], alpha[order], t[order]
             keep = torch.ones_like(point, dtype=torch.bool)
             keep[1:] = (point[1:] != point[:-1]) | (alpha[1:] != alpha[:-1])
@@ -359,24 +352,27 @@ class _Points:
                 return out
 
             hinge_input = merged(hinge_input, new_values, 0)
+            above = merged(above, new_values > 0, False)
             self.path = merged(self.path, self.path[point], -1)
             self.alpha = merged(self.alpha, alpha, 2.0)
             parent[: self.n] = merged(parent[:n_old], point, 0)[: self.n]
+            same_path = self.same_path()
         self.parents.append(parent)
         self.values = hinge.forward(hinge_input)
         # After the cut every unit keeps its side along each segment: the side of the segment's first point, unless
         # an end sits on the threshold (its crossing, or one rounding put just past an end). Where the two ends
         # disagree, the sign at the midpoint decides, written over the kept input as +-1 (only its sign is read).
-        point, unit = self._flips(hinge_input)
+        point, unit = self._flips(above, same_path)
         midpoint = hinge_input[point, unit] + hinge_input[point + 1, unit]
         hinge_input[point, unit] = torch.where(midpoint > 0, 1.0, -1.0).to(hinge_input.dtype)
         self.sides.append(hinge_input)
 
 
-def _chunk_attributions(
+def chain_chunk(
     chain: Chain, head: Head, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, accumulate
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Exact attributions (float64) and segments per path of one chunk of paths; also the points it made."""
+    """Exact attributions of ``head(chain(x))`` along the paths ``starts -> ends`` (in ``accumulate``), the segments
+    each path crossed, and the points made: one chunk of paths, all held at once."""
     points = _Points(starts, ends)
     for step in chain.steps:
         if isinstance(step, Hinge):
@@ -424,43 +420,3 @@ def _chunk_attributions(
             summed = step.backward(summed)
     attributions = summed[:n_paths] * (ends.to(accumulate) - starts.to(accumulate))
     return attributions, torch.bincount(path, minlength=n_paths), points.n
-
-
-def chain_path_integrals(
-    chain: Chain,
-    head: Head,
-    starts: torch.Tensor,
-    ends: torch.Tensor,
-    targets: torch.Tensor,
-    *,
-    max_points: int,
-    progress: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact Integrated Gradients of ``head(chain(x))`` along the straight paths ``starts -> ends``.
-
-    Same contract as :func:`skig.engine._exact.exact_path_integrals`; paths go in chunks sized from the points per
-    path seen so far, so that a chunk holds about ``max_points`` points.
-    """
-    n_paths, n_features = ends.shape
-    device = ends.device
-    accumulate = torch.float32 if device.type == "mps" else torch.float64
-    attributions = torch.zeros(n_paths, n_features, dtype=accumulate, device=device)
-    segments = torch.zeros(n_paths, dtype=torch.long, device=device)
-    # Before any path is seen, assume each crosses a tenth of the units (the nets measured cross 10% to 45%).
-    n_units = sum(int(step.weight.shape[0]) for step in chain.steps if isinstance(step, Affine))
-    points_per_path = 2.0 + n_units / 10
-    bar = progress_bar(progress, n_paths, "exact paths")
-    done = 0
-    while done < n_paths:
-        size = int(min(n_paths - done, max(1, max_points // int(points_per_path + 1))))
-        rows = slice(done, done + size)
-        values, crossed, n_points = _chunk_attributions(
-            chain, head, starts[rows], ends[rows], targets[rows], accumulate
-        )
-        attributions[rows] = values
-        segments[rows] = crossed
-        points_per_path = (points_per_path * done + n_points) / (done + size) if done else n_points / size
-        done += size
-        bar.update(size)
-    bar.close()
-    return attributions, segments

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ._chain import chain_path_integrals, compile_chain
+from ._chain import chain_chunk, compile_chain
 from ._gradients import progress_bar, row_padded
 from ._head_lines import Head, head_integrals
 from ._piecewise import (
@@ -289,6 +289,35 @@ def _segment_gradients(chunk: _PathChunk, lo: torch.Tensor, hi: torch.Tensor, ou
     )
 
 
+def _general_chunk(
+    module: torch.nn.Module,
+    head: Head,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    targets: torch.Tensor,
+    max_points: int,
+    accumulate: torch.dtype,
+    capacity: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Exact attributions of one chunk of paths through recorded forward passes, the segments each path crossed,
+    and the points evaluated (``capacity``: how many are expected)."""
+    chunk = _PathChunk(starts, ends, capacity=capacity)
+    lo, hi = _refine(module, chunk, max_points)
+    outputs, alpha, path = chunk.outputs.values, chunk.alpha.values, chunk.path.values
+    output_shape = chunk.passes[0][1].shape[1:]
+    integrals = head_integrals(
+        head, outputs[lo].to(accumulate), outputs[hi].to(accumulate), targets[path[lo]], output_shape
+    )
+    length = (alpha[hi] - alpha[lo]).to(accumulate).unsqueeze(1)
+    # Points opening no segment have zero gradients here and add nothing.
+    gradients = _segment_gradients(chunk, lo, hi, integrals * length)
+    # The step is the same along a path: sum the gradients per path first, scale once.
+    n_paths = starts.shape[0]
+    summed = torch.zeros(n_paths, starts.shape[1], dtype=accumulate, device=starts.device)
+    summed.index_add_(0, path, gradients.to(accumulate))
+    return summed * chunk.steps.to(accumulate), torch.bincount(path[lo], minlength=n_paths), chunk.n_points
+
+
 def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
     """Refuse a module that is not piecewise-linear on a few rows; its piecewise-linear calls on one row."""
     probe = torch.cat((starts[:1], ends[:2]))
@@ -365,7 +394,18 @@ def exact_path_integrals(
         units = _check_module(module, starts, ends)
         chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
         if chain is not None:
-            return chain_path_integrals(chain, head, starts, ends, targets, max_points=held, progress=progress)
+
+            def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, int]:
+                return chain_chunk(chain, head, starts[rows], ends[rows], targets[rows], accumulate)
+
+        else:
+
+            def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, int]:
+                expected = int(1.25 * (rows.stop - rows.start) * points_per_path)
+                return _general_chunk(
+                    module, head, starts[rows], ends[rows], targets[rows], max_points, accumulate, expected
+                )
+
         # Before any path is seen, assume each crosses every unit once: more than most models need.
         points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
         bar = progress_bar(progress, n_paths, "exact paths")
@@ -373,27 +413,9 @@ def exact_path_integrals(
         while done < n_paths:
             size = int(min(n_paths - done, max(1, held // math.ceil(points_per_path))))
             rows = slice(done, done + size)
-            chunk = _PathChunk(starts[rows], ends[rows], capacity=int(1.25 * size * points_per_path))
-            lo, hi = _refine(module, chunk, max_points)
-            outputs, alpha, path = chunk.outputs.values, chunk.alpha.values, chunk.path.values
-            output_shape = chunk.passes[0][1].shape[1:]
-            integrals = head_integrals(
-                head, outputs[lo].to(accumulate), outputs[hi].to(accumulate), targets[rows][path[lo]], output_shape
-            )
-            length = (alpha[hi] - alpha[lo]).to(accumulate).unsqueeze(1)
-            # Points opening no segment have zero gradients here and add nothing.
-            gradients = _segment_gradients(chunk, lo, hi, integrals * length)
-            # The step is the same along a path: sum the gradients per path first, scale once.
-            summed = torch.zeros(size, n_features, dtype=accumulate, device=device).index_add_(
-                0, path, gradients.to(accumulate)
-            )
-            attributions[rows] = summed * chunk.steps.to(accumulate)
-            segments[rows] = torch.bincount(path[lo], minlength=size)
-            points_per_path = (
-                (points_per_path * done + chunk.n_points) / (done + size) if done else chunk.n_points / size
-            )
+            attributions[rows], segments[rows], n_points = run(rows)
+            points_per_path = (points_per_path * done + n_points) / (done + size) if done else n_points / size
             done += size
             bar.update(size)
-            del chunk
         bar.close()
     return attributions, segments
