@@ -3,12 +3,11 @@ the general engine and with closed forms, and results that do not depend on the 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
 from skig.engine import _chain, _exact
@@ -16,21 +15,6 @@ from skig.engine._chain import Affine, Hinge, Scale, compile_chain
 from skig.engine._exact import exact_path_integrals
 from skig.models._heads import OutputHead
 from skig.models._sklearn import MLPScores
-
-
-def pick(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return raw.reshape(raw.shape[0], -1).gather(1, targets.reshape(-1, 1)).squeeze(1)
-
-
-def frozen(module: nn.Module, dtype=torch.float64) -> nn.Module:
-    module = copy.deepcopy(module).to(dtype).eval()
-    for param in module.parameters():
-        param.requires_grad_(False)
-    return module
-
-
-def rows(n, d, dtype=torch.float64, seed=1, scale=2.0):
-    return torch.from_numpy(np.random.RandomState(seed).normal(scale=scale, size=(n, d))).to(dtype)
 
 
 class SkorchStyle(nn.Module):
@@ -83,16 +67,18 @@ def general(monkeypatch, *args, **kwargs):
 
 def test_chains_are_read_from_sequential_functional_and_sklearn_modules():
     torch.manual_seed(0)
-    sequential = frozen(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2)))
-    chain = compile_chain(sequential, rows(6, 4))
+    sequential = frozen_copy(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2)))
+    chain = compile_chain(sequential, random_rows(6, 4))
     assert [type(step) for step in chain.steps] == [Affine, Hinge, Affine]
-    skorch_style = frozen(SkorchStyle())
-    chain = compile_chain(skorch_style, rows(6, 5))
+    skorch_style = frozen_copy(SkorchStyle())
+    chain = compile_chain(skorch_style, random_rows(6, 5))
     assert [type(step) for step in chain.steps] == [Affine, Scale, Hinge, Affine, Hinge, Hinge, Affine]
     assert chain.steps[4].slope == 0.05 and isinstance(chain.steps[5].slope, torch.Tensor)
     rng = np.random.RandomState(0)
-    sklearn = frozen(MLPScores([rng.normal(size=(4, 6)), rng.normal(size=(6, 2))], [np.zeros(6), np.zeros(2)], "relu"))
-    assert compile_chain(sklearn, rows(6, 4)) is not None
+    sklearn = frozen_copy(
+        MLPScores([rng.normal(size=(4, 6)), rng.normal(size=(6, 2))], [np.zeros(6), np.zeros(2)], "relu")
+    )
+    assert compile_chain(sklearn, random_rows(6, 4)) is not None
 
 
 @pytest.mark.parametrize(
@@ -106,15 +92,15 @@ def test_chains_are_read_from_sequential_functional_and_sklearn_modules():
     ids=["residual", "softmax", "hardtanh", "tanh"],
 )
 def test_anything_but_a_chain_is_not_read_as_one(module):
-    assert compile_chain(frozen(module), rows(6, 4)) is None
+    assert compile_chain(frozen_copy(module), random_rows(6, 4)) is None
 
 
 def test_dropout_or_batchnorm_in_training_mode_is_not_a_chain():
     module = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 1)).double()
     for param in module.parameters():
         param.requires_grad_(False)
-    assert compile_chain(module.train(), rows(6, 4)) is None
-    assert compile_chain(module.eval(), rows(6, 4)) is not None
+    assert compile_chain(module.train(), random_rows(6, 4)) is None
+    assert compile_chain(module.eval(), random_rows(6, 4)) is not None
 
 
 def test_a_chain_that_does_not_reproduce_the_module_is_not_used(monkeypatch):
@@ -125,8 +111,8 @@ def test_a_chain_that_does_not_reproduce_the_module_is_not_used(monkeypatch):
         return Affine(step.weight, None) if isinstance(step, Affine) else step
 
     monkeypatch.setattr(_chain._ChainTracer, "_step", drop_biases)
-    module = frozen(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
-    assert compile_chain(module, rows(6, 4)) is None
+    module = frozen_copy(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
+    assert compile_chain(module, random_rows(6, 4)) is None
 
 
 @pytest.mark.parametrize(
@@ -138,8 +124,8 @@ def test_chain_engine_matches_the_general_engine_in_float64(monkeypatch, widths)
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers += [nn.ReLU()] if i else []
         layers.append(nn.Linear(n_in, n_out))
-    module = frozen(nn.Sequential(*layers))
-    ends, starts = rows(40, 5), rows(40, 5, seed=2)
+    module = frozen_copy(nn.Sequential(*layers))
+    ends, starts = random_rows(40, 5), random_rows(40, 5, seed=2)
     targets = torch.arange(40) % widths[-1]
     args = (module, pick, starts, ends, targets)
     chain, chain_segments = exact_path_integrals(*args, max_points=512)
@@ -157,13 +143,13 @@ def test_chain_engine_matches_the_general_engine_in_float64(monkeypatch, widths)
 
 def test_every_hinge_layer_batchnorm_dropout_and_a_softmax_head(monkeypatch):
     torch.manual_seed(4)
-    module = frozen(SkorchStyle())
+    module = frozen_copy(SkorchStyle())
     head = OutputHead("softmax")
 
     def probability(raw, targets):
         return head(raw, targets, "probability")
 
-    ends, starts = rows(30, 5), torch.zeros(30, 5, dtype=torch.float64)
+    ends, starts = random_rows(30, 5), torch.zeros(30, 5, dtype=torch.float64)
     targets = torch.arange(30) % 3
     chain, segments = exact_path_integrals(module, probability, starts, ends, targets, max_points=256)
     reference, _ = general(monkeypatch, module, probability, starts, ends, targets, max_points=256)
@@ -175,7 +161,7 @@ def test_every_hinge_layer_batchnorm_dropout_and_a_softmax_head(monkeypatch):
 
 
 def test_a_hinge_on_the_input_itself():
-    module = frozen(nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    module = frozen_copy(nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
     with torch.no_grad():
         module[1].weight.copy_(torch.tensor([[1.0, -2.0, 3.0]]))
     starts = torch.tensor([[-1.0, -1.0, 1.0]], dtype=torch.float64)
@@ -192,9 +178,9 @@ def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeyp
     if not use_chain:
         monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
     torch.manual_seed(7)
-    module = frozen(nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)))
+    module = frozen_copy(nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)))
     module = module.float()
-    ends = rows(97, 6, dtype=torch.float32, seed=5)
+    ends = random_rows(97, 6, dtype=torch.float32, seed=5)
     starts = ends.mean(0, keepdim=True).expand_as(ends).contiguous()
     targets = torch.zeros(97, dtype=torch.long)
 

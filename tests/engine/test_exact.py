@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
 from skig.engine import Paths, _exact, path_gradients, quadrature
@@ -24,17 +23,6 @@ def engine(request, monkeypatch):
     if request.param == "general":
         monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
     return request.param
-
-
-def pick(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return raw.reshape(raw.shape[0], -1).gather(1, targets.reshape(-1, 1)).squeeze(1)
-
-
-def frozen_copy(module: nn.Module, dtype=torch.float64) -> nn.Module:
-    module = copy.deepcopy(module).to(dtype).eval()
-    for param in module.parameters():
-        param.requires_grad_(False)
-    return module
 
 
 def mlp(widths, dtype=torch.float64, seed=0, activation=nn.ReLU, scale=1.0) -> nn.Module:
@@ -90,10 +78,6 @@ def completeness_gap(module, head, starts, ends, targets, attributions):
     with torch.no_grad():
         change = head(module(ends).double(), targets) - head(module(starts).double(), targets)
     return (attributions.sum(1) - change).abs(), change.abs()
-
-
-def random_rows(n, d, dtype=torch.float64, seed=1, scale=2.0):
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype) * scale
 
 
 class _Lambda(nn.Module):
