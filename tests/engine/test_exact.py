@@ -180,6 +180,8 @@ def _layer_cases():
         "ReLU": nn.ReLU(),
         "LeakyReLU": nn.LeakyReLU(0.1),
         "PReLU": nn.PReLU(width, init=0.3),
+        "PReLU, one slope": nn.PReLU(init=0.2),
+        "abs": _Lambda(torch.abs),
         "ReLU6": nn.ReLU6(),
         "Hardtanh": nn.Hardtanh(-0.5, 0.5),
         "clamp": _Lambda(lambda x: torch.clamp(x, min=-0.3, max=0.4)),
