@@ -52,6 +52,9 @@ def pick(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return raw.reshape(raw.shape[0], -1).gather(1, targets.reshape(-1, 1)).squeeze(1)
 
 
+pick.linear = True  # the raw output: marked linear, as skig's own heads for raw outputs are
+
+
 def run_model(widths: list[int], n_rows: int, repeats: int) -> list[tuple]:
     model = mlp(widths, seed=0)
     inputs = torch.from_numpy(np.random.RandomState(0).normal(size=(n_rows, widths[0])).astype(np.float32))

@@ -436,7 +436,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 row_keys=row_keys(index) if method.stochastic else None,  # hashing labels only where draws need it
                 progress=self.progress,
                 module=PredictionOnly(module),
-                head=lambda raw, targets: adapter.head(raw, targets, self.output_),
+                head=adapter.head.in_space(self.output_),
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)

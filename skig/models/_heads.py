@@ -94,6 +94,25 @@ class OutputHead:
             return _as_2d(raw).argmax(dim=1)
         return self.probabilities(raw).argmax(dim=1)
 
+    def in_space(self, space: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``head(raw, targets)``: the explained scalar in ``space``, as the engines call it.
+
+        Its ``linear`` attribute says whether it is linear in the raw output (regression outputs, class scores, a
+        sigmoid's logit, softmax logits in raw space, probabilities the module returns itself): then its gradient
+        is the same everywhere.
+        """
+
+        def head(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return self(raw, targets, space)
+
+        head.linear = (
+            self.kind in ("identity", "decision")
+            or (self.kind == "sigmoid" and space in ("raw", "logit"))
+            or (self.kind == "softmax" and space == "raw")
+            or (self.kind == "probability" and space in ("raw", "probability"))
+        )
+        return head
+
     def __call__(self, raw: torch.Tensor, target: torch.Tensor, space: str) -> torch.Tensor:
         """The explained scalar (m,) of each row's target output in ``space``."""
         raw = _as_2d(raw)

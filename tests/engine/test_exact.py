@@ -235,19 +235,40 @@ def test_sklearn_mlp_rebuild_is_exact():
 
 @pytest.mark.parametrize(
     "kind, space, n_outputs",
-    [("identity", "raw", 3), ("sigmoid", "probability", 1), ("softmax", "probability", 3), ("softmax", "logit", 3)],
+    [
+        ("identity", "raw", 3),
+        ("sigmoid", "probability", 1),
+        ("sigmoid", "logit", 1),
+        ("softmax", "probability", 3),
+        ("softmax", "logit", 3),
+        ("softmax", "raw", 3),
+        ("decision", "raw", 1),
+    ],
 )
 def test_heads_integrate_exactly_along_segments(kind, space, n_outputs):
     module = mlp([5, 24, 24, n_outputs], scale=2.0, seed=2)  # large logits: sigmoid and softmax saturate and turn
-    head = OutputHead(kind)
-    fn = lambda raw, t: head(raw, t, space)  # noqa: E731
+    fn = OutputHead(kind).in_space(space)  # linear heads take one node per segment
     ends = random_rows(8, 5)
     starts = random_rows(8, 5, seed=4)
-    targets = torch.arange(8) % (2 if kind == "sigmoid" else n_outputs)
+    targets = torch.arange(8) % (2 if n_outputs == 1 else n_outputs)
     exact, _ = exact_path_integrals(module, fn, starts, ends, targets, max_points=256)
     gap, change = completeness_gap(module, fn, starts, ends, targets, exact)
     assert (gap <= 1e-10 * change + 1e-13).all()
     assert_matches_quadrature(exact, module, fn, starts, ends, targets)
+
+
+@pytest.mark.parametrize("kind", ["identity", "sigmoid", "softmax", "probability", "decision"])
+def test_heads_marked_linear_are_linear_and_the_others_are_not(kind):
+    n_outputs = 1 if kind in ("sigmoid", "decision") else 3
+    head = OutputHead(kind)
+    a, b = random_rows(50, n_outputs, seed=3), random_rows(50, n_outputs, seed=4)
+    if kind == "probability":
+        a, b = torch.softmax(a, 1), torch.softmax(b, 1)
+    targets = torch.arange(50) % (2 if n_outputs == 1 else n_outputs)
+    for space in head.spaces:
+        fn = head.in_space(space)
+        midpoint_gap = (fn((a + b) / 2, targets) - (fn(a, targets) + fn(b, targets)) / 2).abs().max()
+        assert bool(midpoint_gap < 1e-12) == fn.linear, (space, float(midpoint_gap))
 
 
 def test_scalar_output_module():
