@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ._gradients import padded_rows
+from . import _cut_cpu
+from ._gradients import ROW_BLOCK, padded_rows
 from ._head_lines import Head, head_integrals
 from ._piecewise import _METADATA, _SAFE_PROPERTIES, _argument
 
@@ -309,7 +310,20 @@ class _Points:
 
     def cut(self, hinge_input: torch.Tensor, hinge: Hinge) -> None:
         """Insert the zero crossings of ``hinge_input`` (affine on every current segment) as a new level of points,
-        apply the hinge there, and keep which side of zero each unit is on along each segment."""
+        apply the hinge there, and keep which side of zero each unit is on along each segment.
+
+        On a CPU two compiled loops do it (:mod:`._cut_cpu`); elsewhere (CUDA) the torch operators below, with the
+        same arithmetic.
+        """
+        if _cut_cpu.available(hinge_input):
+            merged, self.alpha, self.path, parent, self.n = _cut_cpu.merge_crossings(
+                hinge_input, self.alpha, self.path, self.n, ROW_BLOCK
+            )
+            self.parents.append(parent)
+            self.values = hinge.forward(merged)
+            _cut_cpu.record_sides(merged, self.path, self.n)
+            self.sides.append(merged)
+            return
         above = hinge_input > 0
         same_path = self.same_path()
         point, unit = self._flips(above, same_path)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
-from skig.engine import _chain, _exact
+from skig.engine import _chain, _cut_cpu, _exact
 from skig.engine._chain import Affine, Hinge, Scale, compile_chain
 from skig.engine._exact import exact_path_integrals
 from skig.models._heads import OutputHead
@@ -172,11 +172,13 @@ def test_a_hinge_on_the_input_itself():
     assert segments.tolist() == [3]  # kinks at alpha 1/2 (both coordinates 0 and 2) and 1/4
 
 
-@pytest.mark.parametrize("use_chain", [True, False], ids=["chain", "general"])
-def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeypatch, use_chain):
+@pytest.mark.parametrize("engine", ["chain", "chain, torch cut", "general"])
+def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeypatch, engine):
     """Bit-identical, whatever batch, chunk or partition a row is explained in (Spark and Dask rely on it)."""
-    if not use_chain:
+    if engine == "general":
         monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+    if engine == "chain, torch cut":
+        monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
     torch.manual_seed(7)
     module = frozen_copy(nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)))
     module = module.float()
@@ -197,3 +199,19 @@ def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeyp
     order = torch.randperm(97, generator=torch.Generator().manual_seed(0))
     shuffled, _ = exact_path_integrals(module, probability, starts[order], ends[order], targets[order], max_points=300)
     assert torch.equal(shuffled, whole[order])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_compiled_cut_and_the_torch_cut_agree(monkeypatch, dtype):
+    torch.manual_seed(9)
+    module = frozen_copy(
+        nn.Sequential(nn.Linear(7, 40), nn.ReLU(), nn.Linear(40, 40), nn.LeakyReLU(0.1), nn.Linear(40, 3)), dtype
+    )
+    ends, starts = random_rows(60, 7, dtype=dtype), random_rows(60, 7, dtype=dtype, seed=3)
+    targets = torch.arange(60) % 3
+    compiled, compiled_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=500)
+    monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
+    operators, segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=500)
+    assert torch.equal(compiled_segments, segments)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(compiled.numpy(), operators.numpy(), rtol=tolerance, atol=tolerance)

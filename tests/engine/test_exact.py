@@ -9,19 +9,22 @@ import torch.nn.functional as F
 from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
-from skig.engine import Paths, _exact, path_gradients, quadrature
+from skig.engine import Paths, _cut_cpu, _exact, path_gradients, quadrature
 from skig.engine._exact import exact_path_integrals
 from skig.engine._piecewise import piecewise_linear_violations
 from skig.models._heads import OutputHead
 from skig.models._sklearn import MLPScores
 
 
-@pytest.fixture(autouse=True, params=["chain", "general"])
+@pytest.fixture(autouse=True, params=["chain", "chain, torch cut", "general"])
 def engine(request, monkeypatch):
-    """Every test runs on both engines: the layer-by-layer one for chains of affine layers and hinges, and the
-    general one (recorded forward passes) that every other piecewise-linear module takes."""
+    """Every test runs on both engines: the level-by-level one for chains of affine layers and hinges (with its
+    compiled CPU cut, and with the torch operators CUDA uses), and the general one (recorded forward passes) that
+    every other piecewise-linear module takes."""
     if request.param == "general":
         monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+    if request.param == "chain, torch cut":
+        monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
     return request.param
 
 
