@@ -104,9 +104,18 @@ def _record_sides(values, path, n):
                     values[i, u] = 1.0 if a + b > 0 else -1.0
 
 
+def _compiled(function):
+    # Compiled once per install and cached beside the module (or in the user's cache directory); where neither can
+    # be written (a read-only install under a read-only home), compiled once per process instead.
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return njit(cache=False, nogil=True)(function)
+
+
 if njit is not None:
-    _merge = njit(cache=True, nogil=True)(_merge)
-    _record_sides = njit(cache=True, nogil=True)(_record_sides)
+    _merge = _compiled(_merge)
+    _record_sides = _compiled(_record_sides)
 
 
 def merge_crossings(

@@ -215,3 +215,13 @@ def test_the_compiled_cut_and_the_torch_cut_agree(monkeypatch, dtype):
     assert torch.equal(compiled_segments, segments)
     tolerance = 1e-12 if dtype == torch.float64 else 1e-5
     np.testing.assert_allclose(compiled.numpy(), operators.numpy(), rtol=tolerance, atol=tolerance)
+
+
+def test_the_compiled_cut_works_where_no_cache_can_be_written(monkeypatch):
+    def njit(cache, nogil):
+        if cache:
+            raise RuntimeError("cannot cache function: no locator available")  # what numba says there
+        return lambda function: function
+
+    monkeypatch.setattr(_cut_cpu, "njit", njit)
+    assert _cut_cpu._compiled(lambda: 42)() == 42
