@@ -360,7 +360,7 @@ def exact_path_integrals(
     max_points : int
         Most points per forward/backward pass. Paths are processed in chunks sized from the segments per path seen
         so far so that a chunk holds about ``max_points`` points (at least one path) with their recorded passes;
-        on a CPU, where passes are sized for the cache, a chunk holds ``_CPU_CHUNK_PASSES`` passes' worth.
+        on a CPU, where passes are sized for the cache, a chunk holds ``_CPU_CHUNK_PASSES`` one-thread passes' worth.
     progress : bool, default=False
         Show a progress bar over paths.
 
@@ -387,9 +387,13 @@ def exact_path_integrals(
     if n_paths == 0:
         return attributions, segments
     max_points = max(2, int(max_points))
-    # On a CPU passes are sized for the cache, not for memory; a chunk of paths holds a few passes' worth, which
-    # pays the per-chunk bookkeeping less often (measured in benchmarks/bench_exact.py: 4 is the fastest).
-    held = max_points * (_CPU_CHUNK_PASSES if device.type == "cpu" else 1)
+    # On a CPU passes are sized for the cache (per torch thread), not for memory; a chunk of paths holds a few
+    # one-thread passes' worth: fewer chunks pay less per-chunk bookkeeping, smaller ones stay in cache (measured in
+    # benchmarks/bench_exact.py with 1 and 2 threads: 4 is the fastest).
+    if device.type == "cpu":
+        held = max(2, max_points * _CPU_CHUNK_PASSES // torch.get_num_threads())
+    else:
+        held = max_points
     with frozen_parameters(module):
         units = _check_module(module, starts, ends)
         chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
@@ -409,9 +413,16 @@ def exact_path_integrals(
         # Before any path is seen, assume each crosses every unit once: more than most models need.
         points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
         bar = progress_bar(progress, n_paths, "exact paths")
+        # The chain engine's compiled loops run on one thread: on a CPU with several torch threads, chunks go to as
+        # many Python threads (the loops release the GIL), once the first chunk has measured the points per path.
+        # Paths never interact, so the numbers do not depend on which thread explains which chunk.
+        workers = torch.get_num_threads() if chain is not None and device.type == "cpu" else 1
         done = 0
         while done < n_paths:
             size = int(min(n_paths - done, max(1, held // math.ceil(points_per_path))))
+            if done and workers > 1 and n_paths - done > size:
+                _run_in_threads(run, done, n_paths, size, workers, attributions, segments, bar)
+                break
             rows = slice(done, done + size)
             attributions[rows], segments[rows], n_points = run(rows)
             points_per_path = (points_per_path * done + n_points) / (done + size) if done else n_points / size
@@ -419,3 +430,16 @@ def exact_path_integrals(
             bar.update(size)
         bar.close()
     return attributions, segments
+
+
+def _run_in_threads(run, done, n_paths, size, workers, attributions, segments, bar) -> None:
+    """``run`` on the chunks of ``size`` paths from ``done`` on, ``workers`` at a time, into the results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    # At least a few chunks per thread, so that the threads finish together.
+    size = max(1, min(size, -(-(n_paths - done) // (4 * workers))))
+    chunks = [slice(lo, min(lo + size, n_paths)) for lo in range(done, n_paths, size)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for rows, (values, crossed, _) in zip(chunks, pool.map(run, chunks), strict=True):
+            attributions[rows], segments[rows] = values, crossed
+            bar.update(rows.stop - rows.start)

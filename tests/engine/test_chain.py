@@ -225,3 +225,24 @@ def test_the_compiled_cut_works_where_no_cache_can_be_written(monkeypatch):
 
     monkeypatch.setattr(_cut_cpu, "njit", njit)
     assert _cut_cpu._compiled(lambda: 42)() == 42
+
+
+def test_chunks_on_several_threads_give_the_numbers_of_one(monkeypatch):
+    torch.manual_seed(11)
+    module = frozen_copy(nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2)))
+    ends = random_rows(300, 6)
+    starts = torch.zeros_like(ends)
+    targets = torch.arange(300) % 2
+    threads = torch.get_num_threads()
+    calls = []
+    run_in_threads = _exact._run_in_threads
+    monkeypatch.setattr(_exact, "_run_in_threads", lambda *args: calls.append(args[4]) or run_in_threads(*args))
+    try:
+        torch.set_num_threads(1)
+        alone = exact_path_integrals(module, pick, starts, ends, targets, max_points=200)
+        torch.set_num_threads(3)  # the first chunk, then many chunks on 3 threads
+        shared = exact_path_integrals(module, pick, starts, ends, targets, max_points=200)
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == [3]  # only the run on 3 threads used them
+    assert torch.equal(alone[0], shared[0]) and torch.equal(alone[1], shared[1])
