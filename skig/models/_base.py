@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .._validation import is_number
+from ..engine._gradients import row_padded
 from ._heads import OutputHead
 
 _DIFFERENTIABLE_HINT = (
@@ -139,18 +140,20 @@ class ModelAdapter:
 
     def scalar_fn(self, space: str, module: torch.nn.Module):
         """``scalar(points, targets) -> (m,)``: the explained output of ``module`` in ``space``, per point's target."""
-        raw, head = self.raw_fn(module), self.head
+        raw, head = self.raw_fn(module), self.head.in_space(space)
 
         def scalar(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            return head(raw(points), targets, space)
+            return head(raw(points), targets)
 
         return scalar
 
     def predicted_classes(self, module: torch.nn.Module, inputs: torch.Tensor, max_points: int) -> torch.Tensor:
-        """The head index each row predicts, in passes of at most ``max_points`` rows."""
+        """The head index each row predicts, in passes of at most ``max_points`` rows (padded as every pass is, so
+        that a row's prediction does not depend on the rows beside it)."""
         raw = self.raw_fn(module)
         with torch.no_grad():
-            parts = [self.head.predicted(raw(inputs[lo : lo + max_points])) for lo in range(0, len(inputs), max_points)]
+            chunks = [inputs[lo : lo + max_points] for lo in range(0, len(inputs), max_points)]
+            parts = [self.head.predicted(raw(row_padded(chunk)))[: len(chunk)] for chunk in chunks]
         return torch.cat(parts)
 
 
