@@ -15,7 +15,7 @@ import time
 import torch
 
 from skig.engine import chunk_points
-from skig.engine._gradients import _point_bytes
+from skig.engine._gradients import point_bytes
 
 N_FEATURES = 30
 #: (hidden width, hidden layers, activation)
@@ -70,7 +70,7 @@ def main(rounds: int, threads: int, timer: str) -> None:
                 run(chunk)
                 best[chunk] = min(best[chunk], clock() - start)
         fastest = min(best, key=best.get)
-        per_point = _point_bytes(model, probe)
+        per_point = point_bytes(model, probe)
         name = f"{width}x{depth} {activation}"
         print(
             f"{name:<22}{per_point:>8}"

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .engine import SAMPLE_AGGREGATES, STOCHASTIC_METHODS, chunk_points
-from .engine._device import module_device, module_dtype
+from .engine import STOCHASTIC_METHODS
+from .engine._device import resolve_device
 from .reporting import reason_codes
 
 #: The columns that follow the attributions, in this order.
@@ -27,9 +26,6 @@ ENGINES = ("spark", "dask")
 # Rows per batch: at least enough to keep the Python overhead per batch small, at most what a worker holds easily.
 MIN_BATCH_ROWS = 64
 MAX_BATCH_ROWS = 2**16
-# n_steps="auto" refines rows from 8 steps; batches are sized for a typical 64.
-_AUTO_STEPS_FOR_SIZING = 64
-_PROBE_ROWS = 8
 #: Rows the command line samples from distributed data to fit the explainer when no reference file is given.
 REFERENCE_ROWS = 10_000
 
@@ -307,25 +303,13 @@ def check_key(explainer, layout: OutputLayout, engine: str) -> None:
 
 # ------------------------------------------------------------------------------------------------- batch sizes
 def points_per_row(explainer) -> int:
-    """Model evaluations (path points) one row costs with the explainer's method and settings."""
-    steps = explainer.n_steps if not isinstance(explainer.n_steps, str) else _AUTO_STEPS_FOR_SIZING
-    n_baselines = len(explainer.encoded_baseline_)
-    if explainer.method == "expected":
-        return int(explainer.n_samples)
-    if explainer.method == "guided":
-        return (steps + 1) * n_baselines
-    if explainer.method in SAMPLE_AGGREGATES:
-        return explainer.n_samples * steps * n_baselines
-    return steps * n_baselines
+    """Model evaluations (path points) one row costs with the explainer's method and settings (its plan)."""
+    return explainer.plan_.points_per_row(len(explainer.encoded_baseline_))
 
 
 def max_points(explainer) -> int:
-    """Path points per forward/backward pass, as the explainer's memory bound sizes them on this machine."""
-    module = explainer.adapter_.module
-    probe = torch.tensor(
-        explainer.encoded_baseline_.to_numpy()[:_PROBE_ROWS], dtype=module_dtype(module), device=module_device(module)
-    )
-    return chunk_points(module, probe, explainer.batch_size)
+    """Path points per forward/backward pass, as the explainer's memory budget sizes them on this machine."""
+    return explainer.plan_.budget.max_points(resolve_device(explainer.device))
 
 
 def batch_rows(explainer) -> int:

@@ -18,7 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
-from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters, resolve_rule
+from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters
+from ._plan import make_plan
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -27,9 +28,7 @@ from .engine import (
     METHODS,
     QUADRATURE_RULES,
     STOCHASTIC_METHODS,
-    Integration,
     Problem,
-    chunk_points,
     evaluate,
     gradient_rule,
     module_device,
@@ -309,7 +308,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         """Fit, on the understanding that the caller restores the previous state if it raises."""
         params = self.get_params(deep=False)
         check_parameters(params)
-        resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
+        device = resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
         numeric = not _has_preprocessing(self.model)
         rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
         adapter = adapt_model(
@@ -320,7 +319,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         encoded_names = self._encoded_names(adapter, raw_names, encoded.shape[1])
         check_encoded_finite(encoded, encoded_names)
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
-        snapshot = private_copy(adapter.module)  # one private copy for every model check of this fit
+        # One private copy, on the device explanations run on, for every model check and reading of this fit.
+        snapshot = private_copy(adapter.module, device)
         check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
         if adapter.classes is not None:
             self.classes_ = adapter.classes
@@ -329,7 +329,6 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = adapter.n_outputs
         self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
-        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, snapshot, encoded[:_PROBE_ROWS])
 
         def encode_rows(baseline_rows):
             try:
@@ -356,6 +355,15 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
         check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        dtype, device = module_dtype(snapshot), module_device(snapshot)
+        self.plan_ = make_plan(
+            params,
+            adapter,
+            snapshot,
+            torch.as_tensor(encoded[:_PROBE_ROWS], dtype=dtype, device=device),
+            torch.as_tensor(fitted.encoded, dtype=dtype, device=device),
+        )
+        self.rule_ = self.plan_.integrator.rule
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
@@ -406,14 +414,14 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_encoded_finite(encoded, self.encoded_feature_names_)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
-        method = self._method()
+        plan = self.plan_.updated(self.get_params(deep=False))
 
         # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
         module = private_copy(adapter.module, resolve_device(self.device))
         with gradient_rule(module, self.gradient_rule):
             dtype, device = module_dtype(module), module_device(module)
             inputs = torch.as_tensor(encoded, dtype=dtype, device=device)
-            max_points = chunk_points(module, inputs[:_PROBE_ROWS], self.batch_size)
+            max_points = plan.budget.max_points(device)
             scalar_fn = adapter.scalar_fn(self.output_, module)
             targets, labels = resolve_targets(
                 target,
@@ -424,18 +432,24 @@ class Explainer(TransformerMixin, BaseEstimator):
                 n_outputs=self.n_outputs_,
             )
             targets = targets.to(device)
+            baselines = torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device)
+            explained = PredictionOnly(module)
+            # The module as fit read it, unless its weights changed since (then read once, for this call).
+            method = plan.bound(explained, baselines, inputs[:_PROBE_ROWS]).attribution_method(
+                check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
+            )
             problem = Problem(
                 scalar_fn=scalar_fn,
                 inputs=inputs,
                 targets=targets,
                 predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
-                baselines=torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                baselines=baselines,
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
                 row_keys=row_keys(index) if method.stochastic else None,  # hashing labels only where draws need it
                 progress=self.progress,
-                module=PredictionOnly(module),
+                module=explained,
                 head=adapter.head.in_space(self.output_),
             )
             problem.base_values = method.base_values(problem)
@@ -453,14 +467,6 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
-
-    def _method(self):
-        """The attribution method object, with its integration strategy and random draws from ``random_state``."""
-        method = METHODS[self.method]
-        integration = Integration(self.rule_, self.n_steps, tol=self.tol, max_steps=self.max_steps)
-        random_state = check_random_state(self.random_state) if method.stochastic else None
-        extra = {"noise_scale": self.noise_scale_} if "noise_level" in method.parameters else {}
-        return method(self.get_params(deep=False), integration, random_state, **extra)
 
     def _explanation(
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method

@@ -2,10 +2,10 @@
 
 from ._device import module_device, module_dtype, private_copy, resolve_device
 from ._draws import keyed_normals, keyed_uniforms, row_keys
-from ._exact import exact_path_integrals
+from ._exact import EXACT_ENGINES, ModuleReading, exact_path_integrals, read_module
 from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
-from ._integration import Integration, refine_steps
+from ._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator, refine_steps
 from ._paths import allocate, expected_paths, sobol_points, straight_paths
 from ._piecewise import piecewise_linear_violations
 from ._quadrature import QUADRATURE_RULES, quadrature
@@ -22,13 +22,19 @@ from .methods import (
 )
 
 __all__ = [
+    "EXACT_ENGINES",
+    "AdaptiveSteps",
+    "ExactIntegration",
+    "FixedSteps",
+    "ModuleReading",
+    "read_module",
     "GRADIENT_RULES",
     "METHODS",
     "QUADRATURE_RULES",
     "SAMPLE_AGGREGATES",
     "STOCHASTIC_METHODS",
     "AttributionMethod",
-    "Integration",
+    "Integrator",
     "Paths",
     "Problem",
     "aggregate_samples",

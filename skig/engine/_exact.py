@@ -6,10 +6,11 @@ Each path is cut where a unit changes its linear piece; on every segment the net
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from ._chain import chain_chunk, compile_chain
+from ._chain import Chain, chain_chunk, compile_chain
 from ._gradients import progress_bar, row_padded
 from ._head_lines import Head, head_integrals
 from ._piecewise import (
@@ -318,13 +319,93 @@ def _general_chunk(
     return summed * chunk.steps.to(accumulate), torch.bincount(path[lo], minlength=n_paths), chunk.n_points
 
 
-def _check_module(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> list[PiecewiseUnits]:
-    """Refuse a module that is not piecewise-linear on a few rows; its piecewise-linear calls on one row."""
-    probe = torch.cat((starts[:1], ends[:2]))
-    violations = piecewise_linear_violations(module, probe)
-    if violations:
-        raise ValueError(_violation_message(violations))
-    return record_forward(module, starts[:1].detach().clone().requires_grad_(True))[1]
+#: ``engine=`` of :func:`exact_path_integrals` and :func:`read_module`: "auto" takes the chain engine where the
+#: module reads as a chain, the general engine otherwise.
+EXACT_ENGINES = ("auto", "chain", "general")
+
+
+@dataclass(frozen=True)
+class ModuleReading:
+    """What exact integration reads of a module before any path: checked once, reused while the weights are the same.
+
+    Parameters
+    ----------
+    engine : {"chain", "general"}
+        The engine its paths go through.
+    units : int
+        Piecewise-linear units one forward pass of a row evaluates (sizes the first chunk of paths).
+    chain : Chain or None
+        The module read as a chain (the chain engine), else None.
+    weights : tuple of (name, Tensor)
+        The module's parameters and buffers the chain was read from (empty for the general engine, which reads the
+        module itself at every pass).
+    """
+
+    engine: str
+    units: int
+    chain: Chain | None = None
+    weights: tuple[tuple[str, torch.Tensor], ...] = ()
+
+    def fits(self, module: torch.nn.Module) -> bool:
+        """Whether this reading describes ``module`` (the chain's weights equal the module's)."""
+        if self.chain is None:
+            return True
+        current = module.state_dict(keep_vars=False)
+        if len(current) != len(self.weights):
+            return False
+        for name, tensor in self.weights:
+            other = current.get(name)
+            if (
+                other is None
+                or other.device != tensor.device
+                or other.dtype != tensor.dtype
+                or not torch.equal(other, tensor)
+            ):
+                return False
+        return True
+
+
+def read_module(
+    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, engine: str = "auto"
+) -> ModuleReading:
+    """Check that ``module`` is piecewise-linear on a few path ends, count its units and choose its engine.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A private copy in eval mode.
+    starts, ends : Tensor of shape (m, d)
+        A few path starts and ends (the first two of each are read).
+    engine : {"auto", "chain", "general"}, default="auto"
+        ``"auto"``: the chain engine where the module reads as a chain (checked against the module), the general
+        engine otherwise; ``"chain"`` refuses a module that is no chain; ``"general"`` never reads a chain.
+
+    Raises
+    ------
+    ValueError
+        If the module makes a call that is not affine or piecewise-linear in its input, or ``engine="chain"`` and
+        it is no chain of affine layers and hinges.
+    """
+    if engine not in EXACT_ENGINES:
+        raise ValueError(f"engine must be one of {list(EXACT_ENGINES)}, got {engine!r}.")
+    with frozen_parameters(module):
+        violations = piecewise_linear_violations(module, torch.cat((starts[:1], ends[:2])))
+        if violations:
+            raise ValueError(_violation_message(violations))
+        units = record_forward(module, starts[:1].detach().clone().requires_grad_(True))[1]
+        n_units = sum(unit.distances.shape[1] for unit in units)
+        chain = None
+        if engine != "general":
+            chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+    if chain is None:
+        if engine == "chain":
+            raise ValueError(
+                "engine='chain' needs a module that is a chain of affine layers and hinges (Linear, BatchNorm, "
+                "ReLU, LeakyReLU, PReLU, abs); this one is not: use engine='general' or 'auto'."
+            )
+        return ModuleReading("general", n_units)
+    weights = tuple((name, tensor.detach()) for name, tensor in module.state_dict(keep_vars=True).items())
+    return ModuleReading("chain", n_units, chain, weights)
 
 
 def exact_path_integrals(
@@ -336,6 +417,8 @@ def exact_path_integrals(
     *,
     max_points: int,
     progress: bool = False,
+    reading: ModuleReading | None = None,
+    engine: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrated Gradients along straight paths, exact up to float rounding, for a piecewise-linear module.
 
@@ -363,6 +446,10 @@ def exact_path_integrals(
         on a CPU, where passes are sized for the cache, a chunk holds ``_CPU_CHUNK_PASSES`` one-thread passes' worth.
     progress : bool, default=False
         Show a progress bar over paths.
+    reading : ModuleReading or None, default=None
+        What :func:`read_module` read of ``module`` (as ``fit`` does once); None reads it here, with ``engine``.
+    engine : {"auto", "chain", "general"}, default="auto"
+        Which engine, when ``reading`` is None (see :func:`read_module`).
 
     Returns
     -------
@@ -394,9 +481,10 @@ def exact_path_integrals(
         held = max(2, max_points * _CPU_CHUNK_PASSES // torch.get_num_threads())
     else:
         held = max_points
+    if reading is None:
+        reading = read_module(module, starts, ends, engine)
+    chain = reading.chain
     with frozen_parameters(module):
-        units = _check_module(module, starts, ends)
-        chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
         if chain is not None:
 
             def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -411,7 +499,7 @@ def exact_path_integrals(
                 )
 
         # Before any path is seen, assume each crosses every unit once: more than most models need.
-        points_per_path = 2.0 + sum(unit.distances.shape[1] for unit in units)
+        points_per_path = 2.0 + reading.units
         bar = progress_bar(progress, n_paths, "exact paths")
         # The chain engine's compiled loops run on one thread: on a CPU with several torch threads, chunks go to as
         # many Python threads (the loops release the GIL), once the first chunk has measured the points per path.

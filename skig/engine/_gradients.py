@@ -14,13 +14,15 @@ import torch
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# Bytes a CPU pass holds per thread (inputs, gradients, the activations autograd keeps; see _point_bytes).
+# Bytes a CPU pass holds per thread (inputs, gradients, the activations autograd keeps; see point_bytes).
 # Measured (benchmarks/bench_chunk.py, MLPs 30 -> 32..1024 wide, 2 to 4 hidden layers): with 8 to 16 MiB per
 # thread every model's bare forward/backward is within a few percent of its fastest pass size; smaller passes pay
 # per-operator overhead, larger ones stream their activations from memory rather than cache (2 MiB of L2 per core
 # there). 12 MiB, the middle, also amortises the per-pass work of building the points and summing the gradients.
 _CPU_CHUNK_BYTES = 12 * 2**20
 _MAX_CHUNK_POINTS = 2**21
+#: Row blocks (:func:`row_blocks`) hold at least this many groups, whatever the pass size.
+MIN_BLOCK_POINTS = 4096
 
 # Every pass through the model has a multiple of this many rows (the last rows repeated), so that each row takes
 # the same kernel path whatever batch it is in: CPU BLAS computes the last rows of an odd-sized batch, and batches
@@ -83,18 +85,36 @@ def activation_size(module: torch.nn.Module, probe: torch.Tensor) -> int:
 
 
 def chunk_points(module: torch.nn.Module, probe: torch.Tensor, batch_size: int | str) -> int:
-    """How many path points go through the model in one forward/backward pass.
+    """How many path points go through the model in one forward/backward pass (see :func:`points_per_pass`)."""
+    if batch_size != "auto":
+        return int(batch_size)
+    return points_per_pass(batch_size, point_bytes(module, probe), probe.device)
 
-    ``"auto"`` sizes the pass from the activation footprint of one row: each point holds its input, its gradient and
-    the activations autograd keeps for the backward pass. On CUDA the passes fill a share of the free memory; on a
-    CPU they stay cache-sized (``_CPU_CHUNK_BYTES`` per thread), which is faster than larger passes, not only leaner.
+
+def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.device) -> int:
+    """``batch_size`` as path points per forward/backward pass: an int as given; ``"auto"`` from the bytes a point
+    holds (:func:`point_bytes`) and the device.
+
+    On CUDA the passes fill a share of the free memory; on a CPU they stay cache-sized (``_CPU_CHUNK_BYTES`` per
+    thread), which is faster than larger passes, not only leaner.
     """
     if batch_size != "auto":
         return int(batch_size)
-    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // _point_bytes(module, probe))))
+    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device) // bytes_per_point)))
 
 
-def _point_bytes(module: torch.nn.Module, probe: torch.Tensor) -> int:
+def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]:
+    """Slices of rows whose groups (noisy copies, baselines, background pairs) fit one pass of ``max_points``.
+
+    Methods that hold per-group state (copies, guided paths, sampled pairs, exact lines) go block by block, so
+    ``batch_size`` bounds their memory as it bounds IG's; every draw is keyed per row, so blocks do not change
+    results. Blocks hold at least :data:`MIN_BLOCK_POINTS` groups, so small batch sizes do not mean tiny blocks.
+    """
+    size = max(1, max(max_points, MIN_BLOCK_POINTS) // max(1, groups_per_row))
+    return [slice(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
+
+
+def point_bytes(module: torch.nn.Module, probe: torch.Tensor) -> int:
     """Bytes one path point holds during a pass: its input, its gradient and the activations autograd keeps."""
     return probe.element_size() * (4 * probe.shape[1] + 3 * activation_size(module, probe) + 8)
 
@@ -193,15 +213,16 @@ def path_gradients(
     """
     device = paths.ends.device
     accumulate = torch.float32 if device.type == "mps" else torch.float64
-    scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
     with torch.enable_grad():
         for lo, hi in bounds:
             points, step, weight, targets, groups = paths.chunk(lo, hi)
-            points.requires_grad_(True)
-            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+            # Padded before it becomes a leaf, so that the backward pass neither splits nor zero-fills a gradient.
+            padded = row_padded(points).requires_grad_(True)
+            (grad,) = torch.autograd.grad(scalar_fn(padded, row_padded(targets)).sum(), padded)
+            grad = grad[: hi - lo]
             if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
                 # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
                 # the step factored out when the group's points share it; only the sum over passes is in float64.

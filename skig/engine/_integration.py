@@ -1,16 +1,19 @@
-"""Integration strategies: how a method turns paths into attributions — a quadrature rule at fixed steps, or
-adaptive steps that double where completeness fails. Methods receive one and never branch on its kind.
+"""Integration strategies: how a method turns paths into attributions — a quadrature rule at fixed steps, adaptive
+steps that double where completeness fails, or exact integration. ``fit`` picks one; methods receive it.
 """
 
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from ._gradients import path_gradients
+from ._exact import ModuleReading, exact_path_integrals, read_module
+from ._gradients import path_gradients, row_blocks
 from ._paths import straight_paths
 from ._quadrature import quadrature
 
@@ -20,41 +23,44 @@ GroupAttribution = Callable[[torch.Tensor, int], torch.Tensor]
 AUTO_START_STEPS = 8
 
 
-@dataclass(frozen=True)
-class Integration:
-    """How path integrals are taken: a quadrature ``rule`` at ``n_steps`` points per path, adaptive steps when
-    ``n_steps="auto"``, or exact integration (``rule="exact"``) through piecewise-linear networks.
+#: Path points a row's path is assumed to cost where the steps are not fixed (adaptive steps, exact integration),
+#: when sizing batches of rows: about the 64 steps of the default.
+SIZING_POINTS_PER_PATH = 64
 
-    Parameters
-    ----------
-    rule : str
-        A quadrature rule (see :func:`~skig.engine.quadrature`) or ``"exact"``.
-    n_steps : int or "auto"
-        Points per path; ``"auto"`` starts at 8 and doubles the steps of the rows whose completeness error exceeds
-        ``tol * |end value - start value|``, up to ``max_steps``. Not used by exact integration.
-    tol : float
-        Relative completeness tolerance of adaptive steps.
-    max_steps : int
-        Most steps of adaptive steps.
+
+class Integrator(ABC):
+    """How path integrals are taken: a quadrature rule at fixed steps (:class:`FixedSteps`), adaptive steps
+    (:class:`AdaptiveSteps`) or exact integration through piecewise-linear networks (:class:`ExactIntegration`).
+
+    ``fit`` chooses one (``Explainer.plan_.integrator``); methods hand it their lines (:meth:`lines`) or their own
+    group attributions and never read ``rule`` or ``n_steps`` themselves.
     """
 
-    rule: str
-    n_steps: int | str
-    tol: float = 0.01
-    max_steps: int = 1024
+    #: Whether integrals are exact (no step count applies; steps per row are the linear segments crossed).
+    exact: ClassVar[bool] = False
+    #: Whether the steps per row are refined until completeness holds.
+    adaptive: ClassVar[bool] = False
 
     @property
-    def exact(self) -> bool:
-        return self.rule == "exact"
+    @abstractmethod
+    def rule(self) -> str:
+        """The rule as ``rule=`` names it (``"exact"`` or a quadrature rule): what ``rule="auto"`` resolved to."""
 
     @property
-    def adaptive(self) -> bool:
-        return isinstance(self.n_steps, str) and not self.exact
+    def points_per_path(self) -> int:
+        """Model evaluations one straight path costs, for sizing batches of rows."""
+        return SIZING_POINTS_PER_PATH
 
     def lines(self, problem, ends: torch.Tensor, end_targets: torch.Tensor) -> Lines:
         """Groups of straight lines: each of ``ends`` from every baseline of ``problem``, weighted."""
-        return Lines(problem, ends, end_targets, self.rule)
+        return Lines(problem, ends, end_targets, self)
 
+    def bind(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Integrator:
+        """This integrator for one explanation's private copy of the module (exact integration re-reads a module
+        whose weights changed since ``fit``); ``starts``/``ends``: a few path ends."""
+        return self
+
+    @abstractmethod
     def run(
         self,
         attribute_groups: GroupAttribution,
@@ -87,13 +93,44 @@ class Integration:
         steps : Tensor of shape (n_rows,)
             Steps per row; for exact integration, the linear segments its paths crossed.
         """
+
+
+@dataclass(frozen=True)
+class FixedSteps(Integrator):
+    """A quadrature rule (see :func:`~skig.engine.quadrature`) at ``n_steps`` points per path."""
+
+    quadrature_rule: str
+    n_steps: int
+
+    @property
+    def rule(self) -> str:
+        return self.quadrature_rule
+
+    @property
+    def points_per_path(self) -> int:
+        return self.n_steps
+
+    def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         groups = torch.arange(len(group_rows), device=group_rows.device)
-        if self.exact:
-            values, segments = attribute_groups.exact(groups)
-            steps = torch.zeros(n_rows, dtype=torch.long, device=group_rows.device)
-            return values, steps.index_add_(0, group_rows, segments.to(steps.device))
-        if not self.adaptive:
-            return attribute_groups(groups, self.n_steps), torch.full((n_rows,), self.n_steps, dtype=torch.long)
+        return attribute_groups(groups, self.n_steps), torch.full((n_rows,), self.n_steps, dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class AdaptiveSteps(Integrator):
+    """A quadrature rule at adaptive steps: from ``start_steps``, the steps of the rows whose completeness error
+    exceeds ``tol * |end value - start value|`` double, up to ``max_steps`` (see :func:`refine_steps`)."""
+
+    quadrature_rule: str
+    tol: float = 0.01
+    max_steps: int = 1024
+    start_steps: int = AUTO_START_STEPS
+    adaptive: ClassVar[bool] = True
+
+    @property
+    def rule(self) -> str:
+        return self.quadrature_rule
+
+    def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         return refine_steps(
             attribute_groups,
             end_values(),
@@ -101,9 +138,58 @@ class Integration:
             group_rows,
             n_rows,
             tol=self.tol,
-            start_steps=AUTO_START_STEPS,
+            start_steps=self.start_steps,
             max_steps=self.max_steps,
             eps=eps,
+        )
+
+
+@dataclass(frozen=True)
+class ExactIntegration(Integrator):
+    """Exact integration along straight lines through a piecewise-linear network (:mod:`._exact`).
+
+    Parameters
+    ----------
+    reading : ModuleReading
+        The module as ``fit`` read it: its engine (``reading.engine``: ``"chain"`` or ``"general"``) and, for the
+        chain engine, the chain. Read once per ``fit``; read again only for a module whose weights differ.
+    """
+
+    reading: ModuleReading
+    exact: ClassVar[bool] = True
+
+    @property
+    def rule(self) -> str:
+        return "exact"
+
+    @property
+    def engine(self) -> str:
+        return self.reading.engine
+
+    def bind(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> ExactIntegration:
+        if self.reading.fits(module):
+            return self
+        return ExactIntegration(read_module(module, starts, ends, self.reading.engine))
+
+    def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
+        groups = torch.arange(len(group_rows), device=group_rows.device)
+        values, segments = attribute_groups.exact(groups)
+        steps = torch.zeros(n_rows, dtype=torch.long, device=group_rows.device)
+        return values, steps.index_add_(0, group_rows, segments.to(steps.device))
+
+    def integrals(
+        self, problem, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact attributions of single lines ``starts -> ends`` (float64) and the segments each crossed."""
+        return exact_path_integrals(
+            problem.module,
+            problem.head,
+            starts,
+            ends,
+            targets,
+            max_points=problem.max_points,
+            progress=problem.progress,
+            reading=self.reading,
         )
 
 
@@ -119,17 +205,17 @@ class Lines:
         Each group's end.
     end_targets : Tensor of shape (g,)
         The output each group explains.
-    rule : str
-        Quadrature rule, or ``"exact"``.
+    integrator : Integrator
+        A quadrature rule's integrator, or :class:`ExactIntegration`.
     """
 
-    def __init__(self, problem, ends: torch.Tensor, end_targets: torch.Tensor, rule: str) -> None:
-        self.problem, self.ends, self.end_targets, self.rule = problem, ends, end_targets, rule
+    def __init__(self, problem, ends: torch.Tensor, end_targets: torch.Tensor, integrator: Integrator) -> None:
+        self.problem, self.ends, self.end_targets, self.integrator = problem, ends, end_targets, integrator
 
     def __call__(self, groups: torch.Tensor, n_steps: int) -> torch.Tensor:
         problem, ends = self.problem, self.ends
         alphas, weights = (
-            torch.as_tensor(v, dtype=ends.dtype, device=ends.device) for v in quadrature(self.rule, n_steps)
+            torch.as_tensor(v, dtype=ends.dtype, device=ends.device) for v in quadrature(self.integrator.rule, n_steps)
         )
         every = len(groups) == len(ends)  # all groups in order (fixed steps): no copy of the rows
         paths = straight_paths(
@@ -144,29 +230,23 @@ class Lines:
 
     def exact(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact attributions of the groups (float64) and the linear segments each group's lines crossed."""
-        from ._exact import exact_path_integrals
-
         problem = self.problem
         n_baselines, n_features = len(problem.baselines), self.ends.shape[1]
         values = torch.zeros(len(groups), n_features, dtype=torch.float64, device=self.ends.device)
         segments = torch.zeros(len(groups), dtype=torch.long, device=self.ends.device)
         weights = problem.baseline_weights.double()
         # Blocks of groups so that the per-line results held at once stay within a pass's worth of points.
-        block = max(1, max(problem.max_points, 4096) // n_baselines)
-        for lo in range(0, len(groups), block):
-            chosen = groups[lo : lo + block]
-            per_line, crossed = exact_path_integrals(
-                problem.module,
-                problem.head,
+        for block in row_blocks(len(groups), n_baselines, problem.max_points):
+            chosen = groups[block]
+            per_line, crossed = self.integrator.integrals(
+                problem,
                 problem.baselines.repeat(len(chosen), 1),
                 self.ends[chosen].repeat_interleave(n_baselines, 0),
                 self.end_targets[chosen].repeat_interleave(n_baselines),
-                max_points=problem.max_points,
-                progress=problem.progress,
             )
             per_line = per_line.view(len(chosen), n_baselines, n_features)
-            values[lo : lo + len(chosen)] = (per_line * weights.view(1, -1, 1)).sum(1)
-            segments[lo : lo + len(chosen)] = crossed.view(len(chosen), n_baselines).sum(1)
+            values[block] = (per_line * weights.view(1, -1, 1)).sum(1)
+            segments[block] = crossed.view(len(chosen), n_baselines).sum(1)
         return values, segments
 
 

@@ -12,6 +12,11 @@ import numpy as np
 QUADRATURE_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
+def min_steps(rule: str) -> int:
+    """The fewest points ``rule`` takes: 2 for the trapezoid rule (both ends), else 1."""
+    return 2 if rule == "riemann_trapezoid" else 1
+
+
 def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points on [0, 1] and their weights for integrating along the path.
 
@@ -43,7 +48,7 @@ def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         nodes, node_weights = _legendre(n_steps)
         return 0.5 * (nodes + 1.0), 0.5 * node_weights
     if rule == "riemann_trapezoid":
-        if n_steps < 2:
+        if n_steps < min_steps(rule):
             raise ValueError("rule='riemann_trapezoid' needs n_steps >= 2, got 1.")
         weights = np.full(n_steps, 1.0 / (n_steps - 1))
         weights[[0, -1]] /= 2.0

@@ -270,8 +270,6 @@ def _settings_section(explainer, exp, units: fmt.Units) -> list[str]:
     settings = applicable_settings(explainer)
     if settings.get("output") == "auto":
         settings["output"] = f"auto ({exp.output})"
-    if settings.get("rule") == "auto":
-        settings["rule"] = f"auto ({explainer.rule_})"
     if settings.get("target", 0) is None and exp.target is not None:
         settings["target"] = f"None (explains {', '.join(map(str, exp.target.unique()[:5]))})"
     frame = pd.DataFrame(
@@ -289,7 +287,7 @@ def _settings_section(explainer, exp, units: fmt.Units) -> list[str]:
             "method (and those that only change speed) are left out.",
         ),
     ]
-    if explainer.method in ("smoothgrad", "smoothgrad_sq", "vargrad", "expected") and explainer.random_state is None:
+    if explainer.plan_.method.stochastic and explainer.random_state is None:
         parts.append(
             paragraph(
                 "random_state is None: this method draws at random, so another run gives other numbers. "
@@ -352,7 +350,7 @@ def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float, fu
         items["rows with |delta| above the tolerance"] = fmt.count((abs_delta > allowed).sum())
     else:
         items["rows audited"] = fmt.count(full.rows)
-    if exp.n_steps is not None and isinstance(explainer.n_steps, str):
+    if exp.n_steps is not None and explainer.plan_.integrator.adaptive:
         steps = exp.n_steps
         items["steps used per row (min / median / max)"] = (
             f"{int(steps.min())} / {int(steps.median())} / {int(steps.max())}"

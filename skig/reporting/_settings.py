@@ -5,24 +5,16 @@ can move its ranking, and whether its attributions add up (so that a completenes
 from __future__ import annotations
 
 import copy
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
 
-from ..engine import METHODS, SAMPLE_AGGREGATES, STOCHASTIC_METHODS
+from ..engine import METHODS
 
-#: Plain names of the methods, as a reviewer reads them.
-METHOD_NAMES = {
-    "ig": "Integrated Gradients",
-    "smoothgrad": "SmoothGrad (Integrated Gradients of noisy copies, averaged)",
-    "smoothgrad_sq": "SmoothGrad² (Integrated Gradients of noisy copies, mean of squares)",
-    "vargrad": "VarGrad (variance of the Integrated Gradients of noisy copies)",
-    "expected": "Expected Integrated Gradients (averaged over a background distribution)",
-    "guided": "Guided Integrated Gradients (adaptive path)",
-}
+#: Plain names of the methods, as a reviewer reads them (the registry's labels).
+METHOD_NAMES = {name: method.label for name, method in METHODS.items()}
 
-#: What each setting does, in one line.
+#: What each setting that does not belong to one method does, in one line (methods describe their own parameters).
 MEANINGS = {
     "method": "attribution method",
     "output": "output space explained",
@@ -34,14 +26,12 @@ MEANINGS = {
     "rule": "how the path integral is computed: 'exact' on piecewise-linear nets, else a quadrature rule",
     "tol": "completeness tolerance per row for n_steps='auto' (relative to |prediction - base value|)",
     "max_steps": "most steps a row may get with n_steps='auto'",
-    "n_samples": "noisy copies per row",
-    "noise_level": "noise standard deviation, as a multiple of each column's standard deviation",
-    "fraction": "share of the features moved at each Guided IG pass",
-    "max_dist": "how far (in alpha) a feature may stray from the straight path",
     "n_baselines": "background rows drawn (sample) or centroids (kmeans)",
     "baseline_weights": "weights of the given baseline rows",
     "random_state": "seed of every random draw",
 }
+#: The parameters some method reads (each method says which apply to it).
+_METHOD_PARAMETERS = tuple(dict.fromkeys(name for method in METHODS.values() for name in method.parameters))
 #: Settings that never change the numbers (where and how fast they are computed).
 _NO_EFFECT = {"model", "progress", "batch_size", "device"}
 _DRAWN_BASELINES = ("sample", "kmeans")
@@ -51,20 +41,16 @@ def _drawn_baseline(explainer) -> bool:
     return isinstance(explainer.baseline, str) and explainer.baseline in _DRAWN_BASELINES
 
 
-def _exact_rule(explainer) -> bool:
-    # "exact" integration of piecewise-linear nets does not depend on a step count
-    return getattr(explainer, "rule_", explainer.rule) == "exact"
-
-
 def applicable_settings(explainer) -> dict[str, object]:
-    """The explainer's parameters that change its numbers for the method it uses, in a reading order.
+    """The fitted explainer's parameters that change its numbers for the method it uses, in a reading order.
 
-    A parameter this table does not know (added to the explainer later) is listed: hiding a setting that matters
-    is worse than showing one that does not.
+    Which settings apply is the method's knowledge under the integrator ``fit`` chose (``explainer.plan_``). A
+    ``rule`` resolved to something else than its value (``"auto"``) shows both. A parameter this table does not know
+    (added to the explainer later) is listed: hiding a setting that matters is worse than showing one that does not.
     """
     params = explainer.get_params(deep=False)
-    method = params["method"]
-    auto_steps = isinstance(params["n_steps"], str)
+    plan = explainer.plan_
+    by_method = plan.applicable_settings()
     applies = {
         "method": True,
         "output": True,
@@ -74,35 +60,30 @@ def applicable_settings(explainer) -> dict[str, object]:
         "n_baselines": _drawn_baseline(explainer),
         "gradient_rule": True,
         "features": True,
-        "n_steps": method != "expected" and not _exact_rule(explainer),
-        "tol": auto_steps and method != "expected" and not _exact_rule(explainer),
-        "max_steps": auto_steps and method != "expected" and not _exact_rule(explainer),
-        "rule": method != "guided",
-        "n_samples": method in (*SAMPLE_AGGREGATES, "expected"),
-        "noise_level": method in SAMPLE_AGGREGATES,
-        "fraction": method == "guided",
-        "max_dist": method == "guided",
-        "random_state": method in STOCHASTIC_METHODS or _drawn_baseline(explainer),
+        **by_method,
+        "random_state": by_method["random_state"] or _drawn_baseline(explainer),
     }
+    for name in _METHOD_PARAMETERS:  # other methods' parameters do not apply
+        applies.setdefault(name, False)
     settings = {name: params[name] for name, used in applies.items() if used and name in params}
+    if "rule" in settings and settings["rule"] != plan.integrator.rule:
+        settings["rule"] = f"{settings['rule']} ({plan.integrator.rule})"
     settings.update({name: value for name, value in params.items() if name not in applies and name not in _NO_EFFECT})
     return settings
 
 
 def meaning(name: str, method: str) -> str:
     """What setting ``name`` does for ``method``, in one line ("" for a setting this table does not know)."""
-    if name == "n_samples" and method == "expected":
-        return "(background row, alpha) pairs per row"
-    return MEANINGS.get(name, "")
+    return METHODS[method].parameters.get(name) or MEANINGS.get(name, "")
 
 
 def completeness_applies(explainer) -> str | None:
     """None when attributions should add up to prediction - base value; else why a verdict cannot apply."""
-    if not METHODS[explainer.method].additive:
-        kind = "mean squares" if explainer.method == "smoothgrad_sq" else "variances"
+    method = explainer.plan_.method
+    if not method.additive:
         return (
-            f"{explainer.method} attributions are {kind} of attributions over noisy copies: they are not meant to add "
-            "up to prediction - base value, so no completeness verdict applies. The numbers below are for information."
+            f"{method.name} attributions are {method.non_additive_values}: they are not meant to add up to "
+            "prediction - base value, so no completeness verdict applies. The numbers below are for information."
         )
     if explainer.gradient_rule != "standard":
         return (
@@ -117,31 +98,16 @@ def stability_changes(explainer) -> list[tuple[str, object]]:
     """The one-setting changes that can move a stochastic or approximate result: (parameter, new value) pairs.
 
     Other seeds only for methods that draw at explain time; half and double the budget (steps, samples or the
-    auto-steps tolerance) only where the method has one.
+    auto-steps tolerance) only where the method has one (the method's knowledge, under the fitted integrator).
     """
-    changes: list[tuple[str, object]] = []
-    if explainer.method in STOCHASTIC_METHODS:
-        seed = explainer.random_state if isinstance(explainer.random_state, Integral) else 0
-        changes += [("random_state", seed + 1), ("random_state", seed + 2)]
-    if explainer.method in (*SAMPLE_AGGREGATES, "expected"):
-        changes += [("n_samples", n) for n in _half_and_double(explainer.n_samples)]
-    if explainer.method != "expected" and not _exact_rule(explainer):
-        if isinstance(explainer.n_steps, Integral):
-            changes += [("n_steps", n) for n in _half_and_double(explainer.n_steps)]
-        else:
-            changes += [("tol", explainer.tol / 2)]
-    return changes
-
-
-def _half_and_double(value: int) -> list[int]:
-    return sorted({max(2, value // 2), value * 2} - {value})
+    return explainer.plan_.stability_changes()
 
 
 def no_stability_reason(explainer) -> str:
     """Why no stability check applies (when :func:`stability_changes` is empty)."""
     return (
-        f"{METHOD_NAMES.get(explainer.method, explainer.method)} draws nothing at random and its integral is exact "
-        "here, so no setting other than the model, the baseline and the data can change the ranking."
+        f"{explainer.plan_.method.label} draws nothing at random and its integral is exact here, so no setting other "
+        "than the model, the baseline and the data can change the ranking."
     )
 
 

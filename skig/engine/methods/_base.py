@@ -10,13 +10,14 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from .._gradients import ScalarFn, evaluate
-from .._integration import Integration
+from .._integration import Integrator
 
 
 @dataclass
@@ -89,24 +90,37 @@ class AttributionMethod(ABC):
     ----------
     params : mapping
         The explainer's parameters (``get_params()``); a method reads the ones it names in ``parameters``.
-    integration : Integration
-        How path integrals are computed.
+    integration : Integrator
+        How path integrals are computed (``fit`` chose it: ``Explainer.plan_.integrator``).
     random_state : numpy RandomState or None
         Where the methods that draw random numbers take their seeds from.
     """
 
     #: The public ``method=`` name.
     name: ClassVar[str]
+    #: Its plain name, as a reviewer reads it (reports).
+    label: ClassVar[str]
     #: Whether the method draws random numbers when explaining.
     stochastic: ClassVar[bool] = False
     #: Whether ``delta`` is a completeness error (values add up to prediction - base value up to it).
     additive: ClassVar[bool] = True
-    #: The explainer parameters, beyond the baseline and the integration, that change this method's result.
-    parameters: ClassVar[tuple[str, ...]] = ()
+    #: What the attributions are when they are not additive, for reports that say why completeness does not apply.
+    non_additive_values: ClassVar[str] = ""
+    #: The explainer parameters, beyond the baseline and the integration, that change this method's result, and
+    #: what each sets for it (one line, for reports).
+    parameters: ClassVar[dict[str, str]] = {}
+    #: The parameter counting its random samples per row, which stability checks halve and double (None: none).
+    sample_parameter: ClassVar[str | None] = None
+    #: Whether ``n_steps`` (with adaptive steps: ``tol`` and ``max_steps``) sets its model evaluations per path.
+    uses_steps: ClassVar[bool] = True
+    #: Whether ``rule`` (the quadrature rule) applies.
+    uses_rule: ClassVar[bool] = True
+    #: Whether its paths are straight lines along the model's gradient, so that exact integration applies.
+    straight_path: ClassVar[bool] = True
     #: What the base value is, for labels in plots and reports.
     base_value_label: ClassVar[str] = "f(baseline)"
 
-    def __init__(self, params: Mapping, integration: Integration, random_state=None) -> None:
+    def __init__(self, params: Mapping, integration: Integrator, random_state=None) -> None:
         self.params = {name: params[name] for name in self.parameters}
         self.integration = integration
         self.random_state = random_state
@@ -118,6 +132,45 @@ class AttributionMethod(ABC):
         The base class accepts every combination.
         """
         return None
+
+    @classmethod
+    def points_per_row(cls, params: Mapping, points_per_path: int, n_baselines: int) -> int:
+        """Model evaluations (path points) one row costs, given those of one path: sizes batches of rows."""
+        return points_per_path * n_baselines
+
+    @classmethod
+    def applicable_settings(cls, integrator: Integrator) -> dict[str, bool]:
+        """Whether each integration setting, each of its own parameters and ``random_state`` change this method's
+        numbers under ``integrator``."""
+        steps = cls.uses_steps and not integrator.exact
+        return {
+            "n_steps": steps,
+            "tol": steps and integrator.adaptive,
+            "max_steps": steps and integrator.adaptive,
+            "rule": cls.uses_rule,
+            **dict.fromkeys(cls.parameters, True),
+            "random_state": cls.stochastic,
+        }
+
+    @classmethod
+    def stability_changes(cls, params: Mapping, integrator: Integrator) -> list[tuple[str, object]]:
+        """The one-setting changes that can move this method's result: (parameter, new value) pairs.
+
+        Other seeds where it draws at explain time; half and double its samples, and its steps (or half the
+        adaptive steps' tolerance) where a step count applies.
+        """
+        changes: list[tuple[str, object]] = []
+        if cls.stochastic:
+            seed = params["random_state"] if isinstance(params["random_state"], Integral) else 0
+            changes += [("random_state", seed + 1), ("random_state", seed + 2)]
+        if cls.sample_parameter is not None:
+            changes += [(cls.sample_parameter, n) for n in _half_and_double(params[cls.sample_parameter])]
+        if cls.uses_steps and not integrator.exact:
+            if integrator.adaptive:
+                changes.append(("tol", integrator.tol / 2))
+            else:
+                changes += [("n_steps", n) for n in _half_and_double(integrator.n_steps)]
+        return changes
 
     def draw_seed(self) -> int:
         """A seed drawn from ``random_state``."""
@@ -136,14 +189,8 @@ class AttributionMethod(ABC):
         """Encoded attributions (n, d) and the steps (or path points) each row used (n,)."""
 
 
-def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]:
-    """Slices of rows whose groups (noisy copies, baselines, background pairs) fit one pass of ``max_points``.
-
-    Methods that hold per-group state (copies, guided paths, sampled pairs) go block by block, so ``batch_size``
-    bounds their memory as it bounds IG's; every draw is keyed per row, so blocks do not change results.
-    """
-    size = max(1, max_points // max(1, groups_per_row))
-    return [slice(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
+def _half_and_double(value: int) -> list[int]:
+    return sorted({max(2, value // 2), value * 2} - {value})
 
 
 def baseline_output(

@@ -11,9 +11,9 @@ from typing import ClassVar
 import torch
 
 from ...baselines import BASELINE_STATISTICS
-from .._gradients import path_gradients
+from .._gradients import path_gradients, row_blocks
 from .._paths import expected_paths
-from ._base import AttributionMethod, Problem, row_blocks
+from ._base import AttributionMethod, Problem
 
 
 class ExpectedGradients(AttributionMethod):
@@ -23,9 +23,16 @@ class ExpectedGradients(AttributionMethod):
     """
 
     name: ClassVar[str] = "expected"
+    label: ClassVar[str] = "Expected Integrated Gradients (averaged over a background distribution)"
     stochastic: ClassVar[bool] = True
-    parameters: ClassVar[tuple[str, ...]] = ("n_samples",)
+    parameters: ClassVar[dict[str, str]] = {"n_samples": "(background row, alpha) pairs per row"}
+    sample_parameter: ClassVar[str | None] = "n_samples"
+    uses_steps: ClassVar[bool] = False  # its budget is n_samples pairs per row
     base_value_label: ClassVar[str] = "E[f(background)]"
+
+    @classmethod
+    def points_per_row(cls, params, points_per_path: int, n_baselines: int) -> int:
+        return params["n_samples"]
 
     @classmethod
     def check(cls, params: Mapping) -> None:
@@ -43,12 +50,14 @@ class ExpectedGradients(AttributionMethod):
             )
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attributions and, per row, the model evaluations its pairs took (``n_samples``), or under exact
+        integration the linear segments its lines crossed."""
         n_pairs, seed = self.params["n_samples"], self.draw_seed()
-        blocks = row_blocks(problem.n_rows, n_pairs, max(problem.max_points, n_pairs))
-        attributions = torch.cat([self._block(problem.rows(block), n_pairs, seed) for block in blocks])
-        return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
+        blocks = row_blocks(problem.n_rows, n_pairs, problem.max_points)
+        parts = [self._block(problem.rows(block), n_pairs, seed) for block in blocks]
+        return torch.cat([values for values, _ in parts]), torch.cat([steps for _, steps in parts])
 
-    def _block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
+    def _block(self, problem: Problem, n_pairs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.integration.exact:
             return self._exact_block(problem, n_pairs, seed)
         paths = expected_paths(
@@ -61,43 +70,35 @@ class ExpectedGradients(AttributionMethod):
             seed=seed,
             keys=problem.row_keys,
         )
-        return path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+        values = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+        return values, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
 
-    def _exact_block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
+    def _exact_block(self, problem: Problem, n_pairs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Each sampled (row, background row) line integrated exactly: only the background is sampled.
 
         With at least as many pairs as background rows, every background row is used once with its weight, so the
         expectation over the background is exact too; otherwise each row's background rows are the first
         coordinates of its keyed Sobol pairs (stratified over the weights).
         """
-        from .._integration import Lines
-
         background = problem.baselines
         if n_pairs >= len(background):
-            values, _ = Lines(problem, problem.inputs, problem.targets, "exact").exact(
-                torch.arange(problem.n_rows, device=problem.inputs.device)
-            )
-            return values
+            lines = self.integration.lines(problem, problem.inputs, problem.targets)
+            return lines.exact(torch.arange(problem.n_rows, device=problem.inputs.device))
         paths = expected_paths(
             problem.inputs,
             background,
             problem.baseline_weights,
             problem.targets,
             n_samples=n_pairs,
-            rule="gausslegendre",
+            rule="gausslegendre",  # only the pairs' background rows are used, not their alphas
             seed=seed,
             keys=problem.row_keys,
         )
-        from .._exact import exact_path_integrals
-
         picked = paths.start_index  # (n, n_pairs): the background row of each pair
-        values, _ = exact_path_integrals(
-            problem.module,
-            problem.head,
+        values, segments = self.integration.integrals(
+            problem,
             background[picked.reshape(-1)],
             problem.inputs.repeat_interleave(n_pairs, 0),
             problem.targets.repeat_interleave(n_pairs),
-            max_points=problem.max_points,
-            progress=problem.progress,
         )
-        return values.view(problem.n_rows, n_pairs, -1).mean(1)
+        return values.view(problem.n_rows, n_pairs, -1).mean(1), segments.view(problem.n_rows, n_pairs).sum(1)

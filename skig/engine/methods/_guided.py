@@ -10,15 +10,26 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._gradients import ScalarFn, evaluate, input_gradients, progress_bar
-from ._base import AttributionMethod, Problem, row_blocks
+from .._gradients import ScalarFn, evaluate, input_gradients, progress_bar, row_blocks
+from ._base import AttributionMethod, Problem
 
 
 class GuidedIntegratedGradients(AttributionMethod):
     """Guided IG from every baseline, weighted over the baselines; ``n_steps`` sequential steps batched over rows."""
 
     name: ClassVar[str] = "guided"
-    parameters: ClassVar[tuple[str, ...]] = ("fraction", "max_dist")
+    label: ClassVar[str] = "Guided Integrated Gradients (adaptive path)"
+    parameters: ClassVar[dict[str, str]] = {
+        "fraction": "share of the features moved at each Guided IG pass",
+        "max_dist": "how far (in alpha) a feature may stray from the straight path",
+    }
+    # Each step is integrated by the trapezoid rule along a path that is not a straight line.
+    uses_rule: ClassVar[bool] = False
+    straight_path: ClassVar[bool] = False
+
+    @classmethod
+    def points_per_row(cls, params, points_per_path: int, n_baselines: int) -> int:
+        return (points_per_path + 1) * n_baselines  # one more gradient per path: its steps' two ends
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         # Each block's guided paths advance together and hold a dozen (groups, d) tensors: blocks bound memory.

@@ -13,6 +13,7 @@ class IntegratedGradients(AttributionMethod):
     """``sum_j w_j (x - b_j) * integral_0^1 grad f(b_j + a (x - b_j)) da`` for every row."""
 
     name: ClassVar[str] = "ig"
+    label: ClassVar[str] = "Integrated Gradients"
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(problem.n_rows, device=problem.inputs.device)

@@ -12,13 +12,11 @@ import numpy as np
 import torch
 
 from .._draws import keyed_normals
-from .._gradients import evaluate
-from ._base import AttributionMethod, Problem, row_blocks
+from .._gradients import evaluate, row_blocks
+from ._base import AttributionMethod, Problem
 
 #: How each SmoothGrad variant reduces the IG attributions of a row's noisy copies.
 SAMPLE_AGGREGATES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-# Blocks hold rows x copies noisy rows at once: at least this many, so small batch sizes do not mean tiny blocks.
-_MIN_BLOCK_POINTS = 4096
 
 
 def noisy_copies(
@@ -68,8 +66,17 @@ class SmoothGrad(AttributionMethod):
     """
 
     name: ClassVar[str] = "smoothgrad"
+    label: ClassVar[str] = "SmoothGrad (Integrated Gradients of noisy copies, averaged)"
     stochastic: ClassVar[bool] = True
-    parameters: ClassVar[tuple[str, ...]] = ("n_samples", "noise_level")
+    parameters: ClassVar[dict[str, str]] = {
+        "n_samples": "noisy copies per row",
+        "noise_level": "noise standard deviation, as a multiple of each column's standard deviation",
+    }
+    sample_parameter: ClassVar[str | None] = "n_samples"
+
+    @classmethod
+    def points_per_row(cls, params, points_per_path: int, n_baselines: int) -> int:
+        return params["n_samples"] * points_per_path * n_baselines
 
     def __init__(self, params: Mapping, integration, random_state=None, *, noise_scale=None) -> None:
         super().__init__(params, integration, random_state)
@@ -78,7 +85,7 @@ class SmoothGrad(AttributionMethod):
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         n_copies, seed = self.params["n_samples"], self.draw_seed()
         parts, steps = [], []
-        for block in row_blocks(problem.n_rows, n_copies, max(problem.max_points, _MIN_BLOCK_POINTS)):
+        for block in row_blocks(problem.n_rows, n_copies, problem.max_points):
             values, block_steps = self._block(problem.rows(block), n_copies, seed)
             parts.append(values)
             steps.append(block_steps)
@@ -108,11 +115,15 @@ class SmoothGradSquared(SmoothGrad):
     """The mean of the squared IG attributions of the noisy copies: a magnitude, not additive."""
 
     name: ClassVar[str] = "smoothgrad_sq"
+    label: ClassVar[str] = "SmoothGrad² (Integrated Gradients of noisy copies, mean of squares)"
     additive: ClassVar[bool] = False
+    non_additive_values: ClassVar[str] = "mean squares of attributions over noisy copies"
 
 
 class VarGrad(SmoothGrad):
     """The (population) variance of the IG attributions of the noisy copies: a spread, not additive."""
 
     name: ClassVar[str] = "vargrad"
+    label: ClassVar[str] = "VarGrad (variance of the Integrated Gradients of noisy copies)"
     additive: ClassVar[bool] = False
+    non_additive_values: ClassVar[str] = "variances of attributions over noisy copies"

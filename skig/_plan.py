@@ -1,0 +1,195 @@
+"""The plan ``fit`` resolves an explainer's settings into, once: the attribution method (from the registry), the
+integrator (fixed steps, adaptive steps, or exact with its engine chosen) and the memory budget.
+
+``explain``, the report and the Spark/Dask adapters read the plan; no one else interprets ``rule``, ``n_steps`` or
+``batch_size``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from .engine import METHODS, AttributionMethod, module_device, piecewise_linear_violations
+from .engine._exact import read_module
+from .engine._gradients import point_bytes, points_per_pass
+from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
+from .models import PredictionOnly
+
+#: The parameters the plan resolves; changing one after ``fit`` takes effect at the next ``explain``.
+PLANNED = ("n_steps", "tol", "max_steps", "n_samples", "noise_level", "fraction", "max_dist", "batch_size")
+#: The parameters whose meaning ``fit`` checked against the model: changing one needs ``fit`` again.
+CHECKED_AT_FIT = ("method", "rule", "gradient_rule")
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """How many path points go through the model in one forward/backward pass.
+
+    Parameters
+    ----------
+    batch_size : int or "auto"
+        The explainer's ``batch_size``.
+    bytes_per_point : int
+        What one path point holds during a pass (its input, its gradient and the activations autograd keeps),
+        measured once at ``fit``.
+    """
+
+    batch_size: int | str
+    bytes_per_point: int
+
+    def max_points(self, device: torch.device) -> int:
+        """Path points per pass on ``device`` (with ``"auto"``: cache-sized on a CPU, a share of free CUDA memory)."""
+        return points_per_pass(self.batch_size, self.bytes_per_point, device)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every setting of an explainer, resolved once at ``fit`` (``Explainer.plan_``).
+
+    Parameters
+    ----------
+    method : type of AttributionMethod
+        The attribution method, from the registry (:data:`~skig.engine.METHODS`).
+    integrator : Integrator
+        How path integrals are taken: :class:`~skig.engine.FixedSteps`, :class:`~skig.engine.AdaptiveSteps` or
+        :class:`~skig.engine.ExactIntegration` (with its engine, ``"chain"`` or ``"general"``, and the module as
+        ``fit`` read it).
+    budget : MemoryBudget
+        Path points per pass.
+    params : mapping
+        The explainer's parameters the plan was resolved from.
+    """
+
+    method: type[AttributionMethod]
+    integrator: Integrator
+    budget: MemoryBudget
+    params: Mapping
+
+    def attribution_method(self, random_state, noise_scale) -> AttributionMethod:
+        """The method object for one explanation, with its random draws from ``random_state``."""
+        extra = {"noise_scale": noise_scale} if "noise_level" in self.method.parameters else {}
+        return self.method(self.params, self.integrator, random_state, **extra)
+
+    def bound(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Plan:
+        """This plan for one explanation's private copy of the module (see :meth:`Integrator.bind`)."""
+        integrator = self.integrator.bind(module, starts, ends)
+        return self if integrator is self.integrator else dataclasses.replace(self, integrator=integrator)
+
+    def points_per_row(self, n_baselines: int) -> int:
+        """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""
+        return int(self.method.points_per_row(self.params, self.integrator.points_per_path, n_baselines))
+
+    def applicable_settings(self) -> dict[str, bool]:
+        """Whether each setting that depends on the method changes its numbers (see the method's own)."""
+        return self.method.applicable_settings(self.integrator)
+
+    def stability_changes(self) -> list[tuple[str, object]]:
+        """The one-setting changes that can move the result: (parameter, new value) pairs."""
+        return self.method.stability_changes(self.params, self.integrator)
+
+    def updated(self, params: Mapping) -> Plan:
+        """This plan for the explainer's current parameters: itself when none it resolved changed since ``fit``;
+        re-resolved without the model when only step counts, samples, tolerances or ``batch_size`` did.
+
+        Raises
+        ------
+        ValueError
+            If ``method``, ``rule`` or ``gradient_rule`` changed since ``fit``, which checked them against the model.
+        """
+        changed = [name for name in (*CHECKED_AT_FIT, *PLANNED) if not _same(params[name], self.params[name])]
+        if not changed:
+            return self
+        refit = [name for name in changed if name in CHECKED_AT_FIT]
+        if refit:
+            shown = ", ".join(f"{name}={params[name]!r}" for name in refit)
+            raise ValueError(f"{shown} changed since fit, which checked it against the model; call fit again.")
+        from ._fit_checks import check_parameters
+
+        check_parameters(params)
+        integrator = self.integrator
+        if not integrator.exact:
+            integrator = _quadrature_integrator(integrator.rule, params)
+        budget = dataclasses.replace(self.budget, batch_size=params["batch_size"])
+        return Plan(self.method, integrator, budget, dict(params))
+
+
+def make_plan(params: Mapping, adapter, snapshot: torch.nn.Module, rows: torch.Tensor, baselines: torch.Tensor) -> Plan:
+    """Resolve the explainer's parameters into a plan, reading the model once.
+
+    Parameters
+    ----------
+    params : mapping
+        The explainer's parameters (``get_params(deep=False)``), already checked one by one.
+    adapter : ModelAdapter
+        The model, for its description in messages.
+    snapshot : torch.nn.Module
+        The explainer's private copy of the module, on the device it explains on.
+    rows, baselines : Tensor
+        A few encoded reference rows and the encoded baselines, in the module's dtype and on its device.
+    """
+    method = METHODS[params["method"]]
+    module = PredictionOnly(snapshot)
+    integrator = resolve_integrator(params, method, adapter, module, rows, baselines)
+    budget = MemoryBudget(params["batch_size"], point_bytes(module, rows))
+    return Plan(method, integrator, budget, dict(params))
+
+
+def resolve_integrator(
+    params: Mapping,
+    method: type[AttributionMethod],
+    adapter,
+    module: torch.nn.Module,
+    rows: torch.Tensor,
+    baselines: torch.Tensor,
+) -> Integrator:
+    """The integrator: ``rule="auto"`` is exact on piecewise-linear nets, Gauss-Legendre otherwise.
+
+    Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
+    guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back (as on MPS
+    devices, which lack the float64 it places breakpoints in).
+    """
+    rule, gradient = params["rule"], params["gradient_rule"]
+    if rule not in ("auto", "exact"):
+        return _quadrature_integrator(rule, params)
+    if not method.straight_path or gradient != "standard":
+        if rule == "exact":
+            why = (
+                f"{method.label}'s path is not a straight line"
+                if not method.straight_path
+                else f"gradient_rule={gradient!r} does not give the model's gradient"
+            )
+            raise ValueError(
+                f"rule='exact' integrates the true gradient along straight lines, but {why}; use rule='auto' or a "
+                "quadrature rule such as 'gausslegendre'."
+            )
+        return _quadrature_integrator("gausslegendre", params)
+    if module_device(module).type == "mps":
+        # Exact integration places breakpoints in float64, which Apple's MPS devices lack.
+        if rule == "exact":
+            raise ValueError("rule='exact' needs float64, which MPS devices lack; use rule='auto' or device='cpu'.")
+        return _quadrature_integrator("gausslegendre", params)
+    violations = piecewise_linear_violations(module, rows)
+    if not violations:
+        return ExactIntegration(read_module(module, baselines, rows))
+    if rule == "exact":
+        raise ValueError(
+            f"rule='exact' needs a piecewise-linear network (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between "
+            f"affine layers), but {adapter.description} computes {violations[:5]}; use rule='auto' (Gauss-Legendre "
+            "for smooth networks) or a quadrature rule."
+        )
+    return _quadrature_integrator("gausslegendre", params)
+
+
+def _quadrature_integrator(rule: str, params: Mapping) -> Integrator:
+    if isinstance(params["n_steps"], str):  # "auto": the only string n_steps takes
+        return AdaptiveSteps(rule, tol=params["tol"], max_steps=params["max_steps"])
+    return FixedSteps(rule, params["n_steps"])
+
+
+def _same(a, b) -> bool:
+    """Whether two scalar parameter values are the same (``1 == 1.0 == True`` are not)."""
+    return type(a) is type(b) and bool(a == b)
