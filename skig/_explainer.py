@@ -87,10 +87,15 @@ class Explainer(TransformerMixin, BaseEstimator):
         steps of the rows whose ``|delta|`` exceeds ``tol * |prediction - base value|``, up to ``max_steps``;
         ``Explanation.n_steps`` tells what each row used. Not used by ``method="expected"``, whose budget is
         ``n_samples``.
-    rule : {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"}, \
-            default="gausslegendre"
-        Quadrature rule, defined as in Captum. ``method="expected"`` uses it when ``n_samples`` gives every
-        background row at least 2 points; ``method="guided"`` integrates each of its steps by the trapezoid rule.
+    rule : {"auto", "exact", "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
+            "riemann_trapezoid"}, default="auto"
+        How the path integral is taken. ``"exact"`` integrates exactly through piecewise-linear networks (ReLU,
+        LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between affine layers): no step count applies, and
+        ``Explanation.n_steps`` counts the linear segments each row's paths crossed. The others are quadrature rules,
+        defined as in Captum. ``"auto"`` is ``"exact"`` where it applies (a piecewise-linear network, straight paths,
+        ``gradient_rule="standard"``, a device with float64), ``"gausslegendre"`` otherwise; ``rule_`` says which.
+        ``method="expected"`` uses a quadrature rule when ``n_samples`` gives every background row at least 2
+        points; ``method="guided"`` integrates each of its steps by the trapezoid rule.
     target : None, class label, output index or array-like of shape (n_rows,), default=None
         The output explained. None: the single output of a regressor, the positive class of a binary classifier,
         the predicted class of each row for a multi-class model. A label (or, failing that, an index) explains that
@@ -164,6 +169,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         Number of explainable outputs (classes for a classifier).
     output_ : str
         The output space explained, ``"auto"`` resolved.
+    rule_ : str
+        The integration rule used, ``"auto"`` resolved: ``"exact"`` or a quadrature rule.
+    plan_ : Plan
+        Every setting resolved once at ``fit``: the method (``plan_.method``, from the registry), how path integrals
+        are taken (``plan_.integrator``: fixed steps, adaptive steps, or exact with its engine) and the memory
+        budget (``plan_.budget``). Parameters that only size the work (``n_steps``, ``n_samples``, ``tol``, ...,
+        ``batch_size``) may change after ``fit``; ``method``, ``rule`` and ``gradient_rule`` need ``fit`` again.
 
     See Also
     --------
