@@ -61,7 +61,8 @@ class Plan:
     budget : MemoryBudget
         Path points per pass.
     params : mapping
-        The explainer's parameters the plan was resolved from.
+        The explainer's parameters the plan was resolved from (those it resolves: :data:`CHECKED_AT_FIT` and
+        :data:`PLANNED`).
     """
 
     method: type[AttributionMethod]
@@ -87,9 +88,10 @@ class Plan:
         """Whether each setting that depends on the method changes its numbers (see the method's own)."""
         return self.method.applicable_settings(self.integrator)
 
-    def stability_changes(self) -> list[tuple[str, object]]:
-        """The one-setting changes that can move the result: (parameter, new value) pairs."""
-        return self.method.stability_changes(self.params, self.integrator)
+    def stability_changes(self, random_state) -> list[tuple[str, object]]:
+        """The one-setting changes that can move the result: (parameter, new value) pairs; other seeds follow
+        ``random_state`` (the explainer's)."""
+        return self.method.stability_changes({**self.params, "random_state": random_state}, self.integrator)
 
     def updated(self, params: Mapping) -> Plan:
         """This plan for the explainer's current parameters: itself when none it resolved changed since ``fit``;
@@ -114,7 +116,7 @@ class Plan:
         if not integrator.exact:
             integrator = _quadrature_integrator(integrator.rule, params)
         budget = dataclasses.replace(self.budget, batch_size=params["batch_size"])
-        return Plan(self.method, integrator, budget, dict(params))
+        return Plan(self.method, integrator, budget, _resolved(params))
 
 
 def make_plan(params: Mapping, adapter, snapshot: torch.nn.Module, rows: torch.Tensor, baselines: torch.Tensor) -> Plan:
@@ -135,7 +137,7 @@ def make_plan(params: Mapping, adapter, snapshot: torch.nn.Module, rows: torch.T
     module = PredictionOnly(snapshot)
     integrator = resolve_integrator(params, method, adapter, module, rows, baselines)
     budget = MemoryBudget(params["batch_size"], point_bytes(module, rows))
-    return Plan(method, integrator, budget, dict(params))
+    return Plan(method, integrator, budget, _resolved(params))
 
 
 def resolve_integrator(
@@ -188,6 +190,10 @@ def _quadrature_integrator(rule: str, params: Mapping) -> Integrator:
     if isinstance(params["n_steps"], str):  # "auto": the only string n_steps takes
         return AdaptiveSteps(rule, tol=params["tol"], max_steps=params["max_steps"])
     return FixedSteps(rule, params["n_steps"])
+
+
+def _resolved(params: Mapping) -> dict:
+    return {name: params[name] for name in (*CHECKED_AT_FIT, *PLANNED)}
 
 
 def _same(a, b) -> bool:

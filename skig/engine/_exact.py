@@ -346,6 +346,16 @@ class ModuleReading:
     chain: Chain | None = None
     weights: tuple[tuple[str, torch.Tensor], ...] = ()
 
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, ModuleReading)
+            and (self.engine, self.units) == (other.engine, other.units)
+            and [name for name, _ in self.weights] == [name for name, _ in other.weights]
+            and all(_same_tensor(a, b) for (_, a), (_, b) in zip(self.weights, other.weights, strict=True))
+        )
+
+    __hash__ = None
+
     def fits(self, module: torch.nn.Module) -> bool:
         """Whether this reading describes ``module`` (the chain's weights equal the module's)."""
         if self.chain is None:
@@ -353,16 +363,11 @@ class ModuleReading:
         current = module.state_dict(keep_vars=False)
         if len(current) != len(self.weights):
             return False
-        for name, tensor in self.weights:
-            other = current.get(name)
-            if (
-                other is None
-                or other.device != tensor.device
-                or other.dtype != tensor.dtype
-                or not torch.equal(other, tensor)
-            ):
-                return False
-        return True
+        return all(name in current and _same_tensor(current[name], tensor) for name, tensor in self.weights)
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.device == b.device and a.dtype == b.dtype and torch.equal(a, b)
 
 
 def read_module(

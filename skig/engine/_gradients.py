@@ -146,39 +146,49 @@ class Paths:
     def _take(self, values: torch.Tensor, groups: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         return values[slots] if values.ndim == 1 else values[groups, slots]
 
-    def chunk(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def chunk(
+        self, lo: int, hi: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi).
 
-        The steps have shape (hi - lo, d), or (n_groups, 1, d) when [lo, hi) holds whole groups that all start at
-        the same row: then a group's step is common to its points.
+        The points come padded to whole row blocks (:func:`row_padded`). When [lo, hi) holds whole groups that all
+        share one (start, alpha, weight) pattern, the steps have shape (n_groups, 1, d) if those groups start at
+        the same row (a group's step is common to its points), the weights shape (n_groups, per_group), and the
+        groups are None (they are the consecutive groups from ``lo // per_group``).
         """
         per_group, n_features = self.per_group, self.ends.shape[1]
         shared = self.alpha.ndim == 1 and self.start_index.ndim == 1 and self.weight.ndim == 1
         if shared and lo % per_group == 0 and (hi - lo) % per_group == 0:
             # Whole groups sharing one (start, alpha, weight) pattern: broadcast it rather than gather every point's
-            # start, end and alpha (those gathers were most of IG's own time on CPU).
+            # start, end and alpha (those gathers were most of IG's own time on CPU). The points are written into
+            # their padded buffer, so padding copies the last row only.
             first, last = lo // per_group, hi // per_group
+            n_points = hi - lo
+            points = self.ends.new_empty((padded_rows(n_points), n_features))
+            grid = points[:n_points].view(last - first, per_group, n_features)
             if len(self.starts) == 1:
-                step = (self.ends[first:last] - self.starts).unsqueeze(1).contiguous()
-                points = torch.addcmul(self.starts, self.alpha.unsqueeze(1), step)
+                step = (self.ends[first:last] - self.starts).unsqueeze(1)
+                torch.addcmul(self.starts, self.alpha.unsqueeze(1), step, out=grid)
             else:
                 start = self.starts[self.start_index]
                 step = (self.ends[first:last, None, :] - start).contiguous()  # rows may come column-major
-                points = torch.addcmul(start, self.alpha.unsqueeze(1), step)
+                torch.addcmul(start, self.alpha.unsqueeze(1), step, out=grid)
                 step = step.view(-1, n_features)
+            points[n_points:] = points[n_points - 1]
             return (
-                points.reshape(-1, n_features),
+                points,
                 step,
-                self.weight.repeat(last - first),
-                self.targets[first:last].repeat_interleave(per_group),
-                torch.arange(first, last, device=self.ends.device).repeat_interleave(per_group),
+                self.weight.expand(last - first, per_group),
+                row_padded(self.targets[first:last].repeat_interleave(per_group)),
+                None,
             )
         flat = torch.arange(lo, hi, device=self.ends.device)
         groups, slots = flat // per_group, flat % per_group
         start = self.starts[self._take(self.start_index, groups, slots)]
         step = self.ends[groups] - start
         alpha = self._take(self.alpha, groups, slots).unsqueeze(1)
-        return start + alpha * step, step, self._take(self.weight, groups, slots), self.targets[groups], groups
+        weight = self._take(self.weight, groups, slots)
+        return row_padded(start + alpha * step), step, weight, row_padded(self.targets[groups]), groups
 
 
 def _chunk_bounds(n_groups: int, per_group: int, max_points: int) -> list[tuple[int, int]]:
@@ -220,18 +230,19 @@ def path_gradients(
         for lo, hi in bounds:
             points, step, weight, targets, groups = paths.chunk(lo, hi)
             # Padded before it becomes a leaf, so that the backward pass neither splits nor zero-fills a gradient.
-            padded = row_padded(points).requires_grad_(True)
-            (grad,) = torch.autograd.grad(scalar_fn(padded, row_padded(targets)).sum(), padded)
+            points.requires_grad_(True)
+            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
             grad = grad[: hi - lo]
             if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
                 # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
                 # the step factored out when the group's points share it; only the sum over passes is in float64.
                 first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
-                weight = weight.view(n_groups, 1, paths.per_group)
+                per_group = grad.view(n_groups, paths.per_group, -1)
+                weight = weight.reshape(n_groups, 1, paths.per_group)
                 if step.ndim == 3:
-                    contribution = torch.bmm(weight, grad.reshape(n_groups, paths.per_group, -1)) * step
+                    contribution = torch.bmm(weight, per_group) * step
                 else:
-                    contribution = torch.bmm(weight, (grad * step).view(n_groups, paths.per_group, -1))
+                    contribution = torch.bmm(weight, per_group * step.view_as(per_group))
                 out[first : first + n_groups] += contribution.view(n_groups, -1)
             else:
                 out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))

@@ -100,7 +100,7 @@ def stability_changes(explainer) -> list[tuple[str, object]]:
     Other seeds only for methods that draw at explain time; half and double the budget (steps, samples or the
     auto-steps tolerance) only where the method has one (the method's knowledge, under the fitted integrator).
     """
-    return explainer.plan_.stability_changes()
+    return explainer.plan_.stability_changes(explainer.random_state)
 
 
 def no_stability_reason(explainer) -> str:
