@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -18,9 +17,6 @@ PICKLE_WARNING = (
 )
 _LONG_RUN_ROWS = 10_000
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 class InputError(Exception):
@@ -72,32 +68,12 @@ def _check_output(path: Path, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-def _spreadsheet_safe(value):
-    """A text that a spreadsheet would run as a formula, prefixed with ``'``; numbers and other texts as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _neutralised(frame):
-    """``frame`` with every text cell, index label and column name safe to open in a spreadsheet."""
-    import pandas as pd
-
-    frame = frame.copy()
-    for name in frame.columns:
-        column = frame[name]
-        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-            frame[name] = column.astype(object).map(_spreadsheet_safe)
-    frame.index = frame.index.map(_spreadsheet_safe)
-    frame.index.name = _spreadsheet_safe(frame.index.name)
-    frame.columns = [_spreadsheet_safe(str(name)) for name in frame.columns]
-    return frame
-
-
 def _write_table(frame, path: Path) -> None:
     try:
         if path.suffix.lower() == ".csv":
-            _neutralised(frame).to_csv(path)
+            from .reporting import write_csv
+
+            write_csv(frame, path)
         else:
             frame.to_parquet(path)
     except ImportError as error:
