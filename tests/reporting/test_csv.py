@@ -172,3 +172,35 @@ def test_adverse_action_output_reads_back_with_every_applicant(hostile_files):
     assert [_unprefixed(row[0]) for row in rows[1:]] == ids
     texts = set(frame.filter(like="reason_").stack().dropna()) - {""}
     assert texts <= {"Income\r'=cmd|' /C calc'!A0", "Debt\n'\uff0bx", "'\t@age"} and len(texts) >= 2
+
+
+def test_api_tables_with_hostile_categories_read_back(tmp_path):
+    """reason_codes, adverse_action and to_frame of a pipeline whose category values and ids are hostile."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.RandomState(3)
+    n = 48
+    X = pd.DataFrame(
+        {"income": rng.normal(size=n), "purpose": [HOSTILE[i % 8] for i in range(n)]},
+        index=pd.Index([f"{HOSTILE[i % len(HOSTILE)]}#{i}" for i in range(n)], name="app_id"),
+    )
+    y = (X["income"] + (X["purpose"] == HOSTILE[0]) > 0).astype(int)
+    pipeline = make_pipeline(
+        make_column_transformer((StandardScaler(), ["income"]), (OneHotEncoder(), ["purpose"])), LogisticRegression()
+    ).fit(X, y)
+    exp = skig.Explainer(pipeline, n_steps=4).fit(X).explain(X)
+    reasons = {"income": "Income\r=cmd", "purpose": "Purpose\n@x"}
+    tables = {
+        "codes": (skig.reason_codes(exp, n=2, reasons=reasons), ["rank", "contribution"]),
+        "notices": (skig.adverse_action(exp, reasons, n=2), ["prediction", "n_reasons"]),
+        "tidy": (exp.to_frame(), ["attribution"]),
+    }
+    for name, (table, numeric) in tables.items():
+        skig.write_csv(table, tmp_path / f"{name}.csv")
+        _check_file(tmp_path / f"{name}.csv", len(table), numeric)
+    tidy = pd.read_csv(tmp_path / "tidy.csv", index_col=0, keep_default_na=False)
+    purposes = tidy.loc[tidy["feature"] == "purpose"]
+    assert purposes["feature_value"].map(_unprefixed).tolist() == X["purpose"].tolist()
+    assert purposes["app_id"].map(_unprefixed).tolist() == X.index.tolist()
