@@ -9,6 +9,7 @@ import csv
 import re
 from numbers import Number
 from os import PathLike
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def spreadsheet_safe_frame(table: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def write_csv(table: pd.DataFrame | pd.Series, path: str | PathLike, *, index: bool = True) -> None:
+def write_csv(table: pd.DataFrame | pd.Series, path: str | PathLike | TextIO, *, index: bool = True) -> None:
     """Write ``table`` to a CSV file that a spreadsheet opens safely and that reads back with the rows written.
 
     Every text field is quoted (so a carriage return or newline inside a cell stays inside it) and lines end with
@@ -90,8 +91,8 @@ def write_csv(table: pd.DataFrame | pd.Series, path: str | PathLike, *, index: b
     ----------
     table : DataFrame or Series
         The table to write, e.g. ``skig.adverse_action(exp, reasons)`` or ``exp.values``.
-    path : str or path-like
-        The file to write (UTF-8).
+    path : str, path-like or text buffer
+        The file to write (UTF-8), or a buffer to write into.
     index : bool, default=True
         Write the index (row labels, e.g. application ids) as the first column.
 
