@@ -235,7 +235,8 @@ def path_gradients(
             points, step, weight, targets, groups = paths.chunk(lo, hi)
             # Padded before it becomes a leaf, so that the backward pass neither splits nor zero-fills a gradient.
             points.requires_grad_(True)
-            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+            with RowInvariantProducts():
+                (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
             grad = grad[: hi - lo]
             if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
                 # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
