@@ -483,10 +483,11 @@ class Explainer(TransformerMixin, BaseEstimator):
     def _explanation(
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
     ) -> Explanation:
-        names_out = self.get_feature_names_out()
+        # Column labels as Index objects once: each frame built from a plain array would infer their dtype again.
+        names_out = pd.Index(self.get_feature_names_out())
         # No copies of the attributions (they are the largest arrays here: 1M rows x 30 columns is 240 MB).
         encoded_values = pd.DataFrame(
-            encoded_attributions, index=index, columns=self.encoded_feature_names_, copy=False
+            encoded_attributions, index=index, columns=pd.Index(self.encoded_feature_names_), copy=False
         )
         groups = self.encoded_feature_groups_
         one_to_one = len(groups) == len(names_out) and np.array_equal(groups, np.arange(len(groups)))
