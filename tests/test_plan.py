@@ -11,6 +11,7 @@ from torch import nn
 import skig
 from skig.engine import AdaptiveSteps, ExactIntegration, FixedSteps, _exact
 from skig.engine._exact import exact_path_integrals, read_module
+from skig.models import PredictionOnly
 
 
 def relu_net(seed=0, width=16):
@@ -159,3 +160,13 @@ def test_points_per_row_and_labels_come_from_the_registry(X):
         explainer = skig.Explainer(tanh, **params).fit(X)
         assert explainer.plan_.points_per_row(1) == expected
         assert explainer.plan_.method.label
+
+
+def test_a_pickled_explainer_keeps_its_plan_and_its_numbers(X):
+    import pickle
+
+    explainer = skig.Explainer(relu_net()).fit(X)
+    restored = pickle.loads(pickle.dumps(explainer))
+    assert restored.plan_ == explainer.plan_
+    assert restored.plan_.integrator.reading.fits(PredictionOnly(restored.adapter_.module))
+    np.testing.assert_array_equal(restored.explain(X[:5]).values, explainer.explain(X[:5]).values)
