@@ -41,10 +41,8 @@ class Integrator(ABC):
     #: Whether the steps per row are refined until completeness holds.
     adaptive: ClassVar[bool] = False
 
-    @property
-    @abstractmethod
-    def rule(self) -> str:
-        """The rule as ``rule=`` names it (``"exact"`` or a quadrature rule): what ``rule="auto"`` resolved to."""
+    #: The rule as ``rule=`` names it (``"exact"`` or a quadrature rule): what ``rule="auto"`` resolved to.
+    rule: str
 
     @property
     def points_per_path(self) -> int:
@@ -99,12 +97,8 @@ class Integrator(ABC):
 class FixedSteps(Integrator):
     """A quadrature rule (see :func:`~skig.engine.quadrature`) at ``n_steps`` points per path."""
 
-    quadrature_rule: str
+    rule: str
     n_steps: int
-
-    @property
-    def rule(self) -> str:
-        return self.quadrature_rule
 
     @property
     def points_per_path(self) -> int:
@@ -120,15 +114,11 @@ class AdaptiveSteps(Integrator):
     """A quadrature rule at adaptive steps: from ``start_steps``, the steps of the rows whose completeness error
     exceeds ``tol * |end value - start value|`` double, up to ``max_steps`` (see :func:`refine_steps`)."""
 
-    quadrature_rule: str
+    rule: str
     tol: float = 0.01
     max_steps: int = 1024
     start_steps: int = AUTO_START_STEPS
     adaptive: ClassVar[bool] = True
-
-    @property
-    def rule(self) -> str:
-        return self.quadrature_rule
 
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         return refine_steps(
@@ -157,10 +147,7 @@ class ExactIntegration(Integrator):
 
     reading: ModuleReading
     exact: ClassVar[bool] = True
-
-    @property
-    def rule(self) -> str:
-        return "exact"
+    rule: ClassVar[str] = "exact"
 
     @property
     def engine(self) -> str:
