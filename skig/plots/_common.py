@@ -370,6 +370,16 @@ def arrow_polygon(start: float, end: float, y: float, height: float, head: float
     return Polygon(corners, closed=True)
 
 
+def clip_to_probabilities(ax: Axes, output: str, low: float, high: float) -> None:
+    """Keep an output axis in probability space from running past 0 or 1 where the drawing (``low`` to ``high``) does
+    not: the margins stop at the bounds of a probability.
+    """
+    if output != "probability":
+        return
+    left, right = ax.get_xlim()
+    ax.set_xlim(max(left, min(0.0, low)), min(right, max(1.0, high)))
+
+
 def points_per_unit(ax: Axes) -> float:
     """Typographic points per x data unit: how wide a span of the x axis is on the page, to fit text to it."""
     low, high = ax.get_xlim()

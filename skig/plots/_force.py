@@ -17,6 +17,7 @@ from ._common import (
     arrow_polygon,
     base_value_text,
     check_max_display,
+    clip_to_probabilities,
     completeness_gap,
     feature_column,
     finish,
@@ -44,7 +45,8 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     starts where the base value minus all decreases lies, so the base value is marked inside the band, named as what
     it is (``exp.base_value_label``: ``f(baseline)`` or ``E[f(background)]``). The
     ``max_display`` largest arrows that are wide enough carry their feature and raw value underneath. A visible
-    completeness error (``exp.delta``) is a grey arrow at the far end of its side.
+    completeness error (``exp.delta``) is a grey arrow at the far end of its side. In probability space the axis stops
+    at 0 and 1 unless the band itself crosses them.
 
     Parameters
     ----------
@@ -100,6 +102,7 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     low, high = prediction - total_up, prediction + total_down
     span = (high - low) or max(abs(prediction), 1.0)
     ax.set_xlim(min(low, base) - 0.05 * span, max(high, base) + 0.05 * span)
+    clip_to_probabilities(ax, exp.output, min(low, base), max(high, base))
     ax.set_ylim(-0.75, 1.0)
     per_unit = points_per_unit(ax)
     head = HEAD_INCHES * 72 / per_unit
