@@ -167,20 +167,17 @@ def _fit_value_labels(ax: Axes, starts: np.ndarray, ends: np.ndarray, texts: lis
     """Which value labels fit inside their arrow's body (white), the others going past its tip; the x limits are
     widened until every label past a tip stays inside the axes, clear of the feature names left of them.
 
-    Measured on the page after the figure's layout has placed the axes: text widths from the renderer, arrow lengths
+    Measured on the page after the figure's layout has placed the axes: text widths from the font, arrow lengths
     in points from the axes' width, so a label that is written inside an arrow never spills out of it.
     """
     from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
 
-    figure = ax.figure
-    figure.draw_without_rendering()  # the layout engine sizes the axes around the feature names first
-    renderer = figure.canvas.get_renderer()
+    ax.figure.draw_without_rendering()  # the layout engine sizes the axes around the feature names first
     font = FontProperties(size=FONT_SIZE)
-    to_points = 72 / figure.dpi
-    text_widths = np.array(
-        [renderer.get_text_width_height_descent(text, font, ismath=False)[0] * to_points for text in texts]
-    )
-    axes_points = ax.get_window_extent(renderer).width * to_points
+    measure = TextToPath()  # in points, on any canvas (a report's figure has no renderer of its own)
+    text_widths = np.array([measure.get_text_width_height_descent(text, font, ismath=False)[0] for text in texts])
+    axes_points = ax.get_position().width * ax.figure.get_figwidth() * 72
     widths = ends - starts
     head = HEAD_INCHES * 72
     for _ in range(20):

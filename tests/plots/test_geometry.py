@@ -174,3 +174,12 @@ def test_heatmap_f_of_x_band_has_a_scale_that_reads_the_predictions():
     axes = ax.get_window_extent(renderer)
     for label in band.get_yticklabels():
         assert label.get_window_extent(renderer).x0 >= axes.x1
+
+
+def test_waterfall_draws_on_a_figure_without_pyplot():
+    from matplotlib.figure import Figure  # as the report makes its figures: a canvas with no renderer of its own
+
+    ax = Figure(figsize=(8, 3), layout="constrained").add_subplot()
+    values, base = CASES["decrease at the left edge"]
+    waterfall(_one_row(values, base, dict.fromkeys(values, 1.0)), ax=ax)
+    assert len(ax.patches) == len(values)
