@@ -115,7 +115,7 @@ def explain(
         If a column is missing, output names collide, or a stochastic method has no ``key``.
     RuntimeError
         If Spark's Python workers cannot load the explainer (no skig, or not the model's modules, there): checked
-        with one small Spark job before the explanation is planned.
+        by one small Spark job (a second or two) when ``explain`` is called, before any job of the explanation runs.
 
     Examples
     --------

@@ -67,13 +67,11 @@ def group_labels(group, X: pd.DataFrame) -> tuple[pd.Series, str, dict]:
     values = list(pd.unique(raw[present]))
     names = value_labels(values)
     label_of = dict(zip(values, names, strict=True))
-    text = np.full(len(raw), str(missing_label(names)), dtype=object)
+    missing = str(missing_label(names))
+    text = np.full(len(raw), missing, dtype=object)
     text[present] = [label_of[value] for value in raw[present]]
-    labels = pd.Series(text, index=X.index)
-    stands_for = dict(zip(names, values, strict=True))
-    if not present.all():
-        stands_for[str(missing_label(names))] = np.nan
-    return labels, str(name) if name is not None else "group", stands_for
+    stands_for = dict(zip(names, values, strict=True)) | ({missing: np.nan} if not present.all() else {})
+    return pd.Series(text, index=X.index), str(name) if name is not None else "group", stands_for
 
 
 def labelled_columns(frame: pd.DataFrame, values: dict) -> pd.DataFrame:
