@@ -34,11 +34,12 @@ from .engine import (
     gradient_rule,
     module_device,
     module_dtype,
+    piecewise_linear_violations,
     private_copy,
     resolve_device,
     row_keys,
 )
-from .models import PredictionOnly, adapt_model, model_input_columns
+from .models import ModelChangedError, PredictionOnly, adapt_model, model_input_columns, model_state
 from .models._feature_mapping import NonSeparableTransformerError
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
@@ -312,6 +313,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
         numeric = not _has_preprocessing(self.model)
         rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
+        # Read before the adapter is built: a change during fit then shows at the next explanation, not never.
+        state = model_state(self.model)
         adapter = adapt_model(
             self.model, rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
         )
@@ -356,6 +359,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
         check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        self._fitted_model_state = state  # what the baselines, feature mapping and noise scale were learned through
+        self._current = (state, adapter)  # the adapter of the model as it was last seen, and its state
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
@@ -400,8 +405,8 @@ class Explainer(TransformerMixin, BaseEstimator):
             at the baseline.
         """
         check_is_fitted(self)
-        adapter = self.adapter_
-        rows = check_rows(self, X, reset=False, numeric=adapter.numeric_input)
+        rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
+        adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
         check_encoded_finite(encoded, self.encoded_feature_names_)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
@@ -453,6 +458,67 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
+
+    def _adapter_now(self, rows):
+        """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
+
+        A refitted skorch net (a new ``module_``), a refitted scikit-learn model, a replaced module or pipeline
+        step: the explanation describes the model as it is, rebuilt and checked as ``fit`` would. Where what
+        ``fit`` learned can no longer hold (the preprocessing, the classes or the output changed), it refuses.
+        """
+        state = model_state(self.model)
+        seen, adapter = self._current
+        if state == seen:
+            return adapter
+        changed = state.preprocessing_changes(self._fitted_model_state)
+        if changed:
+            raise ModelChangedError(
+                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
+                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
+                "computed through the preprocessing as it was then. Call fit again."
+            )
+        probe = rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+        try:
+            adapter = adapt_model(self.model, probe)
+        except (TypeError, ValueError) as error:
+            raise ModelChangedError(
+                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
+                "Call fit again."
+            ) from error
+        self._check_same_outputs(adapter)
+        encoded = adapter.encode(probe)
+        snapshot = private_copy(adapter.module)
+        check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
+        if self.rule_ == "exact":
+            violations = piecewise_linear_violations(
+                PredictionOnly(snapshot), torch.as_tensor(encoded, dtype=module_dtype(snapshot))
+            )
+            if violations:
+                raise ModelChangedError(
+                    f"the model changed since the explainer was fitted: fit chose exact integration for a "
+                    f"piecewise-linear network, but {adapter.description} now computes {violations[:5]}. Call fit "
+                    "again."
+                )
+        check_gradient_flows(adapter, snapshot, self.output_, encoded, self.encoded_baseline_.to_numpy())
+        self._current = (state, adapter)
+        return adapter
+
+    def _check_same_outputs(self, adapter) -> None:
+        """Refuse a changed model whose outputs no longer mean what they meant at fit (classes, output kind)."""
+        fitted = self.adapter_
+        classes, before = adapter.classes, getattr(self, "classes_", None)
+        if (classes is None) != (before is None) or (
+            classes is not None and (len(classes) != len(before) or not np.array_equal(classes, before))
+        ):
+            raise ModelChangedError(
+                f"the model's classes changed since the explainer was fitted ({_listed(before)} then, "
+                f"{_listed(classes)} now); targets and output spaces were resolved for the old ones. Call fit again."
+            )
+        if adapter.n_outputs != self.n_outputs_ or adapter.head.kind != fitted.head.kind:
+            raise ModelChangedError(
+                f"the model's outputs changed since the explainer was fitted ({self.n_outputs_} {fitted.head.kind} "
+                f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
+            )
 
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""
@@ -567,6 +633,10 @@ def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, feat
     raw = raw.reset_index(drop=True)
     raw.columns = names
     return raw
+
+
+def _listed(classes) -> str:
+    return "none" if classes is None else str(list(classes)[:10])
 
 
 def _rows_named(index: pd.Index, mask: np.ndarray) -> str:
