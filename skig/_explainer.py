@@ -60,9 +60,13 @@ class Explainer(TransformerMixin, BaseEstimator):
     model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
         The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
         The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
-        frozen, on ``device``), so other threads may use or train the model meanwhile; an explanation reflects
-        the weights at the time of the call. :func:`~sklearn.base.clone` keeps the same model; an explainer
-        restored from a pickle holds its own copy of it.
+        frozen, on ``device``) of the parameters and buffers as they were at one instant, so other threads may use
+        or train the model meanwhile. An explanation describes the model as it is when :meth:`explain` is called:
+        a net refitted since ``fit`` (skorch builds a new ``module_``), a refitted scikit-learn model, a replaced
+        module or pipeline step is adapted again; where what ``fit`` learned no longer holds (the preprocessing,
+        the classes or the outputs changed), :meth:`explain` raises :class:`~skig.ModelChangedError`.
+        :func:`~sklearn.base.clone` keeps the same model; an explainer restored from a pickle holds its own copy
+        of it.
     method : {"ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided"}, default="ig"
         The attribution method.
 
@@ -403,6 +407,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         ValueError
             If columns are missing, preprocessing leaves NaN, or the model's output is NaN or infinite at a row or
             at the baseline.
+        ModelChangedError
+            If the model changed since ``fit`` so that what ``fit`` learned no longer holds (a refitted or
+            re-parametrised preprocessing step, other classes or outputs, a net no longer piecewise-linear under
+            exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
         rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
