@@ -8,7 +8,7 @@ from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
 from .models import ModelChangedError
-from .reporting import adverse_action, reason_codes, report
+from .reporting import adverse_action, reason_codes, report, write_csv
 
 __version__ = "0.1.0"
 
@@ -22,4 +22,5 @@ __all__ = [
     "plots",
     "reason_codes",
     "report",
+    "write_csv",
 ]

@@ -81,26 +81,12 @@ def _row(exp, position):
     return {name: getattr(exp, name).iloc[position] for name in NUMBERS}
 
 
-# The exact engine (rule="exact", chosen by "auto" for ReLU nets) computes its values through its own segment passes;
-# at 7 encoded columns they move in the last bits (up to 5e-9) with the batch, while predictions, base values and
-# targets are bit-identical. Checked exactly below, then recorded as a known failure of the exact engine.
-EXACT_VALUES_RTOL, EXACT_VALUES_ATOL = 1e-7, 1e-8
-
-
-def _assert_bit_identical(a, b, rule):
+def _assert_bit_identical(a, b):
     for name in NUMBERS:
-        if name in ("values", "delta") and rule == "exact":
-            tolerances = {"rtol": EXACT_VALUES_RTOL, "atol": EXACT_VALUES_ATOL}
-            np.testing.assert_allclose(np.asarray(a[name]), np.asarray(b[name]), **tolerances)
-        elif name == "values":
+        if name == "values":
             np.testing.assert_array_equal(a[name].to_numpy(), b[name].to_numpy(), err_msg=name)
         else:
             assert a[name] == b[name] or (pd.isna(a[name]) and pd.isna(b[name])), name
-
-
-def _exact_values_are_not_batch_invariant(rule):
-    if rule == "exact":
-        pytest.xfail("exact integration's values move in the last bits with the batch (engine/_chain.py)")
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -112,8 +98,7 @@ def test_a_row_alone_and_among_shuffled_rows_gets_identical_numbers(pipeline, me
     alone = _row(explainer.explain(applicant), 0)
     for position in (0, 5, 17, 36):  # every position modulo the 16-row blocks of a pass, and the last
         batch = pd.concat([others.iloc[:position], applicant, others.iloc[position:]])
-        _assert_bit_identical(alone, _row(explainer.explain(batch), position), explainer.rule_)
-    _exact_values_are_not_batch_invariant(explainer.rule_)
+        _assert_bit_identical(alone, _row(explainer.explain(batch), position))
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -125,5 +110,4 @@ def test_identical_copies_in_one_call_get_identical_numbers(pipeline, method):
     exp = explainer.explain(copies)
     first = _row(exp, 0)
     for position in range(1, len(copies)):
-        _assert_bit_identical(first, _row(exp, position), explainer.rule_)
-    _exact_values_are_not_batch_invariant(explainer.rule_)
+        _assert_bit_identical(first, _row(exp, position))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._invariant import RowInvariantProducts
+
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,19 +45,12 @@ def row_padded(rows: torch.Tensor) -> torch.Tensor:
 
 
 def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
-    """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`), returning the rows asked for.
-
-    float32 points go in column-major, so that a first linear layer's input gradient is a matrix product whose
-    output rows are the columns. Measured with MKL on AVX-512: a row-major float32 gradient of 5 to 11 columns is
-    rounded by the row's place in the batch (guided IG, step counts not a multiple of 16 moved a row's values);
-    column-major, no row moved at any width from 1 to 39. float64 stays row-major, where column-major moved more.
-    """
+    """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`) with row-invariant backward products (see
+    :mod:`._invariant`), returning the rows asked for."""
 
     def padded(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        points_in = row_padded(points)
-        if points_in.dtype == torch.float32 and points_in.ndim == 2:
-            points_in = points_in.t().contiguous().t()
-        return scalar_fn(points_in, row_padded(targets))[: points.shape[0]]
+        with RowInvariantProducts():
+            return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
 
     return padded
 
