@@ -39,6 +39,7 @@ from .engine import (
     resolve_device,
     row_keys,
 )
+from .engine._device import COPY_ATTEMPTS
 from .models import ModelChangedError, PredictionOnly, adapt_model, model_input_columns, model_state
 from .models._feature_mapping import NonSeparableTransformerError
 
@@ -478,28 +479,25 @@ class Explainer(TransformerMixin, BaseEstimator):
         seen, adapter = self._current
         if state == seen:
             return adapter
-        changed = state.preprocessing_changes(self._fitted_model_state)
-        if changed:
-            raise ModelChangedError(
-                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
-                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
-                "computed through the preprocessing as it was then. Call fit again."
-            )
         probe = rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
-        try:
-            adapter = adapt_model(self.model, probe)
-        except (TypeError, ValueError) as error:
+        # Read until two consecutive states agree, so that a model trained meanwhile is not rebuilt torn.
+        for _ in range(COPY_ATTEMPTS):
+            adapter = self._adapt_changed(state, probe)
+            read, state = state, model_state(self.model)
+            if state == read:
+                break
+        else:
             raise ModelChangedError(
-                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
-                "Call fit again."
-            ) from error
+                f"the model changed while skig read it, {COPY_ATTEMPTS} times in a row; explain between updates."
+            )
         self._check_same_outputs(adapter)
         encoded = adapter.encode(probe)
         snapshot = private_copy(adapter.module)
         check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
         if self.rule_ == "exact":
             violations = piecewise_linear_violations(
-                PredictionOnly(snapshot), torch.as_tensor(encoded, dtype=module_dtype(snapshot))
+                PredictionOnly(snapshot),
+                torch.as_tensor(encoded, dtype=module_dtype(snapshot), device=module_device(snapshot)),
             )
             if violations:
                 raise ModelChangedError(
@@ -510,6 +508,23 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_gradient_flows(adapter, snapshot, self.output_, encoded, self.encoded_baseline_.to_numpy())
         self._current = (state, adapter)
         return adapter
+
+    def _adapt_changed(self, state, probe):
+        """A new adapter for the model in ``state``, refused if its preprocessing is not the one fit learned through."""
+        changed = state.preprocessing_changes(self._fitted_model_state)
+        if changed:
+            raise ModelChangedError(
+                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
+                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
+                "computed through the preprocessing as it was then. Call fit again."
+            )
+        try:
+            return adapt_model(self.model, probe)
+        except (TypeError, ValueError) as error:
+            raise ModelChangedError(
+                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
+                "Call fit again."
+            ) from error
 
     def _check_same_outputs(self, adapter) -> None:
         """Refuse a changed model whose outputs no longer mean what they meant at fit (classes, output kind)."""

@@ -18,6 +18,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from skorch import NeuralNetBinaryClassifier
 
 import skig
+import skig._explainer as skig_explainer
 from skig.models import model_state
 
 N_FEATURES = 4
@@ -169,6 +170,26 @@ def test_refitted_logistic_regression_is_explained_as_it_is_now():
     model.fit(X, 1 - y)  # new coefficients, same classes
     exp = _explained_like_fresh(model, explainer, X, X.iloc[:10])
     np.testing.assert_allclose(exp.predictions, model.decision_function(X.iloc[:10]), rtol=1e-12)
+
+
+def test_a_model_changed_while_it_is_read_is_read_again(monkeypatch):
+    X, y = _data()
+    model = LogisticRegression().fit(X, y)
+    explainer = skig.Explainer(model).fit(X)
+    model.fit(X, 1 - y)
+    adapt, calls = skig_explainer.adapt_model, []
+
+    def adapt_while_training(model, rows):
+        adapter = adapt(model, rows)
+        calls.append(adapter)
+        if len(calls) == 1:
+            model.coef_ = model.coef_ * 2  # another thread's update lands after the rebuild read the coefficients
+        return adapter
+
+    monkeypatch.setattr(skig_explainer, "adapt_model", adapt_while_training)
+    exp = explainer.explain(X.iloc[:5])
+    assert len(calls) == 2
+    np.testing.assert_allclose(exp.predictions, model.decision_function(X.iloc[:5]), rtol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
