@@ -137,6 +137,10 @@ class Explainer(TransformerMixin, BaseEstimator):
     features : {"raw", "encoded"}, default="raw"
         Report attributions on the user's raw columns (encoded columns summed back to the column they come from) or
         on the preprocessed columns the model reads (needed when preprocessing mixes columns, e.g. PCA).
+    outcome : str or None, default=None
+        What the explained output means, as its reader says it: ``"probability of default"`` (with
+        ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes
+        name it so; None names the output space and class ("the probability of class 1"). Never changes a number.
 
     Attributes
     ----------
@@ -207,6 +211,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "features": [StrOptions({"raw", "encoded"})],
+        "outcome": [str, None],
     }
 
     def __init__(
@@ -233,6 +238,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         random_state=None,
         progress=False,
         features="raw",
+        outcome=None,
     ):
         self.model = model
         self.method = method
@@ -255,6 +261,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.features = features
+        self.outcome = outcome
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
@@ -498,6 +505,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             n_steps=pd.Series(steps, index=index),
             baseline=None if self.baseline_ is None else self.baseline_.assign(weight=self.baseline_weights_),
             base_value_label=method.base_value_label,
+            outcome=self.outcome,
         )
 
     # ----------------------------------------------------- transformer API

@@ -220,6 +220,7 @@ def _explainer(args, model, reference):
     params["target"] = _target(args.target)
     params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
     params["random_state"] = args.random_state
+    params["outcome"] = args.outcome
     return skig.Explainer(model, **params).fit(reference)
 
 
@@ -337,6 +338,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--target", help="class label or output index to explain (default: the model's own choice)")
     parser.add_argument("--output", default="auto", help="output space: auto, raw, logit or probability")
+    parser.add_argument(
+        "--outcome", help='what the explained output means, e.g. "probability of default" (named in reports)'
+    )
     parser.add_argument("--reference", help="reference rows for fit (default: the data itself)")
     parser.add_argument("--random-state", type=int, default=0, help="seed of every random choice (default: 0)")
     bar = parser.add_mutually_exclusive_group()

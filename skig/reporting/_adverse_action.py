@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from ._format import outcome_text
 from ._reason_codes import check_reason_arguments, ranked_reasons, unexplained_rows, warn_unmapped
 
 
@@ -42,7 +43,8 @@ def adverse_action(
         adverse first) and ``feature_1`` ... ``feature_n`` (the features behind them). Ranks beyond an applicant's
         reasons are missing (empty in a CSV file). Two features with the same text give one reason: the next
         adverse feature takes the freed rank, so a notice never repeats a reason. Only features that push the
-        output in the adverse direction are listed.
+        output in the adverse direction are listed. ``attrs["outcome"]`` says what ``prediction`` is ("the
+        probability of default", from the explainer's ``outcome``).
 
     See Also
     --------
@@ -79,6 +81,7 @@ def adverse_action(
 
     positions = pd.Series(range(len(index)), index=index)
     table = pd.DataFrame({"prediction": exp.predictions.to_numpy()}, index=index)
+    table.attrs["outcome"] = outcome_text(exp)
     counts = ranked.groupby("row", sort=False).size()
     # A row without attributions has no known reasons, not zero: NA, so a notice merge cannot read it as "none".
     table["n_reasons"] = pd.array(counts.reindex(index, fill_value=0).to_numpy(), dtype="Int64")

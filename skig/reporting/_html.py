@@ -46,6 +46,7 @@ def report(
     random_state=0,
     sample_size: int = 1000,
     key=None,
+    outcome: str | None = None,
 ) -> Path:
     """Write a self-contained HTML compliance report of ``explainer`` on ``X``.
 
@@ -93,6 +94,9 @@ def report(
     key : str or list of str, default=None
         With a Spark or Dask ``X``: the row key column(s), as :func:`skig.spark.explain` takes them; ``rows`` are
         then key values.
+    outcome : str, default=None
+        What the explained output means, as the report's reader says it (``"probability of default"``); None takes
+        the explainer's ``outcome``, and failing that the output space and class ("the probability of class 1").
 
     Returns
     -------
@@ -135,8 +139,10 @@ def report(
 
     if exp is None:
         exp = explainer.explain(X)
+    if outcome is not None:
+        exp.outcome = outcome  # the plots name it too
     units = fmt.Units(exp.output)
-    outcome = _outcome(exp)
+    outcome = fmt.outcome_text(exp, outcome)
     importance = exp.importance() if full is None else full.importance
     parts = [heading(1, title)]
     parts.append(
@@ -243,17 +249,6 @@ def _row_labels(rows, X: pd.DataFrame) -> list:
             "in X.loc, not positions."
         )
     return list(dict.fromkeys(labels))
-
-
-def _outcome(exp) -> str:
-    """What the explained output is, in words: "the probability of class 1"."""
-    what = {"probability": "the probability", "logit": "the log-odds"}.get(exp.output, "the model output")
-    if exp.target is None:
-        return what
-    targets = exp.target.unique()
-    if len(targets) == 1:
-        return f"{what} of class {targets[0]}" if exp.output != "raw" else f"{what} (output {targets[0]})"
-    return f"{what} of each row's predicted class"
 
 
 def _setting_text(value) -> str:

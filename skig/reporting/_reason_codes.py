@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ._format import outcome_text
+
 DIRECTIONS = ("increase", "decrease")
 
 
@@ -88,7 +90,9 @@ def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
                 }
             )
     columns = ["row", "rank", "feature", "value", "contribution", "reason", "mapped"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table.attrs["outcome"] = outcome_text(exp)
+    return table
 
 
 def warn_unmapped(features) -> None:
@@ -125,7 +129,8 @@ def reason_codes(
     DataFrame
         One line per row and rank: ``row`` (the row's index label), ``rank`` (1 = most adverse), ``feature``,
         ``value`` (raw), ``contribution`` (signed attribution), and ``reason`` when ``reasons`` is given. Ordered by
-        row, then rank.
+        row, then rank. ``attrs["outcome"]`` says what the contributions move ("the probability of default", from
+        the explainer's ``outcome``).
 
     Examples
     --------

@@ -42,8 +42,8 @@ MEANINGS = {
     "baseline_weights": "weights of the given baseline rows",
     "random_state": "seed of every random draw",
 }
-#: Settings that never change the numbers (where and how fast they are computed).
-_NO_EFFECT = {"model", "progress", "batch_size", "device"}
+#: Settings that never change the numbers (where and how fast they are computed, what the output is called).
+_NO_EFFECT = {"model", "progress", "batch_size", "device", "outcome"}
 _DRAWN_BASELINES = ("sample", "kmeans")
 
 
