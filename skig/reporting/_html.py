@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _format as fmt
 from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
 from ._page import document, escape, figure, heading, paragraph, table
-from ._reason_codes import check_reason_arguments, ranked_reasons, unmapped_features, warn_unmapped
+from ._reason_codes import check_reason_arguments, ranked_reasons, reason_text, unmapped_features, warn_unmapped
 from ._settings import (
     METHOD_NAMES,
     applicable_settings,
@@ -483,11 +483,18 @@ def _reasons_section(exp, reasons) -> list[str]:
             )
         )
     texts = pd.DataFrame(
-        {"reason text": [reasons.get(f) or "(none: the feature name is used)" for f in exp.feature_names]},
+        {"reason text": [_reason_entry(reasons, feature) for feature in exp.feature_names]},
         index=pd.Index(exp.feature_names, name="feature"),
     )
     caption = "The reason text an applicant's notice gives for each feature; highlighted features have none."
     return parts + [table(texts, caption, flagged=[f in set(missing) for f in exp.feature_names])]
+
+
+def _reason_entry(reasons: Mapping, feature: str) -> str:
+    """A feature's reason text as the report lists it, with the missing-value case's own text when there is one."""
+    text = reason_text(reasons, feature, None, missing=False) or "(none: the feature name is used)"
+    when_missing = reason_text(reasons, feature, None, missing=True)
+    return text if when_missing in (None, text) else f"{text}; when missing: {when_missing}"
 
 
 def _applicants_section(exp, labels, units: fmt.Units, outcome, reasons, n, direction, waterfall) -> list[str]:
