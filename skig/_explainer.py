@@ -40,6 +40,7 @@ from .engine import (
 )
 from .models import PredictionOnly, adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
+from .reporting._fingerprint import fit_fingerprint
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
 #: The most steps a path may get: past this, quadrature gains nothing float64 can show, and building the
@@ -169,6 +170,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         Number of explainable outputs (classes for a classifier).
     output_ : str
         The output space explained, ``"auto"`` resolved.
+    fingerprint_ : dict
+        What identifies this fit: SHA-256 digests of the model (every parameter and buffer; a Pipeline's fitted
+        steps), of the reference rows and of the settings that change the numbers, with ``random_state``, the
+        package ``versions`` and the time ``created`` (UTC). Same model, same digest in any process.
 
     See Also
     --------
@@ -363,6 +368,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
         check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        self.fingerprint_ = fit_fingerprint(self, rows)
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:

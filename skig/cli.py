@@ -238,27 +238,32 @@ def _explain(args) -> None:
     out = _check_output(Path(args.out), _TABLE_SUFFIXES)
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
-    exp = _explainer(args, model, _reference(args, X)).explain(X)
+    explainer = _explainer(args, model, _reference(args, X))
+    exp = explainer.explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
     _write_table(table, out)
+    _write_fingerprint(args, out, explainer, X)
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {out}")
 
 
 def _explain_distributed(args) -> None:
     model = _load_model(Path(args.model))
     key = [column.strip() for column in args.key.split(",")] if args.key else None
+    made = []
+
+    def make_explainer(X):
+        made.append(_explainer(args, model, _reference(args, X)))
+        return made[-1]
+
     try:
         from ._distributed import explain_parquet
 
         rows = explain_parquet(
-            Path(args.data),
-            Path(args.out),
-            engine=args.engine,
-            key=key,
-            make_explainer=lambda X: _explainer(args, model, _reference(args, X)),
+            Path(args.data), Path(args.out), engine=args.engine, key=key, make_explainer=make_explainer
         )
     except ImportError as error:
         raise InputError(str(error)) from error
+    _write_fingerprint(args, Path(args.out), made[-1])
     print(f"explained {rows} rows on {args.engine}: wrote {args.out}")
 
 
@@ -297,6 +302,7 @@ def _report(args) -> None:
             random_state=args.random_state,
         )
     _print_warnings(args, caught)
+    _write_fingerprint(args, out, explainer, X.drop(columns=audit) if audit is not None else X)
     print(f"wrote {out}")
 
 
@@ -307,13 +313,33 @@ def _adverse_action(args) -> None:
     reasons = _read_reasons(Path(args.reasons))
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
-    exp = _explainer(args, model, _reference(args, X)).explain(X)
+    explainer = _explainer(args, model, _reference(args, X))
+    exp = explainer.explain(X)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
     _print_warnings(args, caught)
     _write_table(table, out)
+    _write_fingerprint(args, out, explainer, X)
     print(f"wrote the principal reasons of {len(table)} rows to {out}")
+
+
+def fingerprint_path(out: Path) -> Path:
+    """Where the fingerprint of output ``out`` is written: next to it, ``<out>.fingerprint.json``."""
+    return out.with_name(out.name + ".fingerprint.json")
+
+
+def _write_fingerprint(args, out: Path, explainer, X=None) -> None:
+    """The JSON sidecar of ``out``: the explainer's fingerprint, the data's, the files' and the command."""
+    from .reporting._fingerprint import file_digest, fingerprint
+
+    record = {"command": args.command, "output": out.name, **fingerprint(explainer, X)}
+    files = {"model": Path(args.model), "data": Path(args.data)}
+    record["files"] = {role: {"name": path.name, "sha256": file_digest(path)} for role, path in files.items()}
+    try:
+        fingerprint_path(out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"could not write {str(fingerprint_path(out))!r}: {error}") from error
 
 
 def _print_warnings(args, caught) -> None:

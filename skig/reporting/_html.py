@@ -15,6 +15,7 @@ from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
 from . import _format as fmt
+from ._fingerprint import fingerprint
 from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
 from ._page import document, escape, figure, heading, paragraph, table
 from ._reason_codes import check_reason_arguments, ranked_reasons, reason_text, unmapped_features, warn_unmapped
@@ -180,6 +181,7 @@ def report(
         heading(2, "Model and data", "summary"),
         table(summary, "What was explained: the model, the columns it reads, the rows and the output space."),
     ]
+    parts += _fingerprint_section(explainer, X, sampled=full is not None)
     parts += _settings_section(explainer, exp, units)
     parts += _completeness_section(explainer, exp, units, tolerance, full)
 
@@ -249,6 +251,40 @@ def _row_labels(rows, X: pd.DataFrame) -> list:
             "in X.loc, not positions."
         )
     return list(dict.fromkeys(labels))
+
+
+def _fingerprint_section(explainer, X, sampled: bool) -> list[str]:
+    record = fingerprint(explainer, X)
+    versions = record["versions"]
+    items = {
+        "model (SHA-256)": record["model"],
+        ("rows explained here, a sample (SHA-256)" if sampled else "data explained (SHA-256)"): record["data"],
+        "reference rows of fit (SHA-256)": record["reference_data"],
+        "settings (SHA-256)": record["settings"],
+        "random_state": "None" if record["random_state"] is None else str(record["random_state"]),
+        "versions": ", ".join(f"{name} {number}" for name, number in versions.items()),
+        "fitted at (UTC)": record["created"],
+    }
+    frame = pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="fingerprint"))
+    parts = [
+        heading(3, "Fingerprint", "fingerprint"),
+        table(
+            frame,
+            "What identifies these results: SHA-256 digests of the model's parameters and buffers (a Pipeline's "
+            "fitted steps), of the data and of the settings; the same model gives the same digest in any process, "
+            "and any changed weight another.",
+        ),
+    ]
+    if record["model_changed_since_fit"]:
+        parts.append(
+            paragraph(
+                "The model's weights changed after the explainer was fitted (then SHA-256 "
+                f"{record['model_at_fit']}): these explanations are of the model as it is now, while the baselines "
+                "were learned with the earlier one. Fit the explainer again.",
+                "flag",
+            )
+        )
+    return parts
 
 
 def _setting_text(value) -> str:

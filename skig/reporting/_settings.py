@@ -43,7 +43,7 @@ MEANINGS = {
     "random_state": "seed of every random draw",
 }
 #: Settings that never change the numbers (where and how fast they are computed, what the output is called).
-_NO_EFFECT = {"model", "progress", "batch_size", "device", "outcome"}
+NO_EFFECT = {"model", "progress", "batch_size", "device", "outcome"}
 _DRAWN_BASELINES = ("sample", "kmeans")
 
 
@@ -85,7 +85,7 @@ def applicable_settings(explainer) -> dict[str, object]:
         "random_state": method in STOCHASTIC_METHODS or _drawn_baseline(explainer),
     }
     settings = {name: params[name] for name, used in applies.items() if used and name in params}
-    settings.update({name: value for name, value in params.items() if name not in applies and name not in _NO_EFFECT})
+    settings.update({name: value for name, value in params.items() if name not in applies and name not in NO_EFFECT})
     return settings
 
 
