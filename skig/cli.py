@@ -295,11 +295,9 @@ def _report(args) -> None:
             out,
             rows=rows,
             group=args.group,
-            reasons=reasons,
-            n_reasons=args.n_reasons,
-            direction=args.direction,
+            reasons=skig.reporting.Reasons(reasons, n=args.n_reasons, direction=args.direction),
             title=args.title,
-            random_state=args.random_state,
+            settings=skig.reporting.ReportSettings(random_state=args.random_state),
         )
     _print_warnings(args, caught)
     _write_fingerprint(args, out, explainer, X.drop(columns=audit) if audit is not None else X)

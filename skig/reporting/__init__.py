@@ -1,8 +1,21 @@
-"""Evidence built from explanations: reason codes, the adverse-action export, fingerprints and the HTML report."""
+"""Evidence built from explanations: reason codes, the adverse-action export, performance, fingerprints, and the HTML
+report that lays them out."""
 
 from ._adverse_action import adverse_action
 from ._fingerprint import fingerprint
 from ._html import report
+from ._options import Groups, Reasons, ReportSettings
+from ._performance import Performance, performance
 from ._reason_codes import reason_codes
 
-__all__ = ["adverse_action", "fingerprint", "reason_codes", "report"]
+__all__ = [
+    "Groups",
+    "Performance",
+    "Reasons",
+    "ReportSettings",
+    "adverse_action",
+    "fingerprint",
+    "performance",
+    "reason_codes",
+    "report",
+]
