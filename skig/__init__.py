@@ -7,7 +7,7 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
-from .reporting import adverse_action, reason_codes, report
+from .reporting import adverse_action, drift, quality, reason_codes, report
 
 __version__ = "0.1.0"
 
@@ -17,7 +17,9 @@ __all__ = [
     "FeatureSelector",
     "__version__",
     "adverse_action",
+    "drift",
     "plots",
+    "quality",
     "reason_codes",
     "report",
 ]

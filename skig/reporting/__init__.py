@@ -2,10 +2,12 @@
 report that lays them out."""
 
 from ._adverse_action import adverse_action
+from ._drift import drift
 from ._fingerprint import fingerprint
 from ._html import report
 from ._options import Groups, Reasons, ReportSettings
 from ._performance import Performance, performance
+from ._quality import quality
 from ._reason_codes import reason_codes
 
 __all__ = [
@@ -14,8 +16,10 @@ __all__ = [
     "Reasons",
     "ReportSettings",
     "adverse_action",
+    "drift",
     "fingerprint",
     "performance",
+    "quality",
     "reason_codes",
     "report",
 ]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from . import _format as fmt
-from ._page import heading, paragraph, table
+from ._drift import PSI_FLAG, RELATIVE_CHANGE_FLAG
+from ._page import figure, heading, paragraph, table
 from ._performance import FOUR_FIFTHS, Performance
 
 
@@ -128,4 +129,100 @@ def performance_section(measured: Performance, units: fmt.Units, outcome: str, g
                 "note",
             )
         )
+    return parts
+
+
+def quality_section(tests: pd.DataFrame) -> list[str]:
+    """The faithfulness and sanity tests as a table with verdicts, and the deletion curves."""
+    cells = pd.DataFrame(
+        {
+            "value": [("n/a" if pd.isna(v) else fmt.plain(v, 3)) for v in tests["value"]],
+            "compared with": tests["compared with"],
+            "verdict": tests["verdict"].str.upper(),
+            "what it says": tests["what it says"],
+        },
+        index=tests.index,
+    )
+    failed = tests.index[tests["verdict"] == "fail"].tolist()
+    parts = [
+        heading(2, "Are these explanations faithful?", "faithfulness"),
+        table(
+            cells,
+            "Tests of whether the attributions reflect what the model does (skig.quality): deleting the most "
+            "attributed columns against random ones, re-initialising the model's weights from the top layer down "
+            "(Adebayo et al., 2018), perturbing rows slightly (Yeh et al., 2019), a second method (SHAP), and "
+            "completeness; highlighted: a failed test.",
+            numeric=["value"],
+            flagged=[name in failed for name in tests.index],
+        ),
+    ]
+    curves = tests.attrs.get("deletion")
+    if curves is not None:
+
+        def draw(ax):
+            for column, style in zip(curves.columns, ("-", "--"), strict=True):
+                ax.plot(curves.index, curves[column], style, marker="o", label=column)
+            ax.set_xlabel("columns set to the baseline (k)")
+            ax.set_ylabel("|f(x) - f(x with k columns replaced)|, share")
+            ax.legend(frameon=False)
+            return ax
+
+        parts.append(
+            figure(
+                draw,
+                "deletion curves",
+                "How far the model's output moves when each row's k most attributed columns take the baseline's "
+                "values (solid) and when k random columns do (dashed), as shares of the mean |f(x) - f(baseline)|: "
+                "a faithful explanation's curve rises first.",
+            )
+        )
+    if failed:
+        parts.append(paragraph(f"Failed: {', '.join(failed)}. Read the explanations with that in mind.", "flag"))
+    return parts
+
+
+def drift_section(changes: pd.DataFrame, units: fmt.Units) -> list[str]:
+    """Each feature's importance in both periods, the change with its interval, PSI, reason shares, flags."""
+
+    def share(value: float) -> str:
+        return "n/a" if pd.isna(value) else fmt.proportion(value)
+
+    cells = pd.DataFrame(
+        {
+            "importance then": changes["importance (reference)"].map(lambda v: units.change(v, signed=False)),
+            "importance now": changes["importance (current)"].map(lambda v: units.change(v, signed=False)),
+            "change (95% interval)": [
+                units.change(v) + ("" if pd.isna(lo) else f" ({units.change(lo)} to {units.change(hi)})")
+                for v, lo, hi in zip(changes["change"], changes["change low"], changes["change high"], strict=True)
+            ],
+            "PSI": changes["PSI"].map(lambda v: "n/a" if pd.isna(v) else fmt.plain(v, 3)),
+            "reasons then": changes["reason share (reference)"].map(share),
+            "reasons now": changes["reason share (current)"].map(share),
+        },
+        index=changes.index,
+    )
+    flagged = changes.index[changes["flagged"]].tolist()
+    parts = [
+        heading(2, "Attribution drift since the reference period", "drift"),
+        table(
+            cells,
+            "Each feature's mean |attribution| in the reference period and now, the change with a 95% bootstrap "
+            "interval, the population stability index of its attributions (PSI, on the reference's deciles) and "
+            "the share of applicants whose principal reasons cite it; highlighted (flagged): PSI at least "
+            f"{PSI_FLAG}, or a change of at least {RELATIVE_CHANGE_FLAG:.0%} of the reference importance whose "
+            "interval excludes 0.",
+            numeric=list(cells.columns),
+            flagged=list(changes["flagged"]),
+        ),
+    ]
+    if flagged:
+        parts.append(
+            paragraph(
+                f"Flagged: {', '.join(map(str, flagged))}. Check whether these columns' data changed (units, "
+                "sources, coding) or the population moved, before trusting this period's reasons.",
+                "flag",
+            )
+        )
+    else:
+        parts.append(paragraph("No feature's attributions drifted by the rule above.", "note"))
     return parts

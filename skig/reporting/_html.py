@@ -15,12 +15,14 @@ from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
 from . import _format as fmt
-from ._evidence_html import performance_section
+from ._drift import drift, is_summary
+from ._evidence_html import drift_section, performance_section, quality_section
 from ._fingerprint import fingerprint
 from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
 from ._options import Groups, Reasons, ReportSettings
 from ._page import document, escape, figure, heading, paragraph, table
 from ._performance import performance
+from ._quality import quality
 from ._reason_codes import ranked_reasons, reason_text, unmapped_features, warn_unmapped
 from ._settings import (
     METHOD_NAMES,
@@ -218,6 +220,10 @@ def report(
         ),
     ]
     parts += _stability_section(explainer, X, exp, settings.stability_rows, settings.random_state)
+    if settings.quality_rows and explainer.features == "raw":
+        parts += quality_section(
+            quality(explainer, X, max_rows=settings.quality_rows, random_state=settings.random_state)
+        )
     pooled = None
     if grouping is not None:
         pooled = pool_groups(grouping.loc[exp.values.index], min_size=audit.min_size, max_groups=audit.max_groups)
@@ -232,6 +238,11 @@ def report(
             groups=None if pooled is None else pooled.labels,
         )
         parts += performance_section(measured, units, outcome, group_name)
+    if reference is not None:
+        current = full if full is not None and is_summary(reference) else exp
+        parts += drift_section(
+            drift(reference, current, **policy.drift_options(), random_state=settings.random_state), units
+        )
     if grouping is not None:
         parts += _group_section(
             exp,
@@ -253,6 +264,10 @@ def report(
     path = Path(path)
     path.write_text(document(title, parts), encoding="utf-8")
     return path
+
+
+#: Rows SHAP explains for the report's agreement test (each costs hundreds of model calls).
+_SHAP_ROWS = 10
 
 
 def _explained_class(explainer, exp):

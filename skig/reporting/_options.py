@@ -35,6 +35,10 @@ class Reasons:
     direction: str = "increase"
     min_contribution: float = 0.0
 
+    def drift_options(self) -> dict[str, object]:
+        """The options :func:`skig.drift` takes to count reasons as these are chosen."""
+        return {"n_reasons": self.n, "direction": self.direction, "min_contribution": self.min_contribution}
+
     @classmethod
     def of(cls, reasons) -> Reasons:
         """``reasons`` as given to the report: a Reasons, or texts alone (a mapping, a callable or None)."""
@@ -83,7 +87,7 @@ class ReportSettings:
         Completeness passes when max |delta| is at most ``tolerance`` times the mean |prediction - base value|.
     stability_rows : int, default=500
         Rows re-explained (a seeded sample) for the stability checks.
-    quality_rows : int, default=200
+    quality_rows : int, default=100
         Rows (a seeded sample) for the faithfulness tests (:func:`skig.quality`); 0 leaves the section out.
     random_state : int, default=0
         Seeds every draw of the report: the stability and quality samples, the group comparison's resampling.
@@ -95,7 +99,7 @@ class ReportSettings:
 
     tolerance: float = 0.01
     stability_rows: int = 500
-    quality_rows: int = 200
+    quality_rows: int = 100
     random_state: int | None = 0
     sample_size: int = 1000
     key: str | list[str] | None = None
