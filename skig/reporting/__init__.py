@@ -1,7 +1,8 @@
-"""Evidence built from explanations: reason codes, the adverse-action export, performance, fingerprints, and the HTML
-report that lays them out."""
+"""Evidence built from explanations: reason codes, the adverse-action export, performance, fingerprints, quality
+tests, drift, the HTML report that lays them out, and the spreadsheet-safe CSV writer."""
 
 from ._adverse_action import adverse_action
+from ._csv import write_csv
 from ._drift import drift
 from ._fingerprint import fingerprint
 from ._html import report
@@ -22,4 +23,5 @@ __all__ = [
     "quality",
     "reason_codes",
     "report",
+    "write_csv",
 ]

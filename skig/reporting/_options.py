@@ -84,7 +84,7 @@ class ReportSettings:
     Parameters
     ----------
     tolerance : float, default=0.01
-        Completeness passes when max |delta| is at most ``tolerance`` times the mean |prediction - base value|.
+        Completeness passes when ``max |delta|`` is at most ``tolerance`` times the ``mean |prediction - base value|``.
     stability_rows : int, default=500
         Rows re-explained (a seeded sample) for the stability checks.
     quality_rows : int, default=100

@@ -282,16 +282,16 @@ def quality(explainer, X, *, max_rows: int = 200, shap_rows: int = 30, random_st
     verdict.
 
     - **deletion**: the area between two curves over k: how far f(x) moves when a row's k most attributed columns
-      take the baseline's values, and when k random ones do (as shares of the mean |f(x) - f(baseline)|). Passes
+      take the baseline's values, and when k random ones do (as shares of the ``mean |f(x) - f(baseline)|``). Passes
       when its 95% interval is above 0: the top attributions move the model more than other columns.
-    - **model randomisation** (Adebayo et al., 2018): the rank correlation of |attributions| with those of copies
+    - **model randomisation** (Adebayo et al., 2018): the rank correlation of ``|attributions|`` with those of copies
       whose top 1, 2, ... layers are re-initialised. Passes below 0.5: the explanation depends on what was learned.
     - **sensitivity** (Yeh et al., 2019; Captum's ``sensitivity_max``): the largest relative change of a row's
       attributions under 10 perturbations of 2% of each numeric column's standard deviation, median over rows.
       Passes below 0.2.
     - **agreement with SHAP** (when shap is installed): PermutationExplainer on up to ``shap_rows`` rows with the
       explainer's baseline rows as background; mean rank correlation (passes at 0.5 or more) and top-3 overlap.
-    - **completeness**: max |delta| as a share of the mean |f(x) - f(baseline)| (passes at 1% or less).
+    - **completeness**: ``max |delta|`` as a share of the ``mean |f(x) - f(baseline)|`` (passes at 1% or less).
 
     Parameters
     ----------
