@@ -250,13 +250,25 @@ def shap_agreement(explainer, exp, max_rows: int):
             coded[name] = known.get_indexer(frame[name].astype(object))
         return coded.to_numpy(dtype=np.float64)
 
-    def f(array):
-        frame = pd.DataFrame(np.asarray(array, dtype=np.float64), columns=rows.data.columns)
+    def outputs(array: np.ndarray, row: int) -> np.ndarray:
+        frame = pd.DataFrame(array, columns=rows.data.columns)
         for name, known in categories.items():
             frame[name] = known[frame[name].to_numpy(dtype=np.int64)]
-        frame = frame.astype(rows.data.dtypes)
-        encoded = np.asarray(explainer.adapter_.encode(frame), dtype=np.float64)
-        return model(encoded, np.full(len(encoded), f.row))
+        encoded = np.asarray(explainer.adapter_.encode(frame.astype(rows.data.dtypes)), dtype=np.float64)
+        return model(encoded, np.full(len(encoded), row))
+
+    # SHAP's masked rows mix one row's values with the background's: few distinct ones, asked for many times
+    seen: dict[tuple[int, bytes], float] = {}
+
+    def f(array):
+        array = np.ascontiguousarray(array, dtype=np.float64)
+        keys = [(f.row, line.tobytes()) for line in array]
+        new = [position for position, key in enumerate(keys) if key not in seen]
+        if new:
+            unique = dict.fromkeys(keys[position] for position in new)
+            lines = np.array([np.frombuffer(key[1], dtype=np.float64) for key in unique])
+            seen.update(zip(unique, outputs(lines, f.row), strict=True))
+        return np.array([seen[key] for key in keys])
 
     masker = shap.maskers.Independent(as_numbers(background), max_samples=len(background))
     points = as_numbers(rows.data)

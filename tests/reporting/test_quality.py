@@ -140,3 +140,27 @@ def test_report_section(data, trained, tmp_path):
     assert "Are these explanations faithful?" in html and "deletion curves" in html
     skipped = skig.reporting.ReportSettings(quality_rows=0)
     assert "faithful" not in skig.report(explainer, data.iloc[:80], tmp_path / "s.html", settings=skipped).read_text()
+
+
+def test_a_pipeline_with_categories_runs_every_test():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 0.5, 300),
+            "debt": rng.uniform(0, 1, 300),
+            "home": rng.choice(["own", "rent", "other"], 300),  # a user's category literally named "other"
+        },
+        index=rng.permutation(np.arange(2000, 2300)),
+    )
+    y = (X["debt"] + (X["home"] == "rent") * 0.3 + rng.normal(0, 0.2, 300) > 0.6).astype(int)
+    columns = ColumnTransformer([("num", StandardScaler(), ["income", "debt"]), ("cat", OneHotEncoder(), ["home"])])
+    pipe = Pipeline([("prep", columns), ("model", LogisticRegression())]).fit(X, y)
+    explainer = skig.Explainer(pipe, output="probability", baseline="median", n_steps=16).fit(X)
+    tests = quality(explainer, X, max_rows=60, shap_rows=8)
+    assert (tests["verdict"] != "fail").all(), tests
+    assert tests.loc["agreement with SHAP: rank correlation", "value"] > 0.9
