@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from . import _format as fmt
 from ._drift import drift, is_summary
 from ._evidence_html import drift_section, performance_section, quality_section
 from ._fingerprint import fingerprint
-from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
+from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, labelled_columns, pool_groups
 from ._options import Groups, Reasons, ReportSettings
 from ._page import document, escape, figure, heading, paragraph, table
 from ._performance import performance
@@ -141,7 +142,9 @@ def report(
     labels = _row_labels(rows, X)
     group_name, grouping = None, None
     if group is not None:
-        grouping, group_name = group_labels(group, X)
+        grouping, group_name, group_values = group_labels(group, X)
+        if full is not None and full.group_mean is not None:  # its columns are values: name them as the rows are
+            full = replace(full, group_mean=labelled_columns(full.group_mean, group_values))
         if isinstance(group, str) and group not in _model_columns(explainer):
             X = X.drop(columns=group)  # an audit column the model does not read: never explained
     if isinstance(y, str):

@@ -42,11 +42,29 @@ _SEEDS = {"rows": 0, "deletion": 1, "sensitivity": 2, "randomisation": 3}
 _COLUMNS = ["value", "compared with", "verdict", "what it says"]
 
 
+def _adapter(explainer):
+    """The adapter ``explain`` runs now: the one of the model as last seen (it re-adapts a changed model)."""
+    current = getattr(explainer, "_current", None)
+    return explainer.adapter_ if current is None else current[1]
+
+
+def _with_module(explainer, module: torch.nn.Module):
+    """A shallow copy of ``explainer`` that explains ``module`` in place of the model's own (same preprocessing,
+    baselines and settings)."""
+    adapter = _adapter(explainer)
+    other = copy.copy(explainer)
+    other.adapter_ = dataclasses.replace(adapter, model=dataclasses.replace(adapter.model, module=module))
+    if getattr(explainer, "_current", None) is not None:
+        other._current = (explainer._current[0], other.adapter_)
+    other.progress = False
+    return other
+
+
 class _Output:
     """The explained output on encoded rows, computed as :meth:`Explainer.explain` does (a private copy)."""
 
     def __init__(self, explainer, exp, module=None) -> None:
-        adapter = explainer.adapter_
+        adapter = _adapter(explainer)
         self.module = private_copy(adapter.module if module is None else module, resolve_device(explainer.device))
         self.scalar_fn = adapter.scalar_fn(explainer.output_, self.module)
         self.dtype, self.device = module_dtype(self.module), module_device(self.module)
@@ -91,7 +109,7 @@ def deletion_curves(explainer, exp, seed: int) -> tuple[pd.DataFrame, np.ndarray
     """
     model = _Output(explainer, exp)
     groups = np.asarray(explainer.encoded_feature_groups_)
-    encoded = np.asarray(explainer.adapter_.encode(exp.data), dtype=np.float64)
+    encoded = np.asarray(_adapter(explainer).encode(exp.data), dtype=np.float64)
     baselines = explainer.encoded_baseline_.to_numpy(dtype=np.float64)
     weights = np.asarray(explainer.baseline_weights_, dtype=np.float64)
     values = exp.values.to_numpy(dtype=np.float64)
@@ -151,18 +169,15 @@ def _reinitialise(part: torch.nn.Module) -> None:
 def randomised_explanations(explainer, X: pd.DataFrame, seed: int):
     """Explanations of ``X`` by copies of the model whose top 1, 2, ... layers are re-initialised (cascading, as
     Adebayo et al., 2018), each as (layers re-initialised, Explanation). Empty for a model without weights."""
-    adapter = explainer.adapter_
-    randomised = private_copy(adapter.module)
+    randomised = private_copy(_adapter(explainer).module)
     layers = _layers(randomised)[::-1]
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for depth, (name, part) in enumerate(layers, start=1):
             _reinitialise(part)
-            other = copy.copy(explainer)
-            other.adapter_ = dataclasses.replace(adapter, model=dataclasses.replace(adapter.model, module=randomised))
-            other.progress = False
             label = name or type(part).__name__
+            other = _with_module(explainer, randomised)
             out.append((f"top {depth} of {len(layers)} layers (down to {label})", other.explain(X)))
     return out
 
@@ -254,7 +269,7 @@ def shap_agreement(explainer, exp, max_rows: int):
         frame = pd.DataFrame(array, columns=rows.data.columns)
         for name, known in categories.items():
             frame[name] = known[frame[name].to_numpy(dtype=np.int64)]
-        encoded = np.asarray(explainer.adapter_.encode(frame.astype(rows.data.dtypes)), dtype=np.float64)
+        encoded = np.asarray(_adapter(explainer).encode(frame.astype(rows.data.dtypes)), dtype=np.float64)
         return model(encoded, np.full(len(encoded), row))
 
     # SHAP's masked rows mix one row's values with the background's: few distinct ones, asked for many times
