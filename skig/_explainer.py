@@ -18,7 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
-from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters, resolve_rule
+from ._fit_checks import check_gradient_rule, check_parameters, resolve_rule
+from ._gradient_guard import check_columns_differentiable, check_completeness
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -46,6 +47,8 @@ OUTPUTS = ("auto", "raw", "logit", "probability")
 #: Gauss-Legendre rule alone takes seconds (O(n^2)); piecewise-linear nets get exact integration instead.
 MAX_STEPS = 2**13
 _PROBE_ROWS = 8
+#: Reference rows whose paths the zero-gradient guard probes at ``fit``.
+_GUARD_ROWS = 64
 
 
 class Explainer(TransformerMixin, BaseEstimator):
@@ -137,6 +140,12 @@ class Explainer(TransformerMixin, BaseEstimator):
     features : {"raw", "encoded"}, default="raw"
         Report attributions on the user's raw columns (encoded columns summed back to the column they come from) or
         on the preprocessed columns the model reads (needed when preprocessing mixes columns, e.g. PCA).
+    zero_gradient : {"raise", "warn"}, default="raise"
+        What happens when a column reaches the output only through steps without a gradient (an integer cast,
+        rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
+        the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
+        ``"warn"``. Whatever this says, ``explain`` warns about rows whose completeness error stays large with
+        four times the steps (or under exact integration).
 
     Attributes
     ----------
@@ -207,6 +216,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "features": [StrOptions({"raw", "encoded"})],
+        "zero_gradient": [StrOptions({"raise", "warn"})],
     }
 
     def __init__(
@@ -233,6 +243,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         random_state=None,
         progress=False,
         features="raw",
+        zero_gradient="raise",
     ):
         self.model = model
         self.method = method
@@ -255,6 +266,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.features = features
+        self.zero_gradient = zero_gradient
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
@@ -355,8 +367,24 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
-        check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        self._check_gradients(snapshot, encoded[:_GUARD_ROWS], fitted.encoded[0])
         return self
+
+    def _check_gradients(self, snapshot, encoded: np.ndarray, baseline: np.ndarray) -> None:
+        """The zero-gradient guard on the paths from the first baseline to a few reference rows."""
+        adapter = self.adapter_
+        dtype, device = module_dtype(snapshot), module_device(snapshot)
+        scalar = adapter.scalar_fn(self.output_, snapshot)
+        target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
+        check_columns_differentiable(
+            lambda points: scalar(points, torch.full((len(points),), target, device=device)),
+            torch.as_tensor(encoded, dtype=dtype, device=device),
+            torch.as_tensor(baseline, dtype=dtype, device=device),
+            self.encoded_feature_groups_,
+            self.get_feature_names_out() if self.features == "raw" else self.encoded_feature_names_,
+            adapter.description,
+            when=self.zero_gradient,
+        )
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
         """Encoded column names; sets ``encoded_feature_groups_`` (the raw column of each encoded one)."""
@@ -441,6 +469,8 @@ class Explainer(TransformerMixin, BaseEstimator):
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
             attributions, steps = method.attribute(problem)
+            if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
+                check_completeness(method, problem, attributions, steps, index, self._refit_method)
         attributions = _flag_unfinished_paths(attributions, index)
         return self._explanation(
             rows,
@@ -461,6 +491,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         random_state = check_random_state(self.random_state) if method.stochastic else None
         extra = {"noise_scale": self.noise_scale_} if "noise_level" in method.parameters else {}
         return method(self.get_params(deep=False), integration, random_state, **extra)
+
+    def _refit_method(self, n_steps: int):
+        """The attribution method at fixed ``n_steps`` (capped at ``MAX_STEPS``), for re-integrating a few rows."""
+        method = self._method()
+        method.integration = Integration(self.rule_, min(int(n_steps), MAX_STEPS), tol=self.tol)
+        return method
 
     def _explanation(
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
