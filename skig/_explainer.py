@@ -39,8 +39,10 @@ from .engine import (
     resolve_device,
     row_keys,
 )
+from .engine._inputs import InputSpace, trace_lookups
 from .models import PredictionOnly, adapt_model, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
+from .models._input_space import categorical_baselines, check_codes
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
 #: The most steps a path may get: past this, quadrature gains nothing float64 can show, and building the
@@ -334,6 +336,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
         snapshot = private_copy(adapter.module)  # one private copy for every model check of this fit
         check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
+        # Where paths run: the encoded matrix, joined by the vectors of the lookups that read input columns.
+        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded)))
+        self._check_codes(space, encoded, rows)
+        self.input_space_ = space
         if adapter.classes is not None:
             self.classes_ = adapter.classes
         elif hasattr(self, "classes_"):
@@ -341,7 +347,9 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = adapter.n_outputs
         self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
-        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, snapshot, encoded[:_PROBE_ROWS])
+        self.rule_ = resolve_rule(
+            self.rule, self.method, self.gradient_rule, adapter, space.module(snapshot), self._points(snapshot, encoded)
+        )
 
         def encode_rows(baseline_rows):
             try:
@@ -363,24 +371,44 @@ class Explainer(TransformerMixin, BaseEstimator):
             baseline_weights=self.baseline_weights,
             random_state=self.random_state,
         )
+        categorical_baselines(space, fitted, self.baseline, encoded, rows, self.encoded_feature_groups_)
         self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
-        self.noise_scale_ = encoded.std(axis=0)
-        self._check_gradients(snapshot, encoded[:_GUARD_ROWS], fitted.encoded[0])
+        points = self._points(snapshot, encoded, n_rows=len(encoded))
+        # SmoothGrad perturbs float inputs and embedding vectors, never codes (a lookup reads its vector instead).
+        self.noise_scale_ = points.std(axis=0)
+        self.noise_scale_[space.code_columns] = 0.0
+        self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
         return self
 
-    def _check_gradients(self, snapshot, encoded: np.ndarray, baseline: np.ndarray) -> None:
-        """The zero-gradient guard on the paths from the first baseline to a few reference rows."""
+    def _points(self, snapshot, encoded: np.ndarray, n_rows: int = _PROBE_ROWS, baseline: bool = False) -> np.ndarray:
+        """The first ``n_rows`` encoded rows (baseline rows with ``baseline``) as points of the input space."""
+        tensor = torch.as_tensor(encoded[:n_rows], dtype=module_dtype(snapshot), device=module_device(snapshot))
+        zero = baseline and isinstance(self.baseline, str) and self.baseline == "zero"
+        return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
+
+    def _check_codes(self, space: InputSpace, encoded: np.ndarray, rows) -> None:
+        """Refuse codes that no embedding table row stands for, naming the raw column, values and rows."""
+        index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
+        if self.features == "raw":
+            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self.get_feature_names_out())
+        else:
+            check_codes(space, encoded, encoded, index, np.arange(encoded.shape[1]), self.encoded_feature_names_)
+
+    def _check_gradients(self, snapshot, points: np.ndarray, baseline: np.ndarray) -> None:
+        """The zero-gradient guard on the paths from the first baseline to a few reference rows, in the input space."""
         adapter = self.adapter_
+        space = self.input_space_
+        snapshot = space.module(snapshot)
         dtype, device = module_dtype(snapshot), module_device(snapshot)
         scalar = adapter.scalar_fn(self.output_, snapshot)
         target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
         check_columns_differentiable(
             lambda points: scalar(points, torch.full((len(points),), target, device=device)),
-            torch.as_tensor(encoded, dtype=dtype, device=device),
+            torch.as_tensor(points, dtype=dtype, device=device),
             torch.as_tensor(baseline, dtype=dtype, device=device),
-            self.encoded_feature_groups_,
+            self.encoded_feature_groups_[space.encoded_column()],
             self.get_feature_names_out() if self.features == "raw" else self.encoded_feature_names_,
             adapter.description,
             when=self.zero_gradient,
@@ -432,6 +460,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         rows = check_rows(self, X, reset=False, numeric=adapter.numeric_input)
         encoded = adapter.encode(rows)
         check_encoded_finite(encoded, self.encoded_feature_names_)
+        space = self.input_space_
+        self._check_codes(space, encoded, rows)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
         method = self._method()
@@ -440,8 +470,11 @@ class Explainer(TransformerMixin, BaseEstimator):
         module = private_copy(adapter.module, resolve_device(self.device))
         with gradient_rule(module, self.gradient_rule):
             dtype, device = module_dtype(module), module_device(module)
-            inputs = torch.as_tensor(encoded, dtype=dtype, device=device)
-            max_points = chunk_points(module, inputs[:_PROBE_ROWS], self.batch_size)
+            looked_up, module = module, space.module(module)  # the module reading points of the input space
+            encoded_rows = torch.as_tensor(encoded, dtype=dtype, device=device)
+            probe = space.points(looked_up, encoded_rows[:_PROBE_ROWS], _PROBE_ROWS)
+            max_points = chunk_points(module, probe, self.batch_size)
+            inputs = space.points(looked_up, encoded_rows, max_points)
             scalar_fn = adapter.scalar_fn(self.output_, module)
             targets, labels = resolve_targets(
                 target,
@@ -457,7 +490,12 @@ class Explainer(TransformerMixin, BaseEstimator):
                 inputs=inputs,
                 targets=targets,
                 predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
-                baselines=torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                baselines=space.points(
+                    looked_up,
+                    torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                    max_points,
+                    zero_vectors=isinstance(self.baseline, str) and self.baseline == "zero",
+                ),
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
@@ -471,6 +509,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
                 check_completeness(method, problem, attributions, steps, index, self._refit_method)
+            attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
         return self._explanation(
             rows,

@@ -193,31 +193,9 @@ def large_delta_rows(delta: np.ndarray, change: np.ndarray, eps: float) -> np.nd
     return np.abs(delta) > LARGE_DELTA * change + 1e3 * eps * (1.0 + change)
 
 
-def warn_unexplained_deltas(
-    index: pd.Index, delta: np.ndarray, refined_delta: np.ndarray | None, rows: np.ndarray, exact: bool
-) -> None:
-    """Warn about rows whose completeness error stays large when more steps (or exact integration) cannot close it.
-
-    Parameters
-    ----------
-    index : Index
-        Row labels.
-    delta : ndarray of shape (n,)
-        Completeness error per row.
-    refined_delta : ndarray of shape (len(rows),) or None
-        The same rows' error with four times the steps (None for exact integration, which needs no more steps).
-    rows : ndarray of int
-        The rows with a large error that were re-integrated.
-    exact : bool
-        Whether integration was exact.
-    """
-    if len(rows) == 0:
-        return
-    if exact:
-        stuck = rows
-    else:
-        # Quadrature error shrinks with more steps; a jump without gradient does not.
-        stuck = rows[np.abs(refined_delta) > 0.5 * np.abs(delta[rows])]
+def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, exact: bool) -> None:
+    """Warn about rows (positions ``stuck``) whose completeness error stays large when more steps (or exact
+    integration) cannot close it."""
     if len(stuck) == 0:
         return
     mask = np.zeros(len(index), dtype=bool)
@@ -225,7 +203,7 @@ def warn_unexplained_deltas(
     worst = float(np.abs(delta[stuck]).max())
     warnings.warn(
         f"the completeness error of rows {_rows_named(index, mask)} stays large (up to {worst:.3g}) "
-        f"{'under exact integration' if exact else 'with four times the steps'}: the output jumps along their "
+        f"{'under exact integration' if exact else 'with 4 and 16 times the steps'}: the output jumps along their "
         "paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could not trace), "
         "so their attributions do not add up to the prediction. Read exp.delta; fit with zero_gradient='raise' names "
         "the columns when the probe rows show them.",
@@ -235,8 +213,8 @@ def warn_unexplained_deltas(
 
 
 def check_completeness(method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit):
-    """After IG: re-integrate the rows with a large completeness error at four times their steps, and warn about
-    those whose error does not shrink (:func:`warn_unexplained_deltas`).
+    """After IG: re-integrate the rows with a large completeness error at 4, then 16 times their steps, and warn
+    about those whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature error would.
 
     ``refit(n_steps)`` gives the same method at fixed ``n_steps`` (capped where the explainer caps steps). Only IG
     is checked: the other methods' delta also holds sampling or smoothing error, or their path is not straight.
@@ -247,14 +225,14 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
     base_values = problem.base_values.cpu().numpy()
     delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
     rows = np.flatnonzero(large_delta_rows(delta, predictions - base_values, problem.eps) & np.isfinite(delta))
-    if len(rows) == 0:
-        return
     exact = method.integration.exact
-    refined = None
     if not exact:
-        n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
-        chosen = torch.as_tensor(rows, device=problem.inputs.device)
-        sub = problem.rows(chosen)
-        again, _ = refit(n_steps).attribute(sub)
-        refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
-    warn_unexplained_deltas(index, delta, refined, rows, exact)
+        for factor in (4, 16):
+            if len(rows) == 0:
+                break
+            chosen = torch.as_tensor(rows, device=problem.inputs.device)
+            n_steps = factor * int(steps.to(chosen.device)[chosen].max())
+            again, _ = refit(n_steps).attribute(problem.rows(chosen))
+            refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
+            rows = rows[np.abs(refined) > 0.5 * np.abs(delta[rows])]
+    warn_unexplained_deltas(index, delta, rows, exact)
