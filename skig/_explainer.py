@@ -40,7 +40,7 @@ from .engine import (
     row_keys,
 )
 from .engine._inputs import InputSpace, trace_lookups
-from .models import PredictionOnly, adapt_model, model_input_columns
+from .models import PredictionOnly, adapt_model, check_arguments, input_columns, model_input_columns
 from .models._feature_mapping import NonSeparableTransformerError
 from .models._input_space import categorical_baselines, check_codes
 
@@ -142,6 +142,12 @@ class Explainer(TransformerMixin, BaseEstimator):
     features : {"raw", "encoded"}, default="raw"
         Report attributions on the user's raw columns (encoded columns summed back to the column they come from) or
         on the preprocessed columns the model reads (needed when preprocessing mixes columns, e.g. PCA).
+    inputs : dict or None, default=None
+        For a torch module or skorch net whose ``forward`` takes several arguments (``forward(x_num, x_cat)``):
+        ``{argument name: [column, ...]}``, the DataFrame columns each argument reads, in order. An argument whose
+        columns are all categorical gets integer codes (``torch.long``): pandas ``Categorical`` columns pass their
+        codes, integer columns pass as they are, and ``{argument: {column: [categories...]}}`` maps strings to their
+        position in the list. None: the module takes one float matrix.
     zero_gradient : {"raise", "warn"}, default="raise"
         What happens when a column reaches the output only through steps without a gradient (an integer cast,
         rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
@@ -219,6 +225,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "progress": ["boolean"],
         "features": [StrOptions({"raw", "encoded"})],
         "zero_gradient": [StrOptions({"raise", "warn"})],
+        "inputs": [dict, None],
     }
 
     def __init__(
@@ -246,6 +253,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         progress=False,
         features="raw",
         zero_gradient="raise",
+        inputs=None,
     ):
         self.model = model
         self.method = method
@@ -269,6 +277,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.features = features
         self.zero_gradient = zero_gradient
+        self.inputs = inputs
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
@@ -324,10 +333,15 @@ class Explainer(TransformerMixin, BaseEstimator):
         params = self.get_params(deep=False)
         check_parameters(params)
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
-        numeric = not _has_preprocessing(self.model)
-        rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
+        check_arguments(self.model, self.inputs)
+        numeric = not _has_preprocessing(self.model) and self.inputs is None
+        model_columns = model_input_columns(self.model) if self.inputs is None else input_columns(self.inputs, X)
+        rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_columns)
         adapter = adapt_model(
-            self.model, rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+            self.model,
+            rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS],
+            inputs=self.inputs,
+            fit_rows=rows,
         )
         raw_names = feature_names(self)
         encoded = adapter.encode(rows)
