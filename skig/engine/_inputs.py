@@ -231,7 +231,7 @@ class JointModule(torch.nn.Module):
             return self.module(points[:, :width])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InputSpace:
     """Where paths run: the encoded columns, followed by one block of coordinates per traced lookup position.
 
