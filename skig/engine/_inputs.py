@@ -231,7 +231,7 @@ class JointModule(torch.nn.Module):
             return self.module(points[:, :width])
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class InputSpace:
     """Where paths run: the encoded columns, followed by one block of coordinates per traced lookup position.
 
@@ -245,7 +245,7 @@ class InputSpace:
 
     n_encoded: int
     lookups: tuple[Lookup, ...] = ()
-    vector_columns: np.ndarray = field(init=False, repr=False)
+    vector_columns: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         columns = [c for lookup in self.lookups for c in lookup.columns for _ in range(lookup.dim)]
