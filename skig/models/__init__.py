@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._arguments import ArgumentsModule, InputLayout, check_single_argument
 from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
 from ._heads import OutputHead
+from ._tabnet import is_tabnet, torch_model_from_tabnet
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
 
 _ACCEPTED = (
     "a torch.nn.Module, a fitted skorch net (NeuralNetClassifier, NeuralNetBinaryClassifier, NeuralNetRegressor), "
-    "a fitted scikit-learn linear model or MLP, or a fitted Pipeline ending in one of those"
+    "a fitted pytorch-tabnet TabNetClassifier or TabNetRegressor, a fitted scikit-learn linear model or MLP, or a "
+    "fitted Pipeline ending in one of those"
 )
 
 
@@ -37,6 +39,8 @@ def _torch_model(model) -> TorchModel:
         return torch_model_from_module(model)
     if is_skorch_net(model):
         return torch_model_from_skorch(model)
+    if is_tabnet(model):
+        return torch_model_from_tabnet(model)
     from ._sklearn import is_supported_sklearn_model, torch_model_from_sklearn
 
     if is_supported_sklearn_model(model) or hasattr(model, "fit"):

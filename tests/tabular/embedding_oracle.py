@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 
-def float64_copy(model: torch.nn.Module) -> torch.nn.Module:
-    model = copy.deepcopy(model).double().eval()
+def float64_copy(model: torch.nn.Module, dtype=torch.float64) -> torch.nn.Module:
+    model = copy.deepcopy(model).to(dtype).eval()
     for param in model.parameters():
         param.requires_grad_(False)
     return model
@@ -32,6 +32,7 @@ def joint_ig(
     zero_vectors: bool = False,
     n_points: int = 256,
     midpoint: bool = False,
+    dtype=torch.float64,
 ) -> tuple[np.ndarray, float, float]:
     """IG of ``run(model, x)[:, 0]`` from ``baseline`` to ``row`` (encoded, 1-D) in the joint space.
 
@@ -40,13 +41,14 @@ def joint_ig(
     replaced by ``base + a (row - base)`` (``base`` = 0 with ``zero_vectors``).
 
     Gauss-Legendre at ``n_points`` suits smooth nets; ReLU nets, whose gradient jumps on the path, take
-    ``midpoint=True`` (the midpoint rule, error below ``1 / n_points`` of the gradient's jumps).
+    ``midpoint=True`` (the midpoint rule, error below ``1 / n_points`` of the gradient's jumps). ``dtype`` is
+    float64 unless the model casts to float32 inside (pytorch-tabnet does).
 
     Returns attributions per encoded column, f(row) and f(baseline) (the latter at the baseline's vectors).
     """
     names = {id(m): i for i, m in enumerate(model.modules())}
     original = {names[id(module)]: columns for module, columns in lookups}
-    model = float64_copy(model)
+    model = float64_copy(model, dtype)
     # The copy's modules, found by position in the module tree.
     copied = {i: m for i, m in enumerate(model.modules()) if i in original}
 
@@ -57,7 +59,7 @@ def joint_ig(
             for key, module in copied.items()
         ]
         with torch.no_grad():
-            run(model, torch.tensor(x.reshape(1, -1), dtype=torch.float64))
+            run(model, torch.tensor(x.reshape(1, -1), dtype=dtype))
         for handle in handles:
             handle.remove()
         return seen
@@ -74,12 +76,12 @@ def joint_ig(
     x = np.tile(row, (n_points, 1))
     start = np.tile(baseline, (n_points, 1))
     x[:, float_columns] = start[:, float_columns] + alphas.numpy()[:, None] * (row - baseline)[float_columns]
-    inputs = torch.as_tensor(x).requires_grad_(True)
+    inputs = torch.as_tensor(x, dtype=dtype).requires_grad_(True)
     leaves = {}
     for key in copied:
         delta = at_row[key] - at_base[key]
         shape = (-1,) + (1,) * (delta.dim() - 1)
-        leaves[key] = (at_base[key] + alphas.reshape(shape) * delta).requires_grad_(True)
+        leaves[key] = (at_base[key] + alphas.to(dtype).reshape(shape) * delta).requires_grad_(True)
     handles = [module.register_forward_hook(lambda m, i, o, key=key: leaves[key]) for key, module in copied.items()]
     with torch.enable_grad():
         out = run(model, inputs)[:, 0]
@@ -87,7 +89,7 @@ def joint_ig(
     for handle in handles:
         handle.remove()
     attributions = np.zeros(n_columns)
-    grad_x = grads[0] if grads[0] is not None else torch.zeros_like(inputs)
+    grad_x = grads[0].double() if grads[0] is not None else torch.zeros_like(inputs, dtype=torch.float64)
     step = torch.as_tensor(row - baseline)
     for column in float_columns:
         attributions[column] += float((weights * grad_x[:, column]).sum() * step[column])
@@ -95,12 +97,14 @@ def joint_ig(
         if grad is None:
             continue
         delta = at_row[key] - at_base[key]
-        per_point = (grad * delta).reshape(n_points, -1, delta.shape[-1]).sum(-1)  # (points, positions)
+        per_point = (
+            (grad.double() * delta.double()).reshape(n_points, -1, delta.shape[-1]).sum(-1)
+        )  # (points, positions)
         per_position = (weights.reshape(-1, 1) * per_point).sum(0)
         for position, column in enumerate(original[key]):
             attributions[column] += float(per_position[position])
     with torch.no_grad():
-        f_row = float(run(model, torch.as_tensor(row.reshape(1, -1)))[0, 0])
+        f_row = float(run(model, torch.as_tensor(row.reshape(1, -1), dtype=dtype))[0, 0])
     # f at the baseline point of the joint space: float columns at the baseline, vectors at the baseline's.
     with torch.no_grad():
         handles = [
@@ -108,7 +112,7 @@ def joint_ig(
         ]
         mixed = row.copy()
         mixed[float_columns] = baseline[float_columns]
-        f_base = float(run(model, torch.as_tensor(mixed.reshape(1, -1)))[0, 0])
+        f_base = float(run(model, torch.as_tensor(mixed.reshape(1, -1), dtype=dtype))[0, 0])
         for handle in handles:
             handle.remove()
     return attributions, f_row, f_base
