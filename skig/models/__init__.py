@@ -8,8 +8,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._arguments import ArgumentsModule, InputLayout, check_single_argument
+from ._arguments import ArgumentsModule, InputLayout
 from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
+from ._forward_checks import check_single_input
 from ._heads import OutputHead
 from ._tabnet import is_tabnet, torch_model_from_tabnet
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
@@ -34,11 +35,13 @@ _ACCEPTED = (
 )
 
 
-def _torch_model(model) -> TorchModel:
-    if isinstance(model, torch.nn.Module):
-        return torch_model_from_module(model)
-    if is_skorch_net(model):
-        return torch_model_from_skorch(model)
+def _torch_model(model, inputs: dict | None = None) -> TorchModel:
+    if isinstance(model, torch.nn.Module) or is_skorch_net(model):
+        is_module = isinstance(model, torch.nn.Module)
+        torch_model = torch_model_from_module(model) if is_module else torch_model_from_skorch(model)
+        if inputs is None:  # with inputs=, each forward argument gets its columns
+            check_single_input(torch_model.module, torch_model.description)
+        return torch_model
     if is_tabnet(model):
         return torch_model_from_tabnet(model)
     from ._sklearn import is_supported_sklearn_model, torch_model_from_sklearn
@@ -89,10 +92,8 @@ def model_input_columns(model) -> np.ndarray | None:
 
 
 def check_arguments(model, inputs: dict | None) -> None:
-    """Before reading any row: a module whose forward takes several arguments needs ``inputs=``."""
-    if inputs is None:
-        torch_model = _torch_model(_split(model)[0])
-        check_single_argument(torch_model.module, torch_model.description)
+    """Before reading any row: a module whose forward takes several tensors needs ``inputs=``."""
+    _torch_model(_split(model)[0], inputs)
 
 
 def input_columns(inputs: dict, X) -> np.ndarray:
@@ -142,7 +143,7 @@ def adapt_model(model, reference_rows, *, inputs: dict | None = None, fit_rows=N
         If a classifier's classes do not match its outputs.
     """
     final, preprocessor = _split(model)
-    torch_model = _torch_model(final)
+    torch_model = _torch_model(final, inputs)
     if preprocessor is not None:
         torch_model.description = f"Pipeline({torch_model.description})"
     torch_model, arguments_preprocessor = _with_arguments(

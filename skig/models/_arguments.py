@@ -50,20 +50,6 @@ def _forward_parameters(module) -> list[inspect.Parameter]:
     ]
 
 
-def check_single_argument(module: torch.nn.Module, description: str) -> None:
-    """Refuse a module whose forward needs several arguments when no ``inputs=`` says which columns go where."""
-    parameters = _forward_parameters(module)
-    required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
-    if len(required) > 1:
-        example = ", ".join(f"{name!r}: [...]" for name in required)
-        raise TypeError(
-            f"{description}.forward takes {len(required)} arguments {required}, but skig feeds a module one matrix. "
-            f"Say which columns each argument reads: skig.Explainer(model, inputs={{{example}}}) with lists of column "
-            "names (pandas Categorical or integer columns are passed as codes, a dict {column: categories} maps "
-            "strings to codes)."
-        )
-
-
 class InputLayout:
     """``inputs=`` resolved against the reference rows: the column order of the flat matrix, which columns are
     codes (and of which categories), and the forward arguments they make.
