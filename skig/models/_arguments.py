@@ -76,6 +76,14 @@ class InputLayout:
             raise ValueError(
                 f"inputs names {unknown}, which {description}.forward does not take; its arguments are {sorted(known)}."
             )
+        named = pd.Index(
+            [column for spec in inputs.values() if isinstance(spec, (dict, list, tuple)) for column in spec]
+        )
+        if named.has_duplicates:
+            raise ValueError(
+                f"inputs gives columns {named[named.duplicated()].unique().tolist()} to several arguments; give each "
+                "column to one."
+            )
         self.columns: list = []
         self.categories: dict = {}
         arguments = []
@@ -95,9 +103,6 @@ class InputLayout:
                 self.columns.append(column)
             codes = all(column in self.categories for column in columns)
             arguments.append(Argument(str(name), tuple(range(start, len(self.columns))), codes))
-        repeated = pd.Index(self.columns)[pd.Index(self.columns).duplicated()].tolist()
-        if repeated:
-            raise ValueError(f"inputs gives columns {repeated} to several arguments; give each column to one.")
         self.arguments = tuple(arguments)
 
     def _column_kind(self, column, values: pd.Series, given) -> None:
