@@ -169,9 +169,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         The same rows in the space the model reads.
     baseline_weights_ : ndarray of shape (n_baselines,)
         Weight of each baseline row, summing to 1.
-    noise_scale_ : ndarray of shape (n_encoded,)
-        Standard deviation of each encoded column in the reference rows; SmoothGrad's noise is
+    noise_scale_ : ndarray of shape (n_points,)
+        Standard deviation of each coordinate of the input space (the encoded columns, then for embedding nets each
+        looked-up vector coordinate) in the reference rows, 0 for code columns; SmoothGrad's noise is
         ``noise_level * noise_scale_``.
+    input_space_ : InputSpace
+        Where paths run: the encoded columns, and for a net that looks input columns up in embedding tables the
+        lookups traced at ``fit`` (see ``docs/tabular_nets.md``).
     encoded_feature_names_ : ndarray of shape (n_encoded,)
         Names of the columns the model reads.
     encoded_feature_groups_ : ndarray of shape (n_encoded,)
