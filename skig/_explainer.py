@@ -402,6 +402,8 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     def _points(self, snapshot, encoded: np.ndarray, n_rows: int = _PROBE_ROWS, baseline: bool = False) -> np.ndarray:
         """The first ``n_rows`` encoded rows (baseline rows with ``baseline``) as points of the input space."""
+        if not self.input_space_.lookups:
+            return np.asarray(encoded[:n_rows], dtype=np.float64)
         tensor = torch.as_tensor(encoded[:n_rows], dtype=module_dtype(snapshot), device=module_device(snapshot))
         zero = baseline and isinstance(self.baseline, str) and self.baseline == "zero"
         return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
