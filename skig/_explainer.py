@@ -472,8 +472,9 @@ class Explainer(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If columns are missing, preprocessing leaves NaN, or the model's output is NaN or infinite at a row or
-            at the baseline.
+            If columns are missing, preprocessing leaves NaN, a code column holds a code its embedding table has no
+            row for (a category the model never saw), or the model's output is NaN or infinite at a row or at the
+            baseline.
         """
         check_is_fitted(self)
         adapter = self.adapter_

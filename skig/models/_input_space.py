@@ -12,7 +12,7 @@ import pandas as pd
 from ..engine._inputs import InputSpace
 
 
-def _values_at(rows, position_rows: np.ndarray, column: int, raw_column: int) -> list:
+def _values_at(rows, position_rows: np.ndarray, raw_column: int) -> list:
     if isinstance(rows, pd.DataFrame):
         return rows.iloc[position_rows, raw_column].tolist()
     return np.asarray(rows, dtype=object)[position_rows, raw_column].tolist()
@@ -32,7 +32,7 @@ def check_codes(space: InputSpace, encoded: np.ndarray, rows, index, groups: np.
     column, (at, (low, high)) = next(iter(bad.items()))
     raw_column = int(groups[column])
     codes = pd.unique(encoded[at, column])[:10].tolist()
-    raw = pd.unique(pd.Series(_values_at(rows, at[:10], column, raw_column), dtype=object)).tolist()
+    raw = pd.unique(pd.Series(_values_at(rows, at[:10], raw_column), dtype=object)).tolist()
     shown = ", ".join(repr(label) for label in list(index[at[:5]]))
     others = [str(names[int(groups[c])]) for c in bad if c != column]
     raise ValueError(
@@ -84,6 +84,6 @@ def categorical_baselines(
             continue
         raw_column = int(groups[column])
         first = [int(np.flatnonzero(encoded_reference[:, column] == mode)[0]) for mode in modes]
-        values = _values_at(raw_reference, np.asarray(first), column, raw_column)
+        values = _values_at(raw_reference, np.asarray(first), raw_column)
         fitted.raw = fitted.raw.astype({fitted.raw.columns[raw_column]: object})
         fitted.raw.iloc[:, raw_column] = values
