@@ -188,9 +188,11 @@ LARGE_DELTA = 0.05
 
 
 def large_delta_rows(delta: np.ndarray, change: np.ndarray, eps: float) -> np.ndarray:
-    """Rows whose completeness error is a large share of the output change they explain."""
+    """Rows whose completeness error is a large share of the output change they explain (or, for rows that barely
+    move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
     change = np.abs(change)
-    return np.abs(delta) > LARGE_DELTA * change + 1e3 * eps * (1.0 + change)
+    scale = np.maximum(change, np.median(change[np.isfinite(change)]) if np.isfinite(change).any() else 0.0)
+    return np.abs(delta) > LARGE_DELTA * scale + 1e3 * eps * (1.0 + change)
 
 
 def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, exact: bool) -> None:
