@@ -51,6 +51,8 @@ MAX_STEPS = 2**13
 _PROBE_ROWS = 8
 #: Reference rows whose paths the zero-gradient guard probes at ``fit``.
 _GUARD_ROWS = 64
+#: Reference rows an embedding net looks up at ``fit`` for the noise scale of its vector coordinates.
+_NOISE_ROWS = 10_000
 
 
 class Explainer(TransformerMixin, BaseEstimator):
@@ -170,9 +172,9 @@ class Explainer(TransformerMixin, BaseEstimator):
     baseline_weights_ : ndarray of shape (n_baselines,)
         Weight of each baseline row, summing to 1.
     noise_scale_ : ndarray of shape (n_points,)
-        Standard deviation of each coordinate of the input space (the encoded columns, then for embedding nets each
-        looked-up vector coordinate) in the reference rows, 0 for code columns; SmoothGrad's noise is
-        ``noise_level * noise_scale_``.
+        Standard deviation of each coordinate of the input space in the reference rows: the encoded columns (0 for
+        code columns), then for embedding nets each looked-up vector coordinate (over at most 10,000 evenly spaced
+        rows); SmoothGrad's noise is ``noise_level * noise_scale_``.
     input_space_ : InputSpace
         Where paths run: the encoded columns, and for a net that looks input columns up in embedding tables the
         lookups traced at ``fit`` (see ``docs/tabular_nets.md``).
@@ -393,9 +395,11 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
-        points = self._points(snapshot, encoded, n_rows=len(encoded))
+        # An embedding net's vectors come from forward passes: at most _NOISE_ROWS evenly spaced reference rows.
+        sampled = encoded if not space.lookups else encoded[:: max(1, len(encoded) // _NOISE_ROWS)]
+        points = self._points(snapshot, sampled, n_rows=len(sampled))
         # SmoothGrad perturbs float inputs and embedding vectors, never codes (a lookup reads its vector instead).
-        self.noise_scale_ = points.std(axis=0)
+        self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
         self.noise_scale_[space.code_columns] = 0.0
         self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
         return self
