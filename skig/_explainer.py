@@ -20,6 +20,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from ._explanation import Explanation
 from ._fit_checks import check_gradient_rule, check_parameters, resolve_rule
 from ._gradient_guard import check_columns_differentiable, check_completeness
+from ._gradient_guard import rows_named as _rows_named
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -409,8 +410,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         if not self.input_space_.lookups:
             return np.asarray(encoded[:n_rows], dtype=np.float64)
         tensor = torch.as_tensor(encoded[:n_rows], dtype=module_dtype(snapshot), device=module_device(snapshot))
-        zero = baseline and isinstance(self.baseline, str) and self.baseline == "zero"
+        zero = baseline and self._zero_vectors
         return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
+
+    @property
+    def _zero_vectors(self) -> bool:
+        """Whether the baseline's embedding vectors are the zero vector (``baseline="zero"``), not looked up."""
+        return isinstance(self.baseline, str) and self.baseline == "zero"
 
     def _check_codes(self, space: InputSpace, encoded: np.ndarray, rows) -> None:
         """Refuse codes that no embedding table row stands for, naming the raw column, values and rows."""
@@ -519,7 +525,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                     looked_up,
                     torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
                     max_points,
-                    zero_vectors=isinstance(self.baseline, str) and self.baseline == "zero",
+                    zero_vectors=self._zero_vectors,
                 ),
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
@@ -667,12 +673,6 @@ def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, feat
     raw = raw.reset_index(drop=True)
     raw.columns = names
     return raw
-
-
-def _rows_named(index: pd.Index, mask: np.ndarray) -> str:
-    labels = index[mask]
-    shown = ", ".join(repr(label) for label in labels[:10])
-    return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
 
 
 def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:

@@ -177,7 +177,8 @@ def check_columns_differentiable(
     warnings.warn(message, UserWarning, stacklevel=4)
 
 
-def _rows_named(index: pd.Index, mask: np.ndarray) -> str:
+def rows_named(index: pd.Index, mask: np.ndarray) -> str:
+    """The labels of the masked rows, the first ten of them, and how many there are, for messages."""
     labels = index[mask]
     shown = ", ".join(repr(label) for label in labels[:10])
     return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
@@ -204,7 +205,7 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
     mask[stuck] = True
     worst = float(np.abs(delta[stuck]).max())
     warnings.warn(
-        f"the completeness error of rows {_rows_named(index, mask)} stays large (up to {worst:.3g}) "
+        f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) "
         f"{'under exact integration' if exact else 'with four times the steps'}: the output jumps along their "
         "paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could not trace), "
         "so their attributions do not add up to the prediction. Read exp.delta; fit with zero_gradient='raise' names "

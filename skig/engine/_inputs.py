@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from ._piecewise import _argument
+
 _LOOKUPS = {"embedding": F.embedding, "embedding_bag": F.embedding_bag}
 _INTEGER_CASTS = frozenset({"long", "int", "short", "byte", "to", "type"})
 #: Reference rows probed to trace which lookups read which column.
@@ -56,12 +58,6 @@ def _lookup_name(func) -> str | None:
         if func is function:
             return name
     return None
-
-
-def _argument(args: tuple, kwargs: dict, position: int, name: str, default=None):
-    if name in kwargs:
-        return kwargs[name]
-    return args[position] if len(args) > position else default
 
 
 class _Recorder(TorchFunctionMode):
