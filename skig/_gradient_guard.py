@@ -184,6 +184,8 @@ def rows_named(index: pd.Index, mask: np.ndarray) -> str:
     return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
 
 
+#: Re-integration takes at least this many Gauss-Legendre steps: below, the quadrature error itself is erratic.
+REFINED_MIN_STEPS = 64
 #: A row's completeness error is "large" past this share of its output change (and past float rounding).
 LARGE_DELTA = 0.05
 
@@ -206,20 +208,22 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
     worst = float(np.abs(delta[stuck]).max())
     warnings.warn(
         f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) "
-        f"{'under exact integration' if exact else 'with four times the steps'}: the output jumps along their "
-        "paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could not trace), "
-        "so their attributions do not add up to the prediction. Read exp.delta; fit with zero_gradient='raise' names "
-        "the columns when the probe rows show them.",
+        f"{'under exact integration' if exact else 'with four times the steps (at least 64)'}: the output jumps "
+        "along their paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could "
+        "not trace), so their attributions do not add up to the prediction. Read exp.delta; fit with "
+        "zero_gradient='raise' names the columns when the probe rows show them.",
         UserWarning,
         stacklevel=3,
     )
 
 
 def check_completeness(method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit):
-    """After IG: re-integrate the rows with a large completeness error at 4 times their steps, and warn about those
-    whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature error would.
+    """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps
+    (at least 64), and warn about those whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature
+    error would.
 
-    ``refit(n_steps)`` gives the same method at fixed ``n_steps`` (capped where the explainer caps steps). Only IG
+    ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
+    steps). Only IG
     is checked: the other methods' delta also holds sampling or smoothing error, or their path is not straight.
     """
     if method.name != "ig" or problem.n_rows == 0:
@@ -231,10 +235,10 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
     exact = method.integration.exact
     if not exact and len(rows):
         chosen = torch.as_tensor(rows, device=problem.inputs.device)
-        n_steps = 4 * int(steps.to(chosen.device)[chosen].max())
+        n_steps = max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max()))
         again, _ = refit(n_steps).attribute(problem.rows(chosen))
         refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
-        # A jump's error is the same at any steps; quadrature's falls (about 4x where the gradient jumps at ReLU kinks,
-        # much more on smooth nets).
+        # A jump's error is the same at any steps; Gauss-Legendre's falls (at least about 4x where the gradient jumps
+        # at ReLU kinks, much more on smooth nets).
         rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
     warn_unexplained_deltas(index, delta, rows, exact)
