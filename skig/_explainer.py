@@ -36,12 +36,22 @@ from .engine import (
     gradient_rule,
     module_device,
     module_dtype,
+    piecewise_linear_violations,
     private_copy,
     resolve_device,
     row_keys,
 )
+from .engine._device import COPY_ATTEMPTS
 from .engine._inputs import InputSpace, trace_lookups
-from .models import PredictionOnly, adapt_model, check_arguments, input_columns, model_input_columns
+from .models import (
+    ModelChangedError,
+    PredictionOnly,
+    adapt_model,
+    check_arguments,
+    input_columns,
+    model_input_columns,
+    model_state,
+)
 from .models._feature_mapping import NonSeparableTransformerError
 from .models._input_space import categorical_baselines, check_codes
 
@@ -67,9 +77,13 @@ class Explainer(TransformerMixin, BaseEstimator):
     model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
         The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
         The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
-        frozen, on ``device``), so other threads may use or train the model meanwhile; an explanation reflects
-        the weights at the time of the call. :func:`~sklearn.base.clone` keeps the same model; an explainer
-        restored from a pickle holds its own copy of it.
+        frozen, on ``device``) of the parameters and buffers as they were at one instant, so other threads may use
+        or train the model meanwhile. An explanation describes the model as it is when :meth:`explain` is called:
+        a net refitted since ``fit`` (skorch builds a new ``module_``), a refitted scikit-learn model, a replaced
+        module or pipeline step is adapted again; where what ``fit`` learned no longer holds (the preprocessing,
+        the classes or the outputs changed), :meth:`explain` raises :class:`~skig.ModelChangedError`.
+        :func:`~sklearn.base.clone` keeps the same model; an explainer restored from a pickle holds its own copy
+        of it.
     method : {"ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided"}, default="ig"
         The attribution method.
 
@@ -344,6 +358,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         numeric = not _has_preprocessing(self.model) and self.inputs is None
         model_columns = model_input_columns(self.model) if self.inputs is None else input_columns(self.inputs, X)
         rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_columns)
+        # Read before the adapter is built: a change during fit then shows at the next explanation, not never.
+        state = model_state(self.model)
         adapter = adapt_model(
             self.model,
             rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS],
@@ -403,6 +419,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
         self.noise_scale_[space.code_columns] = 0.0
         self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
+        self._fitted_model_state = state  # what the baselines, feature mapping and noise scale were learned through
+        self._current = (state, adapter)  # the adapter of the model as it was last seen, and its state
         return self
 
     def _points(self, snapshot, encoded: np.ndarray, n_rows: int = _PROBE_ROWS, baseline: bool = False) -> np.ndarray:
@@ -426,9 +444,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         else:
             check_codes(space, encoded, encoded, index, np.arange(encoded.shape[1]), self.encoded_feature_names_)
 
-    def _check_gradients(self, snapshot, points: np.ndarray, baseline: np.ndarray) -> None:
-        """The zero-gradient guard on the paths from the first baseline to a few reference rows, in the input space."""
-        adapter = self.adapter_
+    def _check_gradients(self, snapshot, points: np.ndarray, baseline: np.ndarray, adapter=None) -> None:
+        """The zero-gradient guard on the paths from the first baseline to a few reference rows, in the input space
+        (for ``adapter``, by default the fitted one)."""
+        adapter = self.adapter_ if adapter is None else adapter
         space = self.input_space_
         snapshot = space.module(snapshot)
         dtype, device = module_dtype(snapshot), module_device(snapshot)
@@ -485,10 +504,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             If columns are missing, preprocessing leaves NaN, a code column holds a code its embedding table has no
             row for (a category the model never saw), or the model's output is NaN or infinite at a row or at the
             baseline.
+        ModelChangedError
+            If the model changed since ``fit`` so that what ``fit`` learned no longer holds (a refitted or
+            re-parametrised preprocessing step, other classes or outputs, a net no longer piecewise-linear under
+            exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
-        adapter = self.adapter_
-        rows = check_rows(self, X, reset=False, numeric=adapter.numeric_input)
+        rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
+        adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
         check_encoded_finite(encoded, self.encoded_feature_names_)
         space = self.input_space_
@@ -553,6 +576,86 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
+
+    def _adapter_now(self, rows):
+        """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
+
+        A refitted skorch net (a new ``module_``), a refitted scikit-learn model, a replaced module or pipeline
+        step: the explanation describes the model as it is, rebuilt and checked as ``fit`` would. Where what
+        ``fit`` learned can no longer hold (the preprocessing, the classes or the output changed), it refuses.
+        """
+        state = model_state(self.model)
+        seen, adapter = self._current
+        if state == seen:
+            return adapter
+        probe = rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+        # Read until two consecutive states agree, so that a model trained meanwhile is not rebuilt torn.
+        for _ in range(COPY_ATTEMPTS):
+            adapter = self._adapt_changed(state, probe)
+            read, state = state, model_state(self.model)
+            if state == read:
+                break
+        else:
+            raise ModelChangedError(
+                f"the model changed while skig read it, {COPY_ATTEMPTS} times in a row; explain between updates."
+            )
+        self._check_same_outputs(adapter)
+        encoded = adapter.encode(probe)
+        snapshot = private_copy(adapter.module)
+        check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
+        points = self._points(snapshot, encoded)  # in the input space fit traced
+        if self.rule_ == "exact":
+            violations = piecewise_linear_violations(
+                PredictionOnly(self.input_space_.module(snapshot)),
+                torch.as_tensor(points, dtype=module_dtype(snapshot), device=module_device(snapshot)),
+            )
+            if violations:
+                raise ModelChangedError(
+                    f"the model changed since the explainer was fitted: fit chose exact integration for a "
+                    f"piecewise-linear network, but {adapter.description} now computes {violations[:5]}. Call fit "
+                    "again."
+                )
+        baseline = self._points(snapshot, self.encoded_baseline_.to_numpy()[:1], baseline=True)
+        self._check_gradients(snapshot, points, baseline, adapter)
+        self._current = (state, adapter)
+        return adapter
+
+    def _adapt_changed(self, state, probe):
+        """A new adapter for the model in ``state``, refused if its preprocessing is not the one fit learned through."""
+        changed = state.preprocessing_changes(self._fitted_model_state)
+        if changed:
+            raise ModelChangedError(
+                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
+                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
+                "computed through the preprocessing as it was then. Call fit again."
+            )
+        try:
+            adapter = adapt_model(self.model, probe, inputs=self.inputs, fit_rows=probe)
+            if self.inputs is not None:  # the columns' categories are those fit learned, not the probe's
+                adapter.preprocessor = self.adapter_.preprocessor
+            return adapter
+        except (TypeError, ValueError) as error:
+            raise ModelChangedError(
+                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
+                "Call fit again."
+            ) from error
+
+    def _check_same_outputs(self, adapter) -> None:
+        """Refuse a changed model whose outputs no longer mean what they meant at fit (classes, output kind)."""
+        fitted = self.adapter_
+        classes, before = adapter.classes, getattr(self, "classes_", None)
+        if (classes is None) != (before is None) or (
+            classes is not None and (len(classes) != len(before) or not np.array_equal(classes, before))
+        ):
+            raise ModelChangedError(
+                f"the model's classes changed since the explainer was fitted ({_listed(before)} then, "
+                f"{_listed(classes)} now); targets and output spaces were resolved for the old ones. Call fit again."
+            )
+        if adapter.n_outputs != self.n_outputs_ or adapter.head.kind != fitted.head.kind:
+            raise ModelChangedError(
+                f"the model's outputs changed since the explainer was fitted ({self.n_outputs_} {fitted.head.kind} "
+                f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
+            )
 
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""
@@ -674,6 +777,10 @@ def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, feat
     raw = raw.reset_index(drop=True)
     raw.columns = names
     return raw
+
+
+def _listed(classes) -> str:
+    return "none" if classes is None else str(list(classes)[:10])
 
 
 def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:

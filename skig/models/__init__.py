@@ -12,11 +12,14 @@ from ._arguments import ArgumentsModule, InputLayout
 from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
 from ._forward_checks import check_single_input
 from ._heads import OutputHead
+from ._state import ModelChangedError, ModelState, model_state
 from ._tabnet import is_tabnet, torch_model_from_tabnet
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
 __all__ = [
     "ModelAdapter",
+    "ModelChangedError",
+    "ModelState",
     "OutputHead",
     "PredictionOnly",
     "TorchModel",
@@ -26,6 +29,7 @@ __all__ = [
     "first_output",
     "input_columns",
     "model_input_columns",
+    "model_state",
 ]
 
 _ACCEPTED = (
