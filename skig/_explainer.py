@@ -427,7 +427,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         """The first ``n_rows`` encoded rows (baseline rows with ``baseline``) as points of the input space."""
         if not self.input_space_.lookups:
             return np.asarray(encoded[:n_rows], dtype=np.float64)
-        tensor = torch.as_tensor(encoded[:n_rows], dtype=module_dtype(snapshot), device=module_device(snapshot))
+        rows = np.array(encoded[:n_rows], dtype=np.float64)  # a writable copy (pandas hands out read-only arrays)
+        tensor = torch.as_tensor(rows, dtype=module_dtype(snapshot), device=module_device(snapshot))
         zero = baseline and self._zero_vectors
         return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
 
@@ -630,9 +631,10 @@ class Explainer(TransformerMixin, BaseEstimator):
                 "computed through the preprocessing as it was then. Call fit again."
             )
         try:
+            if self.inputs is None:
+                return adapt_model(self.model, probe)
             adapter = adapt_model(self.model, probe, inputs=self.inputs, fit_rows=probe)
-            if self.inputs is not None:  # the columns' categories are those fit learned, not the probe's
-                adapter.preprocessor = self.adapter_.preprocessor
+            adapter.preprocessor = self.adapter_.preprocessor  # the categories fit learned, not the probe's
             return adapter
         except (TypeError, ValueError) as error:
             raise ModelChangedError(

@@ -239,3 +239,19 @@ def test_embedding_bag_is_integrated_per_column(frame):
             float((w[:, None] * grads[2] * (vectors[1] - bases[1])).sum()),
         ]
         np.testing.assert_allclose(exp.values.iloc[position].to_numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_changed_embedding_net_is_checked_in_embedding_space(frame):
+    """A layer replaced after fit: the explainer rebuilds its adapter and checks it in the space fit traced (exact
+    integration, the zero-gradient guard) instead of refusing the casts of the codes."""
+    model = EmbeddingMLP()
+    explainer = skig.Explainer(model).fit(frame)
+    torch.manual_seed(9)
+    model.net[2] = nn.Linear(12, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exp = explainer.explain(frame.iloc[:5])
+    assert explainer.rule_ == "exact" and exp.delta.abs().max() < 1e-5
+    with torch.no_grad():
+        expected = model(torch.as_tensor(frame.iloc[:5].to_numpy(), dtype=torch.float32))[:, 0].double().numpy()
+    np.testing.assert_allclose(exp.predictions.to_numpy(), expected, rtol=1e-6)
