@@ -74,8 +74,10 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
-        The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
+    model : torch.nn.Module, skorch net, pytorch-tabnet estimator, scikit-learn linear model or MLP, or Pipeline
+        The model to explain, already fitted. A ``torch.nn.Module`` takes a float tensor of shape (n, d), or the
+        tensors ``inputs`` names; columns it looks up in embedding tables are integrated in embedding space
+        (``docs/tabular_nets.md``).
         The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
         frozen, on ``device``) of the parameters and buffers as they were at one instant, so other threads may use
         or train the model meanwhile. An explanation describes the model as it is when :meth:`explain` is called:
