@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._interrupt import check_interrupt
+
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -199,6 +201,7 @@ def path_gradients(
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
     with torch.enable_grad():
         for lo, hi in bounds:
+            check_interrupt()
             points, step, weight, targets, groups = paths.chunk(lo, hi)
             points.requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
@@ -225,6 +228,7 @@ def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Te
     parts = []
     with torch.enable_grad():
         for lo in range(0, len(points), max_points):
+            check_interrupt()
             chunk = points[lo : lo + max_points].detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(chunk, targets[lo : lo + max_points]).sum(), chunk)
             parts.append(grad)

@@ -17,6 +17,7 @@ import torch
 
 from .._gradients import ScalarFn, evaluate
 from .._integration import Integration
+from .._interrupt import interruptible_call
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Problem:
         one seed and this key, so a row's result does not depend on the other rows.
     progress : bool
         Show progress bars.
+    cache : dict
+        What the calls of one explanation share (shared by :meth:`rows`): the exact engines keep the module's
+        check and reading there, so that row blocks do not repeat them.
     """
 
     scalar_fn: ScalarFn
@@ -61,6 +65,7 @@ class Problem:
     progress: bool = False
     module: torch.nn.Module | None = None
     head: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -105,6 +110,15 @@ class AttributionMethod(ABC):
     parameters: ClassVar[tuple[str, ...]] = ()
     #: What the base value is, for labels in plots and reports.
     base_value_label: ClassVar[str] = "f(baseline)"
+    #: Whether ``rule="auto"`` integrates exactly on piecewise-linear networks (where the quadrature error is the
+    #: method's error); false where another error dominates, so that exact lines would cost time and buy nothing.
+    auto_exact: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Ctrl-C stops every method's work within one pass (see engine/_interrupt.py), whoever calls it.
+        if "attribute" in cls.__dict__:
+            cls.attribute = interruptible_call(cls.attribute)
 
     def __init__(self, params: Mapping, integration: Integration, random_state=None) -> None:
         self.params = {name: params[name] for name in self.parameters}

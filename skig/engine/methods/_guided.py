@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .._gradients import ScalarFn, evaluate, input_gradients, progress_bar
+from .._interrupt import check_interrupt
 from ._base import AttributionMethod, Problem, row_blocks
 
 
@@ -123,6 +124,7 @@ def guided_integrated_gradients(
     moved = previous = torch.zeros_like(x)  # the last step's move and the gradient at its start
     bar = progress_bar(progress, n_steps, "guided IG steps")
     for step in range(n_steps):
+        check_interrupt()
         bar.update(1)
         grad = input_gradients(scalar_fn, x.to(dtype), targets, max_points).double()
         attributions += moved * (previous + grad) / 2
