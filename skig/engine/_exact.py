@@ -13,8 +13,8 @@ import torch
 from ._chain import Chain, chain_chunk, chain_reproduces, compile_chain
 from ._exact_bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, split_pieces
 from ._gradients import progress_bar, row_padded
-from ._interrupt import check_interrupt, interrupted
 from ._head_lines import Head, head_integrals
+from ._interrupt import check_interrupt, interrupted
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -464,7 +464,7 @@ def exact_path_integrals(
         prepared = _prepare(module, starts, ends, cache)
         chain = prepared.chain
         # A chunk holds about `held` points of `width` values; it may hold a few times more before it is cut down.
-        bounds = PieceBounds(chunk=max(PIECE_VALUES, 4 * held * prepared.width))
+        bounds = PieceBounds(piece=PIECE_VALUES, chunk=max(PIECE_VALUES, 4 * held * prepared.width))
 
         def run(path: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
             piece_starts, piece_ends_ = piece_ends(starts, ends, path, lo, hi)
@@ -512,6 +512,7 @@ class _Pieces:
         self.path = torch.arange(n_paths, device=device)
         self.lo = torch.zeros(n_paths, dtype=torch.float64, device=device)
         self.hi = torch.ones(n_paths, dtype=torch.float64, device=device)
+        self.count = torch.ones(n_paths, dtype=torch.long, device=device)  # pieces per path
         self.done = 0
 
     @property
@@ -544,7 +545,7 @@ class _Pieces:
     def split(self, size: int, overflow: Overflow, bound: int) -> None:
         """Cut the next ``size`` pieces' overflowing ones into sub-intervals, in place in the queue."""
         rows = slice(self.done, self.done + size)
-        parts = split_pieces(self.path[rows], self.lo[rows], self.hi[rows], overflow, bound)
+        parts = split_pieces(self.path[rows], self.lo[rows], self.hi[rows], overflow, bound, self.count)
         rest = slice(self.done + size, None)
         self.path, self.lo, self.hi = (
             torch.cat((old[: self.done], new, old[rest]))

@@ -42,7 +42,7 @@ class PieceBounds:
     chunk: int = PIECE_VALUES
 
     def check(self, used: torch.Tensor, done: float) -> None:
-        """Raise :class:`Overflow` if a piece (``used``: values per piece of the chunk) or the chunk outgrew its bound."""
+        """Raise :class:`Overflow` if a piece (``used``: values per piece) or the chunk outgrew its bound."""
         over = used > self.piece
         if bool(over.any()):
             chosen = over.nonzero().squeeze(1)
@@ -72,12 +72,13 @@ def piece_ends(
 
 
 def split_pieces(
-    path: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, overflow: Overflow, bound: int
+    path: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, overflow: Overflow, bound: int, pieces: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The pieces of a chunk with those that overflowed cut into equal sub-intervals, in order along each path.
 
     Each overflowing piece is cut into a power of two of sub-intervals from its own numbers alone (the values it held
     after a share of the calls, extrapolated to all of them), so where a path is cut does not depend on its chunk.
+    ``pieces`` counts the pieces of every path (indexed by path) and is updated in place.
 
     Raises
     ------
@@ -88,14 +89,14 @@ def split_pieces(
     factor = torch.clamp(torch.ceil(2.0 * estimate / bound), min=2, max=256)
     counts = torch.ones_like(path)
     counts[overflow.over] = (2 ** torch.ceil(torch.log2(factor))).long()
-    length = (hi - lo) / counts
-    if bool((length < 1.0 / MAX_PIECES).any()):
-        worst = int(path[torch.argmin(length)])
+    pieces.index_add_(0, path, counts - 1)
+    if bool((pieces > MAX_PIECES).any()) or bool(((hi - lo) / counts < 2.0**-40).any()):
+        worst = int(torch.argmax(pieces))
         raise ValueError(
-            f"exact integration: path {worst} crosses so many linear pieces of the network that even cut into "
-            f"{MAX_PIECES} sub-intervals one would hold over {bound:,} values (more than ~{bound * MAX_PIECES:,} in "
-            "all); it is not worth integrating exactly. Use a quadrature rule (rule='gausslegendre', with n_steps "
-            "large enough for the delta you need, or n_steps='auto')."
+            f"exact integration: path {worst} crosses so many linear pieces of the network that cut into "
+            f"{MAX_PIECES} sub-intervals some would still hold over {bound:,} values each; it is not worth "
+            "integrating exactly. Use a quadrature rule (rule='gausslegendre', with n_steps large enough for the "
+            "delta you need, or n_steps='auto')."
         )
     owner = torch.repeat_interleave(torch.arange(len(path)), counts)
     first = torch.cumsum(counts, 0) - counts
@@ -107,4 +108,3 @@ def split_pieces(
     last = within == counts[owner] - 1
     new_hi = torch.where(last, hi[owner], new_hi)
     return path[owner], new_lo, new_hi
-
