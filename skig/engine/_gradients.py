@@ -23,6 +23,10 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # there). 12 MiB, the middle, also amortises the per-pass work of building the points and summing the gradients.
 _CPU_CHUNK_BYTES = 12 * 2**20
 _MAX_CHUNK_POINTS = 2**21
+# batch_size="auto" refuses to start below room for this many path points' passes plus this many bytes (the
+# explanation's own arrays, the exact engine's chunks, the compiled loops' buffers).
+_MIN_HEADROOM_POINTS = 4096
+_MIN_HEADROOM_BYTES = 256 * 2**20
 
 # Every pass through the model has a multiple of this many rows (the last rows repeated), so that each row takes
 # the same kernel path whatever batch it is in: CPU BLAS computes the last rows of an odd-sized batch, and batches
@@ -57,11 +61,74 @@ def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(0.4 * free)
+    return min(int(0.25 * memory_headroom()[0]), _CPU_CHUNK_BYTES * torch.get_num_threads())
+
+
+def _read_int(path: str) -> int | None:
     try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        available = 4 * 2**30
-    return min(int(0.25 * available), _CPU_CHUNK_BYTES * torch.get_num_threads())
+        with open(path) as file:
+            text = file.read().split()
+    except OSError:
+        return None
+    if not text or text[0] == "max":
+        return None
+    try:
+        return int(text[0])
+    except ValueError:
+        return None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_headroom() -> tuple[int, str]:
+    """Bytes this process may still allocate on the CPU, and which limit says so.
+
+    The smallest of: the memory available on the machine, the address-space limit (``RLIMIT_AS``, ``ulimit -v``) less
+    the process's current size, and its cgroup's limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``) less its
+    current usage. 4 GiB where none can be read.
+    """
+    found: list[tuple[int, str]] = []
+    available = _meminfo_available()
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = None
+    if available is not None:
+        found.append((available, "the memory available on this machine"))
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as file:
+                size = int(file.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            found.append((limit - size, f"the address-space limit (RLIMIT_AS, `ulimit -v`) of {limit / 2**30:.2f} GiB"))
+    except (ImportError, OSError, ValueError):
+        pass
+    for limit_file, usage_file, name in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "the cgroup's memory.max"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            "the cgroup's memory.limit_in_bytes",
+        ),
+    ):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and limit < 2**60:
+            found.append((limit - (usage or 0), f"{name} of {limit / 2**30:.2f} GiB"))
+    if not found:
+        return 4 * 2**30, "an assumed 4 GiB (no limit could be read)"
+    return min(found)
 
 
 def activation_size(module: torch.nn.Module, probe: torch.Tensor) -> int:
@@ -93,7 +160,18 @@ def chunk_points(module: torch.nn.Module, probe: torch.Tensor, batch_size: int |
     """
     if batch_size != "auto":
         return int(batch_size)
-    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // _point_bytes(module, probe))))
+    point_bytes = _point_bytes(module, probe)
+    if probe.device.type == "cpu":
+        headroom, limit = memory_headroom()
+        if headroom < _MIN_HEADROOM_POINTS * point_bytes + _MIN_HEADROOM_BYTES:
+            raise MemoryError(
+                f"skig cannot size its passes: this process may allocate only {max(headroom, 0) / 2**20:.0f} MiB more "
+                f"({limit}), and explaining needs at least "
+                f"{(_MIN_HEADROOM_POINTS * point_bytes + _MIN_HEADROOM_BYTES) / 2**20:.0f} MiB for its passes and "
+                "results. Raise the limit (`ulimit -v`, the container's or cgroup's memory limit), explain fewer rows "
+                "per call, or give batch_size= explicitly."
+            )
+    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(probe.device) // point_bytes)))
 
 
 def _point_bytes(module: torch.nn.Module, probe: torch.Tensor) -> int:
