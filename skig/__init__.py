@@ -7,7 +7,7 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
-from .reporting import adverse_action, reason_codes, report
+from .reporting import adverse_action, reason_codes, report, write_csv
 
 __version__ = "0.1.0"
 
@@ -20,4 +20,5 @@ __all__ = [
     "plots",
     "reason_codes",
     "report",
+    "write_csv",
 ]

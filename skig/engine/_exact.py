@@ -15,6 +15,7 @@ from ._exact_bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, spli
 from ._gradients import progress_bar, row_padded
 from ._head_lines import Head, head_integrals
 from ._interrupt import check_interrupt, interrupted
+from ._invariant import RowInvariantProducts
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -141,7 +142,8 @@ class _PathChunk:
         n_points = points.shape[0]
         # Padded rows (see ROW_BLOCK) keep every point's values independent of the other points in its pass.
         points = row_padded(points).detach().requires_grad_(True)
-        output, units = record_forward(module, points)
+        with RowInvariantProducts():
+            output, units = record_forward(module, points)
         if not self.passes:
             self.codes = [_Rows(self.capacity) for _ in units]
         elif len(units) != len(self.codes):
