@@ -5,6 +5,7 @@ Every method reduces to: many (start, end, alpha, weight) path points, one gradi
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -241,13 +242,18 @@ class Paths:
         start = self.starts[self._take(self.start_index, groups, slots)]
         step = self.ends[groups] - start
         alpha = self._take(self.alpha, groups, slots).unsqueeze(1)
-        return start + alpha * step, step, self._take(self.weight, groups, slots), self.targets[groups], groups
+        # addcmul, as for whole groups above: a point is the same whichever way its pass was cut.
+        points = torch.addcmul(start, alpha, step)
+        return points, step, self._take(self.weight, groups, slots), self.targets[groups], groups
 
 
-def _chunk_bounds(n_groups: int, per_group: int, max_points: int) -> list[tuple[int, int]]:
-    # Whole groups per pass where they fit, so each pass reduces with a reshape; otherwise split inside a group.
+def _chunk_bounds(n_groups: int, per_group: int, max_points: int, block: int) -> list[tuple[int, int]]:
+    # Whole groups per pass where they fit; otherwise split inside a group, at multiples of `block` points.
     total = n_groups * per_group
-    step = max(1, max_points // per_group) * per_group if per_group <= max_points else max_points
+    if per_group <= max_points:
+        step = max(1, max_points // per_group) * per_group
+    else:
+        step = max(1, max_points // block) * block
     return [(lo, min(lo + step, total)) for lo in range(0, total, step)]
 
 
@@ -278,7 +284,8 @@ def path_gradients(
     accumulate = torch.float32 if device.type == "mps" else torch.float64
     scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
-    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
+    block = math.gcd(paths.per_group, ROW_BLOCK)
+    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points, block)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
     with torch.enable_grad():
         for lo, hi in bounds:
@@ -286,18 +293,18 @@ def path_gradients(
             points, step, weight, targets, groups = paths.chunk(lo, hi)
             points.requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
-            if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
-                # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
-                # the step factored out when the group's points share it; only the sum over passes is in float64.
-                first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
-                weight = weight.view(n_groups, 1, paths.per_group)
-                if step.ndim == 3:
-                    contribution = torch.bmm(weight, grad.reshape(n_groups, paths.per_group, -1)) * step
-                else:
-                    contribution = torch.bmm(weight, (grad * step).view(n_groups, paths.per_group, -1))
-                out[first : first + n_groups] += contribution.view(n_groups, -1)
+            # Each run of `block` consecutive points of a group is summed in the points' dtype, and the runs are
+            # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
+            # group's sum is the same however its points fall into passes: batch_size and the rows beside it change
+            # nothing (a batched matrix product per group, as before, rounded by how many groups shared the pass).
+            if step.ndim == 3:  # whole groups sharing one step each
+                n_groups = (hi - lo) // paths.per_group
+                per_point = (grad.view(n_groups, paths.per_group, -1) * step).view(hi - lo, -1)
             else:
-                out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))
+                per_point = grad * step
+            per_point = per_point * weight.unsqueeze(1)
+            runs = per_point.view((hi - lo) // block, block, -1).sum(1)
+            out.index_add_(0, groups[::block], runs.to(accumulate))
             bar.update(hi - lo)
     bar.close()
     return out
