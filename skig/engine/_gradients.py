@@ -247,7 +247,7 @@ class Paths:
         return points, step, self._take(self.weight, groups, slots), self.targets[groups], groups
 
 
-def _chunk_bounds(n_groups: int, per_group: int, max_points: int, block: int) -> list[tuple[int, int]]:
+def _chunk_bounds(n_groups: int, per_group: int, max_points: int, block: int = 1) -> list[tuple[int, int]]:
     # Whole groups per pass where they fit; otherwise split inside a group, at multiples of `block` points.
     total = n_groups * per_group
     if per_group <= max_points:
