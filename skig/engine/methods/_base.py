@@ -160,6 +160,27 @@ def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]
     return [slice(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
 
 
+def blockwise(
+    n_rows: int, blocks: list[slice], run: Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run(block) -> (attributions, steps)`` over row blocks, written in place into arrays for all rows.
+
+    Not a list of per-block results joined at the end: small results kept between the blocks' large temporaries
+    fragment the C heap, so that the process grew by ~6 KB per row explained (656 MB over the start for 100,000 rows
+    of 30 features with SmoothGrad², 23 MB of input; flat with this).
+    """
+    attributions = steps = None
+    for block in blocks:
+        values, block_steps = run(block)
+        if attributions is None:
+            attributions = values.new_empty((n_rows, values.shape[1]))
+            steps = block_steps.new_empty(n_rows)
+        attributions[block], steps[block] = values, block_steps
+    if attributions is None:
+        raise ValueError("no rows to explain")
+    return attributions, steps
+
+
 def baseline_output(
     scalar_fn: ScalarFn,
     baselines: torch.Tensor,

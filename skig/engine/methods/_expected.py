@@ -13,7 +13,7 @@ import torch
 from ...baselines import BASELINE_STATISTICS
 from .._gradients import path_gradients
 from .._paths import expected_paths
-from ._base import AttributionMethod, Problem, row_blocks
+from ._base import AttributionMethod, Problem, blockwise, row_blocks
 
 
 class ExpectedGradients(AttributionMethod):
@@ -51,11 +51,14 @@ class ExpectedGradients(AttributionMethod):
         if self.integration.exact:
             # The exact engine sizes its own chunks and memory: blocks only bound the sampled lines held at once.
             blocks = row_blocks(problem.n_rows, n_pairs, max(problem.max_points, _EXACT_BLOCK_LINES))
-            parts = [self._exact_block(problem.rows(block), n_pairs, seed) for block in blocks]
-            return torch.cat([values for values, _ in parts]), torch.cat([segments for _, segments in parts])
+            return blockwise(
+                problem.n_rows, blocks, lambda block: self._exact_block(problem.rows(block), n_pairs, seed)
+            )
         blocks = row_blocks(problem.n_rows, n_pairs, max(problem.max_points, n_pairs))
-        attributions = torch.cat([self._block(problem.rows(block), n_pairs, seed) for block in blocks])
-        return attributions, torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
+        pairs = torch.full((problem.n_rows,), n_pairs, dtype=torch.long)
+        return blockwise(
+            problem.n_rows, blocks, lambda block: (self._block(problem.rows(block), n_pairs, seed), pairs[block])
+        )
 
     def _block(self, problem: Problem, n_pairs: int, seed: int) -> torch.Tensor:
         paths = expected_paths(
