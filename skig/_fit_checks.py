@@ -49,10 +49,13 @@ def resolve_rule(rule: str, method: str, gradient: str, adapter, module: torch.n
 
     Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
     guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back (as on MPS
-    devices, which lack the float64 it places breakpoints in).
+    devices, which lack the float64 it places breakpoints in). Methods whose error is not the quadrature's
+    (``auto_exact`` false: Expected IG, whose sampling error dominates) get Gauss-Legendre from ``"auto"``.
     """
     if rule not in ("auto", "exact"):
         return rule
+    if rule == "auto" and not METHODS[method].auto_exact:
+        return "gausslegendre"
     straight = method != "guided" and gradient == "standard"
     if not straight:
         if rule == "exact":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ._gradients import path_gradients
+from ._interrupt import check_interrupt
 from ._paths import straight_paths
 from ._quadrature import quadrature
 
@@ -154,6 +155,7 @@ class Lines:
         # Blocks of groups so that the per-line results held at once stay within a pass's worth of points.
         block = max(1, max(problem.max_points, 4096) // n_baselines)
         for lo in range(0, len(groups), block):
+            check_interrupt()
             chosen = groups[lo : lo + block]
             per_line, crossed = exact_path_integrals(
                 problem.module,
@@ -163,6 +165,7 @@ class Lines:
                 self.end_targets[chosen].repeat_interleave(n_baselines),
                 max_points=problem.max_points,
                 progress=problem.progress,
+                cache=problem.cache,
             )
             per_line = per_line.view(len(chosen), n_baselines, n_features)
             values[lo : lo + len(chosen)] = (per_line * weights.view(1, -1, 1)).sum(1)
@@ -220,6 +223,7 @@ def refine_steps(
     out: torch.Tensor | None = None
     n_steps = min(start_steps, max_steps)
     while len(pending):
+        check_interrupt()
         groups = torch.nonzero(torch.isin(group_rows, pending)).squeeze(1)
         values = attribute(groups, n_steps)
         if out is None:

@@ -107,7 +107,8 @@ METHODS = {
 EXACT_METHODS = {
     "exact float32": {"method": "ig"},
     "expected exact float32": {
-        "method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0
+        "method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0,
+        "rule": "exact",  # rule="auto" is Gauss-Legendre for Expected IG (docs/methods.md)
     },
 }  # fmt: skip
 

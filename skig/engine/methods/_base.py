@@ -17,6 +17,7 @@ import torch
 
 from .._gradients import ScalarFn, evaluate
 from .._integration import Integration
+from .._interrupt import interruptible_call
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Problem:
         one seed and this key, so a row's result does not depend on the other rows.
     progress : bool
         Show progress bars.
+    cache : dict
+        What the calls of one explanation share (shared by :meth:`rows`): the exact engines keep the module's
+        check and reading there, so that row blocks do not repeat them.
     """
 
     scalar_fn: ScalarFn
@@ -61,6 +65,7 @@ class Problem:
     progress: bool = False
     module: torch.nn.Module | None = None
     head: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -105,6 +110,15 @@ class AttributionMethod(ABC):
     parameters: ClassVar[tuple[str, ...]] = ()
     #: What the base value is, for labels in plots and reports.
     base_value_label: ClassVar[str] = "f(baseline)"
+    #: Whether ``rule="auto"`` integrates exactly on piecewise-linear networks (where the quadrature error is the
+    #: method's error); false where another error dominates, so that exact lines would cost time and buy nothing.
+    auto_exact: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Ctrl-C stops every method's work within one pass (see engine/_interrupt.py), whoever calls it.
+        if "attribute" in cls.__dict__:
+            cls.attribute = interruptible_call(cls.attribute)
 
     def __init__(self, params: Mapping, integration: Integration, random_state=None) -> None:
         self.params = {name: params[name] for name in self.parameters}
@@ -144,6 +158,27 @@ def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]
     """
     size = max(1, max_points // max(1, groups_per_row))
     return [slice(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
+
+
+def blockwise(
+    n_rows: int, blocks: list[slice], run: Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run(block) -> (attributions, steps)`` over row blocks, written in place into arrays for all rows.
+
+    Not a list of per-block results joined at the end: small results kept between the blocks' large temporaries
+    fragment the C heap, so that the process grew by ~6 KB per row explained (656 MB over the start for 100,000 rows
+    of 30 features with SmoothGrad², 23 MB of input; flat with this).
+    """
+    attributions = steps = None
+    for block in blocks:
+        values, block_steps = run(block)
+        if attributions is None:
+            attributions = values.new_empty((n_rows, values.shape[1]))
+            steps = block_steps.new_empty(n_rows)
+        attributions[block], steps[block] = values, block_steps
+    if attributions is None:
+        raise ValueError("no rows to explain")
+    return attributions, steps
 
 
 def baseline_output(
