@@ -19,6 +19,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
 from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters, resolve_rule
+from ._interactions import check_interactions, interaction_lines, interaction_values
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -377,7 +378,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         return encoded_names
 
     # -------------------------------------------------------------- explain
-    def explain(self, X, *, target=None) -> Explanation:
+    def explain(self, X, *, target=None, interactions=False) -> Explanation:
         """Attribute the model's output on each row to its raw features.
 
         Parameters
@@ -387,6 +388,10 @@ class Explainer(TransformerMixin, BaseEstimator):
             dropped with a warning). A Series is one row.
         target : None, label, index or array-like of shape (n_rows,), default=None
             Overrides the ``target`` parameter for this call.
+        interactions : bool, default=False
+            Also compute each row's pairwise interactions (``Explanation.interactions``): Integrated Hessians for
+            ``method="ig"``, Expected Hessians for ``method="expected"``, exact on piecewise-linear networks. See
+            ``docs/interactions.md``.
 
         Returns
         -------
@@ -407,6 +412,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
         method = self._method()
+        if interactions:  # --- interactions (skig/_interactions.py)
+            check_interactions(self)
 
         # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
         module = private_copy(adapter.module, resolve_device(self.device))
@@ -440,9 +447,11 @@ class Explainer(TransformerMixin, BaseEstimator):
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
+            lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
+            hessians = None if lines is None else interaction_values(self, problem, lines)
         attributions = _flag_unfinished_paths(attributions, index)
-        return self._explanation(
+        explanation = self._explanation(
             rows,
             encoded,
             index,
@@ -453,6 +462,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
+        if hessians is not None:
+            explanation.set_interactions(hessians)
+        return explanation
 
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""

@@ -48,6 +48,12 @@ class Explanation:
     ----------
     delta : Series of shape (n_rows,)
         Completeness error ``values.sum(axis=1) + base_values - predictions``.
+    interactions : DataFrame of shape (n_rows * n_features, n_features) or None
+        Pairwise interactions (``explain(X, interactions=True)``): rows are (row label, feature), columns features;
+        ``interactions.loc[label]`` is that row's symmetric matrix, whose rows sum to its attributions.
+    interaction_delta : DataFrame of shape (n_rows, 2) or None
+        Completeness of the interactions per row: ``rows`` is the largest ``|sum_j G_ij - values_i|``, ``total`` is
+        ``sum_ij G_ij + base_values - predictions``.
     feature_names : list of str
         Raw feature names, in column order.
 
@@ -99,6 +105,43 @@ class Explanation:
         self.base_value_label = base_value_label
         self.is_row = is_row
         self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
+        self._interactions: np.ndarray | None = None
+
+    # --- interactions (Integrated / Expected Hessians; skig/_interactions.py computes them)
+    def set_interactions(self, matrices: np.ndarray) -> None:
+        """Attach per-row interaction matrices of shape (n_rows, n_features, n_features)."""
+        matrices = np.asarray(matrices, dtype=np.float64)
+        if matrices.shape != (len(self), self.values.shape[1], self.values.shape[1]):
+            raise ValueError(f"interaction matrices must have shape {(len(self), *self.values.shape[1:] * 2)}.")
+        self._interactions = matrices
+
+    @property
+    def interactions(self) -> pd.DataFrame | None:
+        if self._interactions is None:
+            return None
+        columns = self.values.columns
+        index = pd.MultiIndex.from_product(
+            [self.values.index, columns], names=[self.values.index.name or "row", "feature"]
+        )
+        return pd.DataFrame(self._interactions.reshape(-1, len(columns)), index=index, columns=columns)
+
+    @property
+    def interaction_delta(self) -> pd.DataFrame | None:
+        if self._interactions is None:
+            return None
+        row_error = np.abs(self._interactions.sum(axis=2) - self.values.to_numpy(dtype=np.float64)).max(axis=1)
+        total = self._interactions.sum(axis=(1, 2)) + (self.base_values - self.predictions).to_numpy()
+        return pd.DataFrame({"rows": row_error, "total": total}, index=self.values.index)
+
+    def interaction_importance(self) -> pd.DataFrame:
+        """Mean absolute interaction per pair of features (a symmetric DataFrame; the diagonal holds each feature's
+        own, non-interacting part)."""
+        if self._interactions is None:
+            raise ValueError("this explanation has no interactions: explain the rows with interactions=True.")
+        columns = self.values.columns
+        return pd.DataFrame(np.abs(self._interactions).mean(axis=0), index=columns, columns=columns)
+
+    # --- end interactions
 
     @property
     def feature_names(self) -> list[str]:
@@ -122,7 +165,7 @@ class Explanation:
         def rows(frame):
             return None if frame is None else frame.iloc[positions]
 
-        return Explanation(
+        taken = Explanation(
             rows(self.values),
             rows(self.base_values),
             rows(self.predictions),
@@ -136,6 +179,9 @@ class Explanation:
             base_value_label=self.base_value_label,
             is_row=is_row,
         )
+        if self._interactions is not None:
+            taken.set_interactions(self._interactions[positions])
+        return taken
 
     @property
     def loc(self) -> _RowIndexer:
