@@ -133,13 +133,23 @@ class Explanation:
         total = self._interactions.sum(axis=(1, 2)) + (self.base_values - self.predictions).to_numpy()
         return pd.DataFrame({"rows": row_error, "total": total}, index=self.values.index)
 
-    def interaction_importance(self) -> pd.DataFrame:
-        """Mean absolute interaction per pair of features (a symmetric DataFrame; the diagonal holds each feature's
-        own, non-interacting part)."""
+    def interaction_importance(self) -> pd.Series:
+        """Mean absolute interaction of each pair of distinct features, largest first.
+
+        Returns
+        -------
+        Series
+            Indexed by (feature, other feature), each unordered pair once; ``interactions`` holds the signed
+            per-row values, ``skig.plots.interaction_heatmap`` draws the whole matrix.
+        """
         if self._interactions is None:
             raise ValueError("this explanation has no interactions: explain the rows with interactions=True.")
         columns = self.values.columns
-        return pd.DataFrame(np.abs(self._interactions).mean(axis=0), index=columns, columns=columns)
+        mean_abs = np.abs(self._interactions).mean(axis=0)
+        first, second = np.triu_indices(len(columns), k=1)
+        index = pd.MultiIndex.from_arrays([columns[first], columns[second]], names=["feature", "other"])
+        pairs = pd.Series(mean_abs[first, second], index=index, name="mean_abs_interaction")
+        return pairs.sort_values(ascending=False, kind="stable")
 
     # --- end interactions
 
@@ -225,9 +235,16 @@ class Explanation:
         data = self.data.astype(object).rename_axis(index=index_name, columns="feature").stack(future_stack=True)
         return pd.DataFrame({"feature_value": data, "attribution": values}).reset_index()
 
-    def to_shap(self):
+    def to_shap(self, interactions: bool = False):
         """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names), drawing the same
         f(x) in SHAP's plots as in skig's.
+
+        With ``interactions=True`` (an explanation computed with interactions) the values are the per-row interaction
+        matrices, shape (n_rows, n_features, n_features), as SHAP's tree interaction values: ``shap.Explanation`` has
+        no separate slot for them, and SHAP's plots that read interaction values take that array,
+        ``shap.summary_plot(e.values, e.data, feature_names=e.feature_names)`` and
+        ``shap.dependence_plot((a, b), e.values, e.data, feature_names=e.feature_names)``. The matrices sum to the
+        same ``values`` over their last axis, so the base values are the same.
 
         SHAP draws a row's output as ``base_values + values.sum()``: where its waterfall ends, the bold number of its
         force plot, the end of a decision path. skig's attributions add up to the prediction only within the
@@ -248,6 +265,10 @@ class Explanation:
         numeric, display = _numeric_data(self.data)
         values = self.values.to_numpy(dtype=np.float64)
         base_values = self.predictions.to_numpy(dtype=np.float64) - values.sum(axis=1)
+        if interactions:
+            if self._interactions is None:
+                raise ValueError("this explanation has no interactions: explain the rows with interactions=True.")
+            values = self._interactions
         if self.is_row:
             values, base_values, numeric, display = values[0], base_values[0], numeric[0], display[0]
         return shap.Explanation(

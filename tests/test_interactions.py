@@ -298,5 +298,50 @@ def test_rows_do_not_depend_on_their_batch_and_slicing_keeps_matrices():
     small = skig.Explainer(model, batch_size=3).fit(X).explain(X[:8], interactions=True)
     np.testing.assert_allclose(small.interactions.to_numpy(), together.interactions.to_numpy(), atol=1e-12)
     importance = together.interaction_importance()
-    np.testing.assert_allclose(importance.to_numpy(), np.abs(_check_properties(together, 1e-9)).mean(0))
+    mean_abs = np.abs(_check_properties(together, 1e-9)).mean(0)
+    assert len(importance) == 6 and importance.is_monotonic_decreasing
+    position = {name: i for i, name in enumerate(together.values.columns)}
+    for (a, b), value in importance.items():
+        assert value == pytest.approx(mean_abs[position[a], position[b]])
     assert explainer.explain(X[:2]).interactions is None
+
+
+def test_plots_and_shap_carry_interactions():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.normal(size=(60, 4)), columns=["a", "b", "c", "d"])
+    torch.manual_seed(0)
+    model = _net([4, 12, 1], torch.nn.Tanh)
+
+    class Product(torch.nn.Module):  # a strong a x c interaction on top of a small net
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x):
+            return self.net(x).squeeze(1) + 2.0 * x[:, 0] * x[:, 2]
+
+    exp = skig.Explainer(Product(), n_steps=16).fit(X).explain(X.iloc[:20], interactions=True)
+    assert exp.interaction_importance().index[0] == ("a", "c")
+    ax = skig.plots.scatter(exp, "a")
+    assert ax.get_legend() is not None or len(ax.figure.axes) == 2  # coloured by c, with a colour bar
+    assert ax.figure.axes[-1].get_ylabel() == "c"
+    plt.close("all")
+    ax = skig.plots.interaction_heatmap(exp, max_display=3)
+    shown = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+    assert shown.shape == (3, 3) and np.isnan(np.diag(shown)).all()
+    assert ax.get_xticklabels()[0].get_text() in ("a", "c")
+    ax = exp.loc[3].plot.interaction_heatmap()
+    drawn = np.nansum(np.ma.filled(ax.images[0].get_array().astype(float), np.nan))
+    np.testing.assert_allclose(drawn, np.sum(exp.interactions.loc[3].to_numpy() * (1 - np.eye(4))), atol=1e-12)
+    plt.close("all")
+    shap_exp = exp.to_shap(interactions=True)
+    assert shap_exp.values.shape == (20, 4, 4)
+    np.testing.assert_allclose(shap_exp.values.sum(2), exp.to_shap().values)
+    assert exp.loc[3].to_shap(interactions=True).values.shape == (4, 4)
+    with pytest.raises(ValueError, match="interactions=True"):
+        skig.Explainer(Product()).fit(X).explain(X.iloc[:2]).to_shap(interactions=True)
