@@ -42,9 +42,10 @@ _HEAD_SPAN = 1.0
 
 def smooth_interactions(
     scalar_fn, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, to_raw: torch.Tensor, n_nodes: int,
-    max_points: int,
+    max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int,
 ) -> torch.Tensor:  # fmt: skip
-    """Integrated Hessians of straight paths by Gauss rules for the log weights: (P, R, R) float64.
+    """Integrated Hessians of straight paths by Gauss rules for the log weights, summed with weights into their
+    owners: (n_out, R, R) float64.
 
     Parameters
     ----------
@@ -59,11 +60,15 @@ def smooth_interactions(
         Nodes of each of the two log-weighted rules.
     max_points : int
         Most points per forward/backward pass; the second term's points count once per raw column.
+    owner, weight : Tensor of shape (P,)
+        The output matrix each path adds to (a row), and its weight there (a baseline's weight).
+    n_out : int
+        Number of output matrices.
     """
     n_paths, n_encoded = starts.shape
     n_raw = to_raw.shape[1]
     dtype, device = starts.dtype, starts.device
-    out = torch.zeros(n_paths, n_raw, n_raw, dtype=torch.float64, device=device)
+    out = torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device)
     nodes1, weights1 = (torch.as_tensor(v, device=device) for v in log_rule(n_nodes, 0))
     nodes2, weights2 = (torch.as_tensor(v, device=device) for v in log_rule(n_nodes, 1))
     mask = to_raw.t().to(dtype)  # (R, d)
@@ -72,6 +77,7 @@ def smooth_interactions(
         rows = slice(lo, lo + per_pass)
         start, step, target = starts[rows], ends[rows] - starts[rows], targets[rows]
         m = start.shape[0]
+        into, scale = owner[rows], weight[rows].double()
         # First term: gradients at the -ln t nodes.
         points = (start.unsqueeze(1) + nodes1.to(dtype).view(1, -1, 1) * step.unsqueeze(1)).reshape(-1, n_encoded)
         with torch.enable_grad():
@@ -80,7 +86,7 @@ def smooth_interactions(
             (grad,) = torch.autograd.grad(value.sum(), points, allow_unused=True)
         if grad is not None:
             first = (grad.double().view(m, n_nodes, n_encoded) * weights1.view(1, -1, 1)).sum(1)
-            out[rows] += torch.diag_embed((first * step.double()) @ to_raw)
+            out.index_add_(0, into, torch.diag_embed((first * step.double()) @ to_raw) * scale.view(-1, 1, 1))
         # Second term: one Hessian-vector product per raw column J, direction D restricted to J, at the -t ln t nodes.
         base = start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)  # (m, n, d)
         points = base.unsqueeze(2).expand(m, n_nodes, n_raw, n_encoded).reshape(-1, n_encoded)
@@ -98,16 +104,16 @@ def smooth_interactions(
             continue
         hvp = (hvp.double().view(m, n_nodes, n_raw, n_encoded) * weights2.view(1, -1, 1, 1)).sum(1)  # (m, R, d)
         second = (hvp * step.double().unsqueeze(1)) @ to_raw  # (m, J, I)
-        out[rows] += 0.5 * (second + second.transpose(1, 2))
+        out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
     return out
 
 
 def exact_interactions(
     module: torch.nn.Module, head: Head, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor,
-    to_raw: torch.Tensor, max_points: int,
+    to_raw: torch.Tensor, max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Integrated Hessians of straight paths through a piecewise-linear module, exact up to rounding (and the head's
-    Gauss rules): (P, R, R) float64, and the segments each path crossed.
+    Gauss rules), summed with weights into their owners: (n_out, R, R) float64, and the segments each path crossed.
 
     Parameters
     ----------
@@ -120,81 +126,138 @@ def exact_interactions(
     to_raw : Tensor of shape (d, R)
     max_points : int
         Most points per forward/backward pass.
+    owner, weight : Tensor of shape (P,)
+        The output matrix each path adds to (a row), and its weight there (a baseline's weight).
+    n_out : int
+        Number of output matrices.
     """
     n_paths = starts.shape[0]
     n_raw = to_raw.shape[1]
-    out = torch.zeros(n_paths, n_raw, n_raw, dtype=torch.float64, device=starts.device)
+    device = starts.device
+    diagonal = torch.zeros(n_out, n_raw, dtype=torch.float64, device=device)
     lo_t, hi_t, path = path_segments(module, starts, ends, max_points)
     crossed = torch.bincount(path, minlength=n_paths)
     if n_paths == 0:
-        return out, crossed
+        return torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device), crossed
     step = (ends - starts).double()
-    # Segment Jacobians at midpoints: exact, since the module is affine on each open segment.
+    # Segment gradients at midpoints: exact, since the module is affine on each open segment. A linear head needs
+    # only the gradient of the explained output (one backward pass); a smooth one the module's whole Jacobian.
     middle = (lo_t + hi_t) / 2
-    raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points)  # (S, K), (S, K, d)
-    head = _shaped(head, shape)
-    blocks = (jacobian * step[path].unsqueeze(1)) @ to_raw  # B_k: (S, K, R)
-    slope = (jacobian * step[path].unsqueeze(1)).sum(2)  # dz/dt on each segment: (S, K)
     seg_targets = targets[path]
+    linear = getattr(head, "linear", False)
+    raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points, head if linear else None,
+                                          seg_targets)  # fmt: skip
+    scaled = jacobian * step[path].unsqueeze(1)
+    blocks = scaled @ to_raw  # B_k: (S, K, R); for a linear head K = 1, the explained output's gradient
+    slope = scaled.sum(2)  # dz/dt on each segment: (S, K)
+    del scaled, jacobian
+    head = _shaped(head, shape)
+    seg_weight = weight.double()[path]
+    seg_owner = owner[path]
 
     def line(k: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The module's output at positions ``t`` of segment ``k``'s line (extended affinely)."""
         return raw_mid[k] + (t - middle[k]).unsqueeze(1) * slope[k]
 
-    if getattr(head, "linear", False):
-        grad_h = _head_grad(head, raw_mid, seg_targets)  # constant along each segment
+    outer_rows, outer_left, outer_right = [], [], []
+    if linear:
+        grad_h = torch.ones_like(lo_t).unsqueeze(1)  # blocks already hold the explained output's gradient
         first = grad_h * (_minus_log_integral(hi_t) - _minus_log_integral(lo_t)).unsqueeze(1)  # (S, K)
-        curvature = None
-        grad_lo_next = grad_h
-        grad_hi = grad_h
+        grad_right_of = grad_left_of = grad_h
     else:
         first, curvature = _head_moments(head, line, lo_t, hi_t, slope, seg_targets)
-        grad_hi = _head_grad(head, line(torch.arange(len(path), device=path.device), hi_t), seg_targets)
-        grad_lo_next = None
-    diagonal = torch.einsum("sk,skr->sr", first, blocks)
-    out.index_add_(0, path, torch.diag_embed(diagonal))
-    if curvature is not None:
-        out.index_add_(0, path, blocks.transpose(1, 2) @ curvature @ blocks)
+        # B_k^T C_k B_k = sum_c B_k[c]^T (C_k B_k)[c]: one outer product per (segment, output).
+        n_k = blocks.shape[1]
+        outer_rows.append(seg_owner.repeat_interleave(n_k))
+        outer_left.append((blocks * seg_weight.view(-1, 1, 1)).reshape(-1, n_raw))
+        outer_right.append((curvature @ blocks).reshape(-1, n_raw))
+        grad_left_of = _head_grad(head, line(torch.arange(len(path), device=device), hi_t), seg_targets)
+        grad_right_of = None
+    diagonal.index_add_(0, seg_owner, torch.einsum("sk,skr->sr", first, blocks) * seg_weight.unsqueeze(1))
     # Cuts: segment k and k + 1 of the same path meet at hi_t[k].
-    same = path[1:] == path[:-1]
-    left = same.nonzero().squeeze(1)
+    left = (path[1:] == path[:-1]).nonzero().squeeze(1)
     if left.numel():
         right = left + 1
         at = hi_t[left]
-        if grad_lo_next is None:
+        if grad_right_of is None:
             grad_right = _head_grad(head, line(right, at), seg_targets[right])
-            grad_left = grad_hi[left]
         else:
-            grad_right, grad_left = grad_lo_next[right], grad_hi[left]
+            grad_right = grad_right_of[right]
         jump = torch.einsum("ck,ckr->cr", grad_right, blocks[right]) - torch.einsum(
-            "ck,ckr->cr", grad_left, blocks[left]
+            "ck,ckr->cr", grad_left_of[left], blocks[left]
         )  # u = M^T (D (.) J): (C, R)
-        weight = -at * torch.log(at)
+        scale = -at * torch.log(at) * seg_weight[left]
         total = jump.sum(1)
         # A jump orthogonal to the path (units cut at one t whose jumps cancel along D) has no rank-one form: it is
         # put on the diagonal, which keeps rows summing to the jump.
         flat = total.abs() <= 1e-9 * jump.abs().sum(1)
-        safe = torch.where(flat, torch.ones_like(total), total)
-        terms = torch.where(
-            flat.view(-1, 1, 1),
-            torch.diag_embed(jump),
-            jump.unsqueeze(2) * jump.unsqueeze(1) / safe.view(-1, 1, 1),
-        )
-        out.index_add_(0, path[left], terms * weight.view(-1, 1, 1))
-    return out, crossed
+        rank_one = ~flat
+        if bool(flat.any()):
+            diagonal.index_add_(0, seg_owner[left[flat]], jump[flat] * scale[flat].unsqueeze(1))
+        outer_rows.append(seg_owner[left[rank_one]])
+        outer_left.append(jump[rank_one] * (scale[rank_one] / total[rank_one]).unsqueeze(1))
+        outer_right.append(jump[rank_one])
+    if outer_rows:
+        out = _grouped_outer(torch.cat(outer_rows), torch.cat(outer_left), torch.cat(outer_right), n_out)
+    else:
+        out = torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device)
+    out = 0.5 * (out + out.transpose(1, 2))  # symmetric in exact arithmetic; rounding only
+    return out + torch.diag_embed(diagonal), crossed
+
+
+def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, n_out: int) -> torch.Tensor:
+    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by one padded bmm."""
+    width = left.shape[1]
+    out = torch.zeros(n_out, width, width, dtype=torch.float64, device=left.device)
+    if rows.numel() == 0:
+        return out
+    order = torch.argsort(rows, stable=True)
+    rows, left, right = rows[order], left[order], right[order]
+    counts = torch.bincount(rows, minlength=n_out)
+    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    # Groups in passes so that the padded copies stay near the size of the inputs.
+    longest = int(counts.max())
+    per_pass = max(1, (4 * rows.numel() + 1) // max(1, longest))
+    for lo in range(0, n_out, per_pass):
+        chosen = (rows >= lo) & (rows < lo + per_pass)
+        if not bool(chosen.any()):
+            continue
+        size = min(per_pass, n_out - lo)
+        padded_left = left.new_zeros(size, longest, width)
+        padded_right = right.new_zeros(size, longest, width)
+        padded_left[rows[chosen] - lo, slot[chosen]] = left[chosen]
+        padded_right[rows[chosen] - lo, slot[chosen]] = right[chosen]
+        out[lo : lo + size] = padded_left.transpose(1, 2) @ padded_right
+    return out
 
 
 def path_segments(
     module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The linear segments of every path, as the exact engine cuts them: (lo, hi) in float64 and the path of each,
-    sorted by path then position."""
+    """The linear segments of every path, as the exact engines cut them: (lo, hi) in float64 and the path of each,
+    sorted by path then position.
+
+    A chain of affine layers and hinges goes through the chain engine's cuts (:mod:`._chain`), any other
+    piecewise-linear module through the general engine's refinement (:mod:`._exact`).
+    """
+    from ._chain import Hinge, _Points, compile_chain
     from ._exact import _PathChunk, _refine
     from ._piecewise import frozen_parameters
 
     if starts.shape[0] == 0:
         empty = torch.zeros(0, dtype=torch.float64, device=starts.device)
         return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device)
+    chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+    if chain is not None:  # the chain engine's cuts, level by level (see chain_chunk), sorted by (path, alpha)
+        with torch.no_grad():
+            points = _Points(starts, ends)
+            for step in chain.steps:
+                if isinstance(step, Hinge):
+                    points.cut(points.values, step)
+                else:
+                    points.values = step.forward(points.values)
+            first = points.same_path().nonzero().squeeze(1)
+            return points.alpha[first].double(), points.alpha[first + 1].double(), points.path[first]
     with frozen_parameters(module), torch.enable_grad():
         chunk = _PathChunk(starts, ends, capacity=4 * starts.shape[0])
         lo, hi = _refine(module, chunk, max(2, max_points))
@@ -205,15 +268,20 @@ def path_segments(
     return lo_t[order], hi_t[order], owner[order]
 
 
-def _jacobians(module, starts, ends, path, at, max_points) -> tuple[torch.Tensor, torch.Tensor, torch.Size]:
-    """The module's raw output (S, K) and its input Jacobian (S, K, d) at position ``at`` of each path, float64, and
-    the shape of one row of the module's output."""
+def _jacobians(module, starts, ends, path, at, max_points, linear_head, targets):
+    """The module's raw output (S, K) at position ``at`` of each path and its input Jacobian (S, K, d), float64, and
+    the shape of one row of the module's output.
+
+    With ``linear_head`` (a head linear in the raw output), the gradient of the explained output instead of the
+    Jacobian, as (S, 1, d): one backward pass with the head's constant gradient.
+    """
     dtype = starts.dtype
     n_encoded = starts.shape[1]
     outputs, jacobians = [], []
     with torch.no_grad():
         probe = module(starts[:1])
-    n_out = probe.reshape(1, -1).shape[1]
+    shape = probe.shape[1:]
+    n_out = 1 if linear_head is not None else probe.reshape(1, -1).shape[1]
     per_pass = max(1, max_points // n_out)
     for lo in range(0, len(path), per_pass):
         owner, t = path[lo : lo + per_pass], at[lo : lo + per_pass]
@@ -222,16 +290,22 @@ def _jacobians(module, starts, ends, path, at, max_points) -> tuple[torch.Tensor
         repeated = points.unsqueeze(1).expand(m, n_out, n_encoded).reshape(-1, n_encoded)
         with torch.enable_grad():
             repeated = repeated.detach().requires_grad_(True)
-            raw = module(repeated).reshape(m, n_out, n_out)
-            picks = torch.eye(n_out, dtype=raw.dtype, device=raw.device).expand(m, n_out, n_out)
-            (grad,) = torch.autograd.grad(raw, repeated, picks, allow_unused=True)
-        outputs.append(raw.detach()[:, 0, :].double())
+            raw = module(repeated)
+            if linear_head is not None:
+                flat = raw.detach().reshape(m, -1)
+                picks = _head_grad(_shaped(linear_head, shape), flat, targets[lo : lo + per_pass]).reshape(raw.shape)
+            else:
+                raw = raw.reshape(m, n_out, n_out)
+                flat = raw.detach()[:, 0, :]
+                picks = torch.eye(n_out, dtype=raw.dtype, device=raw.device).expand(m, n_out, n_out)
+            (grad,) = torch.autograd.grad(raw, repeated, picks.to(raw.dtype), allow_unused=True)
+        outputs.append(flat.double())
         jacobians.append(
             torch.zeros(m, n_out, n_encoded, dtype=torch.float64, device=points.device)
             if grad is None
             else grad.double().view(m, n_out, n_encoded)
         )
-    return torch.cat(outputs), torch.cat(jacobians), probe.shape[1:]
+    return torch.cat(outputs), torch.cat(jacobians), shape
 
 
 def _shaped(head: Head, shape: torch.Size) -> Head:
@@ -340,21 +414,14 @@ def _head_moments(head: Head, line, lo_t, hi_t, slope, targets) -> tuple[torch.T
     return first, curvature
 
 
-def line_interactions(
-    problem, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, to_raw: torch.Tensor, *,
-    exact: bool, n_nodes: int,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Integrated Hessians of each line (P, R, R) and its segments (exact) or nodes per rule (P,)."""
-    if exact:
-        return exact_interactions(problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points)
-    values = smooth_interactions(problem.scalar_fn, starts, ends, targets, to_raw, n_nodes, problem.max_points)
-    return values, torch.full((starts.shape[0],), n_nodes, dtype=torch.long, device=starts.device)
-
-
 def interaction_matrices(
     problem, starts_of: torch.Tensor, weights: torch.Tensor, to_raw: torch.Tensor, *, exact: bool, n_nodes: int
 ) -> torch.Tensor:
     """Integrated (or Expected) Hessians of every row of ``problem``: (n, R, R) float64 on the CPU.
+
+    Rows go in blocks whose lines hold about ``problem.max_points`` points (segments of exact paths, counted from
+    the blocks before; nodes times raw columns for smooth ones), so memory stays bounded as for attributions; each
+    line's matrix is added into its row's with its weight as it is computed, never held per line.
 
     Parameters
     ----------
@@ -371,21 +438,34 @@ def interaction_matrices(
     """
     n_rows, n_lines = starts_of.shape
     n_raw = to_raw.shape[1]
+    device = problem.inputs.device
     out = torch.zeros(n_rows, n_raw, n_raw, dtype=torch.float64)
-    to_raw = to_raw.to(problem.inputs.device)
-    # Blocks of rows whose lines fit a pass or so; per-row matrices are reduced over lines inside the block.
-    per_line = 32 if exact else n_nodes * max(1, n_raw)
-    block = max(1, problem.max_points // max(1, n_lines * per_line))
+    to_raw = to_raw.to(device)
+    # Points per line: segments of exact paths (a first guess, then what the blocks before saw), else the smooth
+    # rules' nodes, once for the gradient and once per raw column for the Hessian-vector products.
+    per_line = 64.0 if exact else float(n_nodes * (1 + max(1, n_raw)))
     bar = progress_bar(problem.progress, n_rows, "interactions")
-    for lo in range(0, n_rows, block):
+    lo = 0
+    while lo < n_rows:
+        block = max(1, int(problem.max_points // (n_lines * per_line)))
         rows = slice(lo, min(lo + block, n_rows))
         m = rows.stop - rows.start
         starts = problem.baselines[starts_of[rows].reshape(-1)]
         ends = problem.inputs[rows].repeat_interleave(n_lines, 0)
         targets = problem.targets[rows].repeat_interleave(n_lines)
-        values, _ = line_interactions(problem, starts, ends, targets, to_raw, exact=exact, n_nodes=n_nodes)
-        line_weights = weights[rows].to(values.device, torch.float64).view(m, n_lines, 1, 1)
-        out[rows] = (values.view(m, n_lines, n_raw, n_raw) * line_weights).sum(1).cpu()
+        owner = torch.arange(m, device=device).repeat_interleave(n_lines)
+        weight = weights[rows].reshape(-1).to(device, torch.float64)
+        if exact:
+            values, crossed = exact_interactions(
+                problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points, owner, weight, m
+            )
+            per_line = 1.25 * max(1.0, float(crossed.double().mean()))
+        else:
+            values = smooth_interactions(
+                problem.scalar_fn, starts, ends, targets, to_raw, n_nodes, problem.max_points, owner, weight, m
+            )
+        out[rows] = values.cpu()
         bar.update(m)
+        lo = rows.stop
     bar.close()
     return out

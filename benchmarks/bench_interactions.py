@@ -1,0 +1,148 @@
+"""Interactions (Integrated Hessians) against exact IG alone and against nested quadrature, in one process on CPU.
+
+Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users train them):
+
+- ``explain(X)`` (exact IG) and ``explain(X, interactions=True)`` (exact IG and exact Integrated Hessians): seconds
+  and their ratio; the interactions' completeness (max |row sum - attribution|, max |total - (f(x) - f(x'))|);
+- the nested-quadrature way (Gauss-Legendre over (alpha, beta), autograd gradient and Hessian at every node, as
+  path_explain does) at n x n nodes: seconds and its largest error against the exact matrices. On a ReLU net its
+  Hessian is zero almost everywhere, so its off-diagonal error does not shrink with n;
+- the same shapes with tanh (smooth): skig's log-weighted Gauss rules (n nodes per rule, one Hessian-vector product
+  per raw column per node) against the nested way, each error against nested quadrature at 40 x 40 nodes;
+- memory: the matrices kept per row (features^2 float64) and the process's peak resident memory.
+
+Run: ``python benchmarks/bench_interactions.py [--rows 200] [--threads 1]``. Numbers are wall-clock on a shared
+machine: compare ratios measured side by side, not absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+import skig
+
+NESTED = (8, 16, 32)
+SMOOTH_NODES = (8, 16, 32)
+
+
+def mlp(widths, activation, seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        if i:
+            layers.append(activation())
+        layers.append(torch.nn.Linear(n_in, n_out))
+    return torch.nn.Sequential(*layers).to(dtype).eval()
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def nested(model, X, baseline, n, target):
+    """IG of IG by nested Gauss-Legendre over (alpha, beta) with autograd gradients and Hessians: (rows, d, d)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes, weights = (nodes + 1) / 2, weights / 2
+    ab = torch.tensor(np.outer(nodes, nodes).reshape(-1), dtype=X.dtype)
+    wab = torch.tensor(np.outer(weights, weights).reshape(-1), dtype=torch.float64)
+
+    def f(point):
+        return model(point.unsqueeze(0)).reshape(-1)[target]
+
+    out = []
+    for x in X:
+        delta = x - baseline
+        points = baseline + ab.unsqueeze(1) * delta
+        grads = torch.func.vmap(torch.func.grad(f))(points).double()
+        hessians = torch.func.vmap(torch.func.hessian(f))(points).double()
+        first = torch.diag((wab.unsqueeze(1) * grads).sum(0) * delta.double())
+        second = (wab * ab.double()).view(-1, 1, 1).mul(hessians).sum(0) * torch.outer(delta, delta).double()
+        out.append((first + second).detach().numpy())
+    return np.stack(out)
+
+
+def matrices(exp):
+    return exp.interactions.to_numpy().reshape(len(exp), exp.shape[1], exp.shape[1])
+
+
+def relu_rows(widths, n_rows):
+    model = mlp(widths, torch.nn.ReLU)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_rows + 500, widths[0])).astype(np.float32)
+    explainer = skig.Explainer(model, output="raw", target=widths[-1] - 1).fit(X[n_rows:])
+    rows = X[:n_rows]
+    explainer.explain(rows[:4], interactions=True)  # warm-up: compiled loops, lazy imports
+    ig_time, _ = timed(lambda: explainer.explain(rows))
+    ih_time, exp = timed(lambda: explainer.explain(rows, interactions=True))
+    delta = exp.interaction_delta
+    name = "-".join(map(str, widths))
+    print(
+        f"{name} relu  rows={n_rows}  exact IG {ig_time:.3f}s  IG+interactions {ih_time:.3f}s  "
+        f"ratio {ih_time / ig_time:.2f}x  |rows| {delta['rows'].max():.2e}  |total| {delta['total'].abs().max():.2e}  "
+        f"segments/path {exp.n_steps.mean():.0f}"
+    )
+    exact = matrices(exp)
+    baseline = torch.tensor(explainer.encoded_baseline_.to_numpy()[0], dtype=torch.float32)
+    few = torch.tensor(rows[:10])
+    exact_few = exact[:10]
+    per_row_ih = ih_time / n_rows
+    nested(model, few[:1], baseline, 4, widths[-1] - 1)  # warm-up: vmap's first call
+    for n in NESTED:
+        seconds, approx = timed(lambda n=n: nested(model, few, baseline, n, widths[-1] - 1))
+        error = np.abs(approx - exact_few).max()
+        print(
+            f"    nested GL {n}x{n}: {seconds / len(few) * 1e3:.1f} ms/row ({seconds / len(few) / per_row_ih:.0f}x "
+            f"skig's exact {per_row_ih * 1e3:.2f} ms/row), max error {error:.2e} (scale {np.abs(exact_few).max():.2e})"
+        )
+    return exp
+
+
+def tanh_rows(widths, n_rows):
+    model = mlp(widths, torch.nn.Tanh, dtype=torch.float64)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_rows + 500, widths[0]))
+    target = widths[-1] - 1
+    fitted = skig.Explainer(model, output="raw", target=target).fit(X[n_rows:])
+    rows = X[:n_rows]
+    baseline = torch.tensor(fitted.encoded_baseline_.to_numpy()[0])
+    reference = nested(model, torch.tensor(rows), baseline, 40, target)
+    name = "-".join(map(str, widths))
+    for n in SMOOTH_NODES:
+        explainer = skig.Explainer(model, output="raw", target=target, n_steps=n).fit(X[n_rows:])
+        explainer.explain(rows[:2], interactions=True)  # warm-up
+        seconds, exp = timed(lambda explainer=explainer: explainer.explain(rows, interactions=True))
+        error = np.abs(matrices(exp) - reference).max()
+        n_time, approx = timed(lambda n=n: nested(model, torch.tensor(rows), baseline, n, target))
+        n_error = np.abs(approx - reference).max()
+        print(
+            f"{name} tanh  n={n:3d}: skig (IG + interactions) {seconds / n_rows * 1e3:.1f} ms/row error {error:.1e} "
+            f"nested {n}x{n} {n_time / n_rows * 1e3:.1f} ms/row error {n_error:.1e}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--smooth-rows", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
+        exp = relu_rows(widths, args.rows)
+        print(f"    matrices kept: {exp.shape[1] ** 2 * 8} bytes per row ({exp.shape[1]} raw columns, float64)")
+    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
+        tanh_rows(widths, args.smooth_rows)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
