@@ -9,10 +9,11 @@ Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users trai
   Hessian is zero almost everywhere, so its off-diagonal error does not shrink with n;
 - the same shapes with tanh (smooth): skig's log-weighted Gauss rules (n nodes per rule, one Hessian-vector product
   per raw column per node) against the nested way, each error against nested quadrature at 40 x 40 nodes;
-- memory: the matrices kept per row (features^2 float64) and the process's peak resident memory.
+- memory: the matrices kept per row (features^2 float64), and how much the peak resident memory grows while
+  explaining 2,000 rows without and with interactions (a fresh process each).
 
-Run: ``python benchmarks/bench_interactions.py [--rows 200] [--threads 1]``. Numbers are wall-clock on a shared
-machine: compare ratios measured side by side, not absolute seconds.
+Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 20] [--memory-rows 2000]``.
+Numbers are wall-clock on a shared machine: compare ratios measured side by side, not absolute seconds.
 """
 
 from __future__ import annotations
@@ -127,17 +128,49 @@ def tanh_rows(widths, n_rows):
         )
 
 
+def _peak_rss(widths, n_rows, interactions, queue) -> None:
+    torch.set_num_threads(1)
+    model = mlp(widths, torch.nn.ReLU)
+    X = np.random.RandomState(0).normal(size=(n_rows + 500, widths[0])).astype(np.float32)
+    explainer = skig.Explainer(model, output="raw", target=widths[-1] - 1).fit(X[n_rows:])
+    explainer.explain(X[:4], interactions=interactions)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    explainer.explain(X[:n_rows], interactions=interactions)
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+
+
+def memory(widths, n_rows) -> None:
+    """Growth of the peak resident memory while explaining, in a fresh process each, without and with interactions."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    grown = {}
+    for interactions in (False, True):
+        queue = context.Queue()
+        child = context.Process(target=_peak_rss, args=(widths, n_rows, interactions, queue))
+        child.start()
+        grown[interactions] = queue.get()
+        child.join()
+    print(
+        f"{'-'.join(map(str, widths))} relu  {n_rows} rows: peak memory grows {grown[False]:.0f} MiB (IG), "
+        f"{grown[True]:.0f} MiB (IG + interactions; the matrices alone {n_rows * widths[0] ** 2 * 8 / 2**20:.0f} MiB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--smooth-rows", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory-rows", type=int, default=2000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
         exp = relu_rows(widths, args.rows)
         print(f"    matrices kept: {exp.shape[1] ** 2 * 8} bytes per row ({exp.shape[1]} raw columns, float64)")
+    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
+        memory(widths, args.memory_rows)
     for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
         tanh_rows(widths, args.smooth_rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
