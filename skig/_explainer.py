@@ -391,7 +391,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         interactions : bool, default=False
             Also compute each row's pairwise interactions (``Explanation.interactions``): Integrated Hessians for
             ``method="ig"``, Expected Hessians for ``method="expected"``, exact on piecewise-linear networks. See
-            ``docs/interactions.md``.
+            ``docs/interactions.md``. Other methods and gradient rules are refused (``ValueError``), as is a quadrature
+            ``rule`` on a piecewise-linear network, whose Hessian is zero almost everywhere.
 
         Returns
         -------

@@ -345,3 +345,19 @@ def test_plots_and_shap_carry_interactions():
     assert exp.loc[3].to_shap(interactions=True).values.shape == (4, 4)
     with pytest.raises(ValueError, match="interactions=True"):
         skig.Explainer(Product()).fit(X).explain(X.iloc[:2]).to_shap(interactions=True)
+
+
+def test_users_model_comes_back_untouched(capsys):
+    model = _net([4, 8, 8, 1], torch.nn.Tanh, dtype=torch.float32).train()
+    model[0].weight.requires_grad_(False)
+    hook = model.register_forward_hook(lambda *args: None)
+    X = np.random.RandomState(0).normal(size=(30, 4)).astype(np.float32)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    exp = skig.Explainer(model, n_steps=8, progress=True).fit(X).explain(X[:3], interactions=True)
+    assert "interactions" in capsys.readouterr().err
+    assert model.training and not model[0].weight.requires_grad and model[2].weight.requires_grad
+    assert len(model._forward_hooks) == 1
+    for name, p in model.named_parameters():
+        assert torch.equal(p, before[name]) and p.grad is None
+    hook.remove()
+    _check_properties(exp, 1e-5)

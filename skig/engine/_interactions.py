@@ -28,6 +28,8 @@ rank-one split between columns is then that of the sum.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ._gradients import progress_bar
@@ -135,7 +137,7 @@ def exact_interactions(
     n_raw = to_raw.shape[1]
     device = starts.device
     diagonal = torch.zeros(n_out, n_raw, dtype=torch.float64, device=device)
-    lo_t, hi_t, path = path_segments(module, starts, ends, max_points)
+    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, max_points)
     crossed = torch.bincount(path, minlength=n_paths)
     if n_paths == 0:
         return torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device), crossed
@@ -145,8 +147,11 @@ def exact_interactions(
     middle = (lo_t + hi_t) / 2
     seg_targets = targets[path]
     linear = getattr(head, "linear", False)
-    raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points, head if linear else None,
-                                          seg_targets)  # fmt: skip
+    if linear and chain_gradients is not None:
+        raw_mid, jacobian, shape = _chain_jacobians(module, starts, head, seg_targets, chain_gradients, max_points)
+    else:
+        raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points, head if linear else None,
+                                              seg_targets)  # fmt: skip
     scaled = jacobian * step[path].unsqueeze(1)
     blocks = scaled @ to_raw  # B_k: (S, K, R); for a linear head K = 1, the explained output's gradient
     slope = scaled.sum(2)  # dz/dt on each segment: (S, K)
@@ -233,9 +238,10 @@ def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, 
 
 def path_segments(
     module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Callable | None]:
     """The linear segments of every path, as the exact engines cut them: (lo, hi) in float64 and the path of each,
-    sorted by path then position.
+    sorted by path then position; for a chain, also ``gradients(grad_out, rows) -> (m, d)``, the gradient of
+    ``grad_out . output`` on the segments ``rows`` by one backward sweep through the chain's steps (else None).
 
     A chain of affine layers and hinges goes through the chain engine's cuts (:mod:`._chain`), any other
     piecewise-linear module through the general engine's refinement (:mod:`._exact`).
@@ -246,7 +252,7 @@ def path_segments(
 
     if starts.shape[0] == 0:
         empty = torch.zeros(0, dtype=torch.float64, device=starts.device)
-        return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device)
+        return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device), None
     chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
     if chain is not None:  # the chain engine's cuts, level by level (see chain_chunk), sorted by (path, alpha)
         with torch.no_grad():
@@ -257,7 +263,22 @@ def path_segments(
                 else:
                     points.values = step.forward(points.values)
             first = points.same_path().nonzero().squeeze(1)
-            return points.alpha[first].double(), points.alpha[first + 1].double(), points.path[first]
+
+        def gradients(grad_out: torch.Tensor, rows: slice) -> torch.Tensor:
+            # Each segment's side of every hinge is its ancestor's at that hinge's level (levels only refine).
+            with torch.no_grad():
+                grad, ancestor, level = grad_out.to(starts.dtype), first[rows], len(points.sides)
+                for step in reversed(chain.steps):
+                    if isinstance(step, Hinge):
+                        level -= 1
+                        grad = step.backward(grad, points.sides[level][ancestor])
+                        if level:
+                            ancestor = points.parents[level][ancestor]
+                    else:
+                        grad = step.backward(grad)
+            return grad
+
+        return points.alpha[first].double(), points.alpha[first + 1].double(), points.path[first], gradients
     with frozen_parameters(module), torch.enable_grad():
         chunk = _PathChunk(starts, ends, capacity=4 * starts.shape[0])
         lo, hi = _refine(module, chunk, max(2, max_points))
@@ -265,7 +286,24 @@ def path_segments(
         lo_t, hi_t, owner = alpha[lo].double(), alpha[hi].double(), path[lo]
     order = torch.argsort(lo_t, stable=True)
     order = order[torch.argsort(owner[order], stable=True)]
-    return lo_t[order], hi_t[order], owner[order]
+    return lo_t[order], hi_t[order], owner[order], None
+
+
+def _chain_jacobians(module, starts, head, targets, gradients, max_points):
+    """For a linear head on a chain: the explained output's gradient on each segment (S, 1, d), by backward sweeps
+    through the chain in passes of ``max_points`` segments; the raw output at the start point (for its shape)."""
+    with torch.no_grad():
+        probe = module(starts[:1])
+    shape = probe.shape[1:]
+    flat = probe.detach().reshape(1, -1).double()
+    # A linear head's gradient is the same at every output: taken at the start's, per target.
+    grad_out = _head_grad(_shaped(head, shape), flat.expand(len(targets), -1), targets)
+    parts = [
+        gradients(grad_out[lo : lo + max_points], slice(lo, lo + max_points))
+        for lo in range(0, len(targets), max_points)
+    ]
+    jacobian = torch.cat(parts).double().unsqueeze(1) if parts else flat.new_zeros(0, 1, starts.shape[1])
+    return flat.expand(len(targets), -1), jacobian, shape
 
 
 def _jacobians(module, starts, ends, path, at, max_points, linear_head, targets):
