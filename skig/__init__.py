@@ -7,6 +7,7 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
+from .models import ModelChangedError
 from .reporting import adverse_action, reason_codes, report, write_csv
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ __all__ = [
     "Explainer",
     "Explanation",
     "FeatureSelector",
+    "ModelChangedError",
     "__version__",
     "adverse_action",
     "plots",

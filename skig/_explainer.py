@@ -35,11 +35,13 @@ from .engine import (
     gradient_rule,
     module_device,
     module_dtype,
+    piecewise_linear_violations,
     private_copy,
     resolve_device,
     row_keys,
 )
-from .models import PredictionOnly, adapt_model, model_input_columns
+from .engine._device import COPY_ATTEMPTS
+from .models import ModelChangedError, PredictionOnly, adapt_model, model_input_columns, model_state
 from .models._feature_mapping import NonSeparableTransformerError
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
@@ -60,9 +62,13 @@ class Explainer(TransformerMixin, BaseEstimator):
     model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
         The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
         The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
-        frozen, on ``device``), so other threads may use or train the model meanwhile; an explanation reflects
-        the weights at the time of the call. :func:`~sklearn.base.clone` keeps the same model; an explainer
-        restored from a pickle holds its own copy of it.
+        frozen, on ``device``) of the parameters and buffers as they were at one instant, so other threads may use
+        or train the model meanwhile. An explanation describes the model as it is when :meth:`explain` is called:
+        a net refitted since ``fit`` (skorch builds a new ``module_``), a refitted scikit-learn model, a replaced
+        module or pipeline step is adapted again; where what ``fit`` learned no longer holds (the preprocessing,
+        the classes or the outputs changed), :meth:`explain` raises :class:`~skig.ModelChangedError`.
+        :func:`~sklearn.base.clone` keeps the same model; an explainer restored from a pickle holds its own copy
+        of it.
     method : {"ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided"}, default="ig"
         The attribution method.
 
@@ -313,6 +319,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
         numeric = not _has_preprocessing(self.model)
         rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
+        # Read before the adapter is built: a change during fit then shows at the next explanation, not never.
+        state = model_state(self.model)
         adapter = adapt_model(
             self.model, rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
         )
@@ -357,6 +365,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
         self.noise_scale_ = encoded.std(axis=0)
         check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        self._fitted_model_state = state  # what the baselines, feature mapping and noise scale were learned through
+        self._current = (state, adapter)  # the adapter of the model as it was last seen, and its state
         return self
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
@@ -404,10 +414,14 @@ class Explainer(TransformerMixin, BaseEstimator):
         ValueError
             If columns are missing, preprocessing leaves NaN, or the model's output is NaN or infinite at a row or
             at the baseline.
+        ModelChangedError
+            If the model changed since ``fit`` so that what ``fit`` learned no longer holds (a refitted or
+            re-parametrised preprocessing step, other classes or outputs, a net no longer piecewise-linear under
+            exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
-        adapter = self.adapter_
-        rows = check_rows(self, X, reset=False, numeric=adapter.numeric_input)
+        rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
+        adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
         check_encoded_finite(encoded, self.encoded_feature_names_)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
@@ -466,6 +480,81 @@ class Explainer(TransformerMixin, BaseEstimator):
         if hessians is not None:
             explanation.set_interactions(hessians)
         return explanation
+
+    def _adapter_now(self, rows):
+        """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
+
+        A refitted skorch net (a new ``module_``), a refitted scikit-learn model, a replaced module or pipeline
+        step: the explanation describes the model as it is, rebuilt and checked as ``fit`` would. Where what
+        ``fit`` learned can no longer hold (the preprocessing, the classes or the output changed), it refuses.
+        """
+        state = model_state(self.model)
+        seen, adapter = self._current
+        if state == seen:
+            return adapter
+        probe = rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+        # Read until two consecutive states agree, so that a model trained meanwhile is not rebuilt torn.
+        for _ in range(COPY_ATTEMPTS):
+            adapter = self._adapt_changed(state, probe)
+            read, state = state, model_state(self.model)
+            if state == read:
+                break
+        else:
+            raise ModelChangedError(
+                f"the model changed while skig read it, {COPY_ATTEMPTS} times in a row; explain between updates."
+            )
+        self._check_same_outputs(adapter)
+        encoded = adapter.encode(probe)
+        snapshot = private_copy(adapter.module)
+        check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
+        if self.rule_ == "exact":
+            violations = piecewise_linear_violations(
+                PredictionOnly(snapshot),
+                torch.as_tensor(encoded, dtype=module_dtype(snapshot), device=module_device(snapshot)),
+            )
+            if violations:
+                raise ModelChangedError(
+                    f"the model changed since the explainer was fitted: fit chose exact integration for a "
+                    f"piecewise-linear network, but {adapter.description} now computes {violations[:5]}. Call fit "
+                    "again."
+                )
+        check_gradient_flows(adapter, snapshot, self.output_, encoded, self.encoded_baseline_.to_numpy())
+        self._current = (state, adapter)
+        return adapter
+
+    def _adapt_changed(self, state, probe):
+        """A new adapter for the model in ``state``, refused if its preprocessing is not the one fit learned through."""
+        changed = state.preprocessing_changes(self._fitted_model_state)
+        if changed:
+            raise ModelChangedError(
+                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
+                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
+                "computed through the preprocessing as it was then. Call fit again."
+            )
+        try:
+            return adapt_model(self.model, probe)
+        except (TypeError, ValueError) as error:
+            raise ModelChangedError(
+                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
+                "Call fit again."
+            ) from error
+
+    def _check_same_outputs(self, adapter) -> None:
+        """Refuse a changed model whose outputs no longer mean what they meant at fit (classes, output kind)."""
+        fitted = self.adapter_
+        classes, before = adapter.classes, getattr(self, "classes_", None)
+        if (classes is None) != (before is None) or (
+            classes is not None and (len(classes) != len(before) or not np.array_equal(classes, before))
+        ):
+            raise ModelChangedError(
+                f"the model's classes changed since the explainer was fitted ({_listed(before)} then, "
+                f"{_listed(classes)} now); targets and output spaces were resolved for the old ones. Call fit again."
+            )
+        if adapter.n_outputs != self.n_outputs_ or adapter.head.kind != fitted.head.kind:
+            raise ModelChangedError(
+                f"the model's outputs changed since the explainer was fitted ({self.n_outputs_} {fitted.head.kind} "
+                f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
+            )
 
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""
@@ -580,6 +669,10 @@ def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, feat
     raw = raw.reset_index(drop=True)
     raw.columns = names
     return raw
+
+
+def _listed(classes) -> str:
+    return "none" if classes is None else str(list(classes)[:10])
 
 
 def _rows_named(index: pd.Index, mask: np.ndarray) -> str:

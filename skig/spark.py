@@ -27,6 +27,7 @@ from ._distributed import (
     shipped,
     summary_features,
 )
+from ._spark_workers import check_workers
 
 __all__ = ["explain", "summarize"]
 
@@ -112,6 +113,9 @@ def explain(
     ------
     ValueError
         If a column is missing, output names collide, or a stochastic method has no ``key``.
+    RuntimeError
+        If Spark's Python workers cannot load the explainer (no skig, or not the model's modules, there): checked
+        by one small Spark job (a second or two) when ``explain`` is called, before any job of the explanation runs.
 
     Examples
     --------
@@ -135,6 +139,7 @@ def explain(
     # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
     session.conf.set(MAX_RECORDS_PER_BATCH, str(rows))
     payload = session.sparkContext.broadcast(cloudpickle.dumps(shipped(explainer)))
+    check_workers(session, payload)  # a clear error now, rather than "No module named 'skig'" at the first action
 
     def explain_batches(batches):
         worker_explainer = _worker_explainer(payload)

@@ -11,10 +11,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
 from ._forward_checks import check_single_input
 from ._heads import OutputHead
+from ._state import ModelChangedError, ModelState, model_state
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
 __all__ = [
     "ModelAdapter",
+    "ModelChangedError",
+    "ModelState",
     "OutputHead",
     "PredictionOnly",
     "TorchModel",
@@ -22,6 +25,7 @@ __all__ = [
     "check_supported",
     "first_output",
     "model_input_columns",
+    "model_state",
 ]
 
 _ACCEPTED = (

@@ -4,6 +4,7 @@ bar, beeswarm, waterfall, scatter, heatmap, decision, force, interaction_heatmap
 returns the Axes drawn on.
 """
 
+from .._labels import InventedLabel
 from ._accessor import PlotAccessor
 from ._bar import bar
 from ._beeswarm import beeswarm
@@ -16,6 +17,7 @@ from ._scatter import scatter
 from ._waterfall import waterfall
 
 __all__ = [
+    "InventedLabel",
     "PlotAccessor",
     "bar",
     "beeswarm",
