@@ -82,7 +82,7 @@ def interaction_heatmap(exp, max_display: int = 10, *, ax: Axes | None = None, s
             for column in range(n_shown):
                 if row != column:
                     ax.text(column, row, format_number(shown[row, column]), ha="center", va="center", fontsize=8)
-    labels = [shorten(name, 24) for name in names]
+    labels = shorten(names, 24)
     ax.set_xticks(range(n_shown), labels, rotation=45, ha="right")
     ax.set_yticks(range(n_shown), labels)
     ax.set_title("interaction" if one_row else "mean |interaction|")
