@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,14 +110,31 @@ def _relu_ig(x, baseline, w, b, v):
     return (x - baseline) * (w.t() @ (v * on))
 
 
-def test_relu_net_matches_ig_of_closed_form_ig():
+class _NotAChain(torch.nn.Module):
+    """The same function as ``net``, written so that the chain tracer refuses it (the general engine cuts it)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x) + 0.0 * x.sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("engine", ["chain", "general"])
+def test_relu_net_matches_ig_of_closed_form_ig(engine):
+    from skig.engine._chain import compile_chain
+
     torch.manual_seed(3)
     d, hidden = 3, 6
     model = _net([d, hidden, 1], torch.nn.ReLU, seed=3)
     w, b = model[0].weight.detach(), model[0].bias.detach()
     v = model[2].weight.detach()[0]
     X = np.random.RandomState(1).normal(size=(40, d))
-    explainer = skig.Explainer(model, baseline="zero").fit(X)
+    explained = model if engine == "chain" else _NotAChain(model)
+    frozen = copy.deepcopy(explained).requires_grad_(False)  # as the explainer's private copy
+    assert (compile_chain(frozen, torch.tensor(X[:4])) is None) == (engine == "general")
+    explainer = skig.Explainer(explained, baseline="zero").fit(X)
     assert explainer.rule_ == "exact"
     exp = explainer.explain(X[:4], interactions=True)
     baseline = torch.zeros(d, dtype=torch.float64)
@@ -361,3 +380,28 @@ def test_users_model_comes_back_untouched(capsys):
         assert torch.equal(p, before[name]) and p.grad is None
     hook.remove()
     _check_properties(exp, 1e-5)
+
+
+def test_non_chain_relu_module_goes_through_the_general_engine():
+    """A skip connection is no chain: segments come from the general exact engine, gradients at midpoints."""
+    from skig.engine._chain import compile_chain
+
+    torch.manual_seed(4)
+
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = torch.nn.Linear(4, 4)
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(x + torch.relu(self.inner(x)) + torch.relu(-x))
+
+    model = Residual().double()
+    X = np.random.RandomState(9).normal(size=(40, 4))
+    assert compile_chain(copy.deepcopy(model).requires_grad_(False), torch.tensor(X[:4])) is None
+    for output in ("raw", "logit"):
+        explainer = skig.Explainer(model, output=output, target=1, baseline=X[:2]).fit(X)
+        assert explainer.rule_ == "exact"
+        matrices = _check_properties(explainer.explain(X[5:9], interactions=True), 1e-10)
+        assert np.abs(matrices - np.stack([np.diag(np.diag(m)) for m in matrices])).max() > 1e-3
