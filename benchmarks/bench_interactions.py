@@ -9,8 +9,8 @@ Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users trai
   Hessian is zero almost everywhere, so its off-diagonal error does not shrink with n;
 - the same shapes with tanh (smooth): skig's log-weighted Gauss rules (n nodes per rule, one Hessian-vector product
   per raw column per node) against the nested way, each error against nested quadrature at 40 x 40 nodes;
-- memory: the matrices kept per row (features^2 float64), and how much the peak resident memory grows while
-  explaining 2,000 rows without and with interactions (a fresh process each).
+- memory: the matrices kept per row (features^2 float64), and how far the resident memory rises (sampled
+  every millisecond) while explaining 2,000 rows without and with interactions (a fresh process each).
 
 Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 20] [--memory-rows 2000]``.
 Numbers are wall-clock on a shared machine: compare ratios measured side by side, not absolute seconds.
@@ -128,15 +128,33 @@ def tanh_rows(widths, n_rows):
         )
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def _peak_rss(widths, n_rows, interactions, queue) -> None:
+    """How far the resident memory rises above its level before ``explain``, sampled every millisecond."""
+    import threading
+
     torch.set_num_threads(1)
     model = mlp(widths, torch.nn.ReLU)
     X = np.random.RandomState(0).normal(size=(n_rows + 500, widths[0])).astype(np.float32)
     explainer = skig.Explainer(model, output="raw", target=widths[-1] - 1).fit(X[n_rows:])
     explainer.explain(X[:4], interactions=interactions)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before, peak, done = _rss_mib(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mib())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     explainer.explain(X[:n_rows], interactions=interactions)
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    done.set()
+    sampler.join()
+    queue.put(max(peak[0], _rss_mib()) - before)
 
 
 def memory(widths, n_rows) -> None:
@@ -152,7 +170,7 @@ def memory(widths, n_rows) -> None:
         grown[interactions] = queue.get()
         child.join()
     print(
-        f"{'-'.join(map(str, widths))} relu  {n_rows} rows: peak memory grows {grown[False]:.0f} MiB (IG), "
+        f"{'-'.join(map(str, widths))} relu  {n_rows} rows: resident memory rises {grown[False]:.0f} MiB (IG), "
         f"{grown[True]:.0f} MiB (IG + interactions; the matrices alone {n_rows * widths[0] ** 2 * 8 / 2**20:.0f} MiB)"
     )
 
