@@ -37,8 +37,20 @@ from ._head_lines import Head
 from ._log_rules import log_rule
 from ._quadrature import quadrature
 
+_TRACE = object()  # "read the module as a chain here"
+
+
+def trace_chain(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor):
+    """The module as a chain of affine layers and hinges (as the exact engine reads it), or None."""
+    from ._chain import compile_chain
+
+    return compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+
+
 # Gauss nodes per piece of a segment when integrating a smooth head (pieces span at most _HEAD_SPAN of any output).
 _HEAD_NODES = 12
+# Passes' worth of points an exact block holds (the exact engine's CPU chunks hold 4).
+_EXACT_BLOCK_PASSES = 4
 _HEAD_SPAN = 1.0
 
 
@@ -112,7 +124,7 @@ def smooth_interactions(
 
 def exact_interactions(
     module: torch.nn.Module, head: Head, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor,
-    to_raw: torch.Tensor, max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int,
+    to_raw: torch.Tensor, max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int, chain=_TRACE,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Integrated Hessians of straight paths through a piecewise-linear module, exact up to rounding (and the head's
     Gauss rules), summed with weights into their owners: (n_out, R, R) float64, and the segments each path crossed.
@@ -132,12 +144,14 @@ def exact_interactions(
         The output matrix each path adds to (a row), and its weight there (a baseline's weight).
     n_out : int
         Number of output matrices.
+    chain : Chain or None, optional
+        The module read as a chain (:func:`._chain.compile_chain`), None if it is none; traced here when not given.
     """
     n_paths = starts.shape[0]
     n_raw = to_raw.shape[1]
     device = starts.device
     diagonal = torch.zeros(n_out, n_raw, dtype=torch.float64, device=device)
-    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, max_points)
+    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, max_points, chain)
     crossed = torch.bincount(path, minlength=n_paths)
     if n_paths == 0:
         return torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device), crossed
@@ -237,7 +251,7 @@ def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, 
 
 
 def path_segments(
-    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int
+    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int, chain=_TRACE
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Callable | None]:
     """The linear segments of every path, as the exact engines cut them: (lo, hi) in float64 and the path of each,
     sorted by path then position; for a chain, also ``gradients(grad_out, rows) -> (m, d)``, the gradient of
@@ -246,14 +260,15 @@ def path_segments(
     A chain of affine layers and hinges goes through the chain engine's cuts (:mod:`._chain`), any other
     piecewise-linear module through the general engine's refinement (:mod:`._exact`).
     """
-    from ._chain import Hinge, _Points, compile_chain
+    from ._chain import Hinge, _Points
     from ._exact import _PathChunk, _refine
     from ._piecewise import frozen_parameters
 
     if starts.shape[0] == 0:
         empty = torch.zeros(0, dtype=torch.float64, device=starts.device)
         return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device), None
-    chain = compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+    if chain is _TRACE:
+        chain = trace_chain(module, starts, ends)
     if chain is not None:  # the chain engine's cuts, level by level (see chain_chunk), sorted by (path, alpha)
         with torch.no_grad():
             points = _Points(starts, ends)
@@ -483,9 +498,12 @@ def interaction_matrices(
     # rules' nodes, once for the gradient and once per raw column for the Hessian-vector products.
     per_line = 64.0 if exact else float(n_nodes * (1 + max(1, n_raw)))
     bar = progress_bar(problem.progress, n_rows, "interactions")
+    chain = _TRACE
     lo = 0
     while lo < n_rows:
-        block = max(1, int(problem.max_points // (n_lines * per_line)))
+        # Exact paths hold their cut levels a block at a time, a few passes' worth as the exact engine's chunks do.
+        budget = problem.max_points * (_EXACT_BLOCK_PASSES if exact else 1)
+        block = max(1, int(budget // (n_lines * per_line)))
         rows = slice(lo, min(lo + block, n_rows))
         m = rows.stop - rows.start
         starts = problem.baselines[starts_of[rows].reshape(-1)]
@@ -494,8 +512,10 @@ def interaction_matrices(
         owner = torch.arange(m, device=device).repeat_interleave(n_lines)
         weight = weights[rows].reshape(-1).to(device, torch.float64)
         if exact:
+            if chain is _TRACE:
+                chain = trace_chain(problem.module, starts, ends)
             values, crossed = exact_interactions(
-                problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points, owner, weight, m
+                problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points, owner, weight, m, chain
             )
             per_line = 1.25 * max(1.0, float(crossed.double().mean()))
         else:
