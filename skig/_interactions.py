@@ -78,7 +78,9 @@ def interaction_values(explainer, problem, lines: tuple[torch.Tensor, torch.Tens
                 f"almost everywhere, so rule={explainer.rule!r} would miss every interaction; exact integration finds "
                 "them where units switch along the path."
             )
-    groups = torch.as_tensor(np.asarray(explainer.encoded_feature_groups_), dtype=torch.long)
+    # Each coordinate of the input space (encoded columns, then looked-up vectors' coordinates) to its reported column.
+    groups = np.asarray(explainer.encoded_feature_groups_)[explainer.input_space_.encoded_column()]
+    groups = torch.as_tensor(groups, dtype=torch.long)
     n_raw = len(explainer.get_feature_names_out())
     to_raw = torch.zeros(len(groups), n_raw, dtype=torch.float64)
     to_raw[torch.arange(len(groups)), groups] = 1.0
