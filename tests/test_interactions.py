@@ -405,3 +405,27 @@ def test_non_chain_relu_module_goes_through_the_general_engine():
         assert explainer.rule_ == "exact"
         matrices = _check_properties(explainer.explain(X[5:9], interactions=True), 1e-10)
         assert np.abs(matrices - np.stack([np.diag(np.diag(m)) for m in matrices])).max() > 1e-3
+
+
+@pytest.mark.parametrize("activation", [torch.nn.ReLU, torch.nn.Tanh])
+def test_embedding_net_interactions_on_raw_columns(activation):
+    """The path runs in the joint space of looked-up vectors and floats: each vector's coordinates are summed onto
+    its code column, so the properties hold on the raw columns."""
+
+    class EmbeddingNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(1)
+            self.table = torch.nn.Embedding(5, 3)
+            self.net = torch.nn.Sequential(torch.nn.Linear(2 + 3, 10), activation(), torch.nn.Linear(10, 1))
+
+        def forward(self, x):
+            return self.net(torch.cat([x[:, :2], self.table(x[:, 2].long())], dim=1))
+
+    rng = np.random.RandomState(3)
+    X = pd.DataFrame({"income": rng.normal(size=60), "age": rng.normal(size=60), "state": rng.randint(0, 5, 60)})
+    explainer = skig.Explainer(EmbeddingNet(), baseline="median", n_steps=32).fit(X)
+    exp = explainer.explain(X.iloc[:4], interactions=True)
+    matrices = _check_properties(exp, 1e-5)
+    assert list(exp.interactions.columns) == ["income", "age", "state"]
+    assert np.abs(matrices[:, 2, :2]).max() > 1e-4  # the looked-up vector interacts with the floats
