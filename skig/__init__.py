@@ -8,7 +8,7 @@ from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
 from .models import ModelChangedError
-from .reporting import adverse_action, reason_codes, report, write_csv
+from .reporting import adverse_action, drift, quality, reason_codes, report, write_csv
 
 __version__ = "0.1.0"
 
@@ -19,7 +19,9 @@ __all__ = [
     "ModelChangedError",
     "__version__",
     "adverse_action",
+    "drift",
     "plots",
+    "quality",
     "reason_codes",
     "report",
     "write_csv",

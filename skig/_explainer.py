@@ -55,6 +55,7 @@ from .models import (
 )
 from .models._feature_mapping import NonSeparableTransformerError
 from .models._input_space import categorical_baselines, check_codes
+from .reporting._fingerprint import fit_fingerprint
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
 #: The most steps a path may get: past this, quadrature gains nothing float64 can show, and building the
@@ -174,6 +175,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
         ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
         with four times the steps by Gauss-Legendre (at least 64), or under exact integration.
+    outcome : str or None, default=None
+        What the explained output means, as its reader says it: ``"probability of default"`` (with
+        ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes
+        name it so; None names the output space and class ("the probability of class 1"). Never changes a number.
 
     Attributes
     ----------
@@ -206,6 +211,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         Number of explainable outputs (classes for a classifier).
     output_ : str
         The output space explained, ``"auto"`` resolved.
+    fingerprint_ : dict
+        What identifies this fit: SHA-256 digests of the model (every parameter and buffer; a Pipeline's fitted
+        steps), of the reference rows and of the settings that change the numbers, with ``random_state``, the
+        package ``versions`` and the time ``created`` (UTC). Same model, same digest in any process.
 
     See Also
     --------
@@ -250,6 +259,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "features": [StrOptions({"raw", "encoded"})],
         "zero_gradient": [StrOptions({"raise", "warn"})],
         "inputs": [dict, None],
+        "outcome": [str, None],
     }
 
     def __init__(
@@ -278,6 +288,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         features="raw",
         zero_gradient="raise",
         inputs=None,
+        outcome=None,
     ):
         self.model = model
         self.method = method
@@ -302,6 +313,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.features = features
         self.zero_gradient = zero_gradient
         self.inputs = inputs
+        self.outcome = outcome
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
@@ -424,6 +436,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
         self._fitted_model_state = state  # what the baselines, feature mapping and noise scale were learned through
         self._current = (state, adapter)  # the adapter of the model as it was last seen, and its state
+        self.fingerprint_ = fit_fingerprint(self, rows)
         return self
 
     def _points(self, snapshot, encoded: np.ndarray, n_rows: int = _PROBE_ROWS, baseline: bool = False) -> np.ndarray:
@@ -725,6 +738,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             n_steps=pd.Series(steps, index=index),
             baseline=None if self.baseline_ is None else self.baseline_.assign(weight=self.baseline_weights_),
             base_value_label=method.base_value_label,
+            outcome=self.outcome,
         )
 
     # ----------------------------------------------------- transformer API

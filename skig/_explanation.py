@@ -43,6 +43,9 @@ class Explanation:
     base_value_label : str, default="f(baseline)"
         What ``base_values`` is: ``"f(baseline)"`` for one baseline row, ``"E[f(background)]"`` for a weighted
         background. Plots and reports use it as the base value's label.
+    outcome : str or None, default=None
+        What the explained output means in words (``"probability of default"``); plots, reason codes and reports
+        name it so. None: the output space and class name it.
 
     Attributes
     ----------
@@ -90,6 +93,7 @@ class Explanation:
         n_steps: pd.Series | None = None,
         baseline: pd.DataFrame | None = None,
         base_value_label: str = "f(baseline)",
+        outcome: str | None = None,
         is_row: bool = False,
     ) -> None:
         self.values = values
@@ -103,6 +107,7 @@ class Explanation:
         self.n_steps = n_steps.rename("n_steps") if n_steps is not None else None
         self.baseline = baseline
         self.base_value_label = base_value_label
+        self.outcome = outcome
         self.is_row = is_row
         self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
         self._interactions: np.ndarray | None = None
@@ -187,6 +192,7 @@ class Explanation:
             n_steps=rows(self.n_steps),
             baseline=self.baseline,
             base_value_label=self.base_value_label,
+            outcome=self.outcome,
             is_row=is_row,
         )
         if self._interactions is not None:

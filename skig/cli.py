@@ -227,6 +227,7 @@ def _explainer(args, model, reference):
     params["target"] = _target(args.target)
     params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
     params["random_state"] = args.random_state
+    params["outcome"] = args.outcome
     return skig.Explainer(model, **params).fit(reference)
 
 
@@ -244,27 +245,32 @@ def _explain(args) -> None:
     out = _check_output(Path(args.out), _TABLE_SUFFIXES)
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
-    exp = _explainer(args, model, _reference(args, X)).explain(X)
+    explainer = _explainer(args, model, _reference(args, X))
+    exp = explainer.explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
     _write_table(table, out)
+    _write_fingerprint(args, out, explainer, X)
     print(f"explained {len(exp)} rows, max |delta| {exp.delta.abs().max():.3g}: wrote {out}")
 
 
 def _explain_distributed(args) -> None:
     model = _load_model(Path(args.model))
     key = [column.strip() for column in args.key.split(",")] if args.key else None
+    made = []
+
+    def make_explainer(X):
+        made.append(_explainer(args, model, _reference(args, X)))
+        return made[-1]
+
     try:
         from ._distributed import explain_parquet
 
         rows = explain_parquet(
-            Path(args.data),
-            Path(args.out),
-            engine=args.engine,
-            key=key,
-            make_explainer=lambda X: _explainer(args, model, _reference(args, X)),
+            Path(args.data), Path(args.out), engine=args.engine, key=key, make_explainer=make_explainer
         )
     except ImportError as error:
         raise InputError(str(error)) from error
+    _write_fingerprint(args, Path(args.out), made[-1])
     print(f"explained {rows} rows on {args.engine}: wrote {args.out}")
 
 
@@ -294,12 +300,11 @@ def _report(args) -> None:
         out,
         rows=rows,
         group=args.group,
-        reasons=reasons,
-        n_reasons=args.n_reasons,
-        direction=args.direction,
+        reasons=skig.reporting.Reasons(reasons, n=args.n_reasons, direction=args.direction),
         title=args.title,
-        random_state=args.random_state,
+        settings=skig.reporting.ReportSettings(random_state=args.random_state),
     )
+    _write_fingerprint(args, out, explainer, X.drop(columns=audit) if audit is not None else X)
     print(f"wrote {out}")
 
 
@@ -310,10 +315,30 @@ def _adverse_action(args) -> None:
     reasons = _read_reasons(Path(args.reasons))
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
-    exp = _explainer(args, model, _reference(args, X)).explain(X)
+    explainer = _explainer(args, model, _reference(args, X))
+    exp = explainer.explain(X)
     table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
     _write_table(table, out)
+    _write_fingerprint(args, out, explainer, X)
     print(f"wrote the principal reasons of {len(table)} rows to {out}")
+
+
+def fingerprint_path(out: Path) -> Path:
+    """Where the fingerprint of output ``out`` is written: next to it, ``<out>.fingerprint.json``."""
+    return out.with_name(out.name + ".fingerprint.json")
+
+
+def _write_fingerprint(args, out: Path, explainer, X=None) -> None:
+    """The JSON sidecar of ``out``: the explainer's fingerprint, the data's, the files' and the command."""
+    from .reporting._fingerprint import file_digest, fingerprint
+
+    record = {"command": args.command, "output": out.name, **fingerprint(explainer, X)}
+    files = {"model": Path(args.model), "data": Path(args.data)}
+    record["files"] = {role: {"name": path.name, "sha256": file_digest(path)} for role, path in files.items()}
+    try:
+        fingerprint_path(out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"could not write {str(fingerprint_path(out))!r}: {error}") from error
 
 
 @contextlib.contextmanager
@@ -353,6 +378,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--target", help="class label or output index to explain (default: the model's own choice)")
     parser.add_argument("--output", default="auto", help="output space: auto, raw, logit or probability")
+    parser.add_argument(
+        "--outcome", help='what the explained output means, e.g. "probability of default" (named in reports)'
+    )
     parser.add_argument("--reference", help="reference rows for fit (default: the data itself)")
     parser.add_argument("--random-state", type=int, default=0, help="seed of every random choice (default: 0)")
     bar = parser.add_mutually_exclusive_group()

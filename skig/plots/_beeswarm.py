@@ -140,7 +140,7 @@ def beeswarm(
         add_colorbar(ax, "Feature value", ticks={0: "Low", 1: "High"})
     ax.set_yticks(np.arange(n_rows), shown.columns[::-1])
     ax.set_ylim(-1, n_rows)
-    ax.set_xlabel(f"attribution (impact on {exp.output} model output)")
+    ax.set_xlabel(f"attribution (impact on {exp.outcome or f'{exp.output} model output'})")
     clean_axes(ax)
     return finish(ax, show)
 

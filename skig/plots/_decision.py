@@ -110,7 +110,7 @@ def decision(
     # SHAP's decision plot reads its output scale on top, where the paths end; the base value is named at the bottom.
     ax.tick_params(axis="x", top=True, labeltop=True)
     ax.xaxis.set_label_position("top")
-    ax.set_xlabel(f"model output ({exp.output})")
+    ax.set_xlabel(exp.outcome or f"model output ({exp.output})")
     ax.annotate(
         base_value_text(exp),
         xy=(float(base.mean()), 0.0),

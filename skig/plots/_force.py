@@ -169,5 +169,5 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     ax.set_yticks([])
     for spine in ("left", "right", "top"):
         ax.spines[spine].set_visible(False)
-    ax.set_xlabel(f"model output ({exp.output})")
+    ax.set_xlabel(exp.outcome or f"model output ({exp.output})")
     return finish(ax, show)

@@ -6,15 +6,17 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from ._format import outcome_text
 from ._reason_codes import check_reason_arguments, ranked_reasons, unexplained_rows, warn_unmapped
 
 
 def adverse_action(
     exp,
-    reasons: Mapping[str, str] | Callable[[str, object], str] | None = None,
+    reasons: Mapping[str, str | Mapping[str, str]] | Callable[[str, object], str] | None = None,
     *,
     n: int = 4,
     direction: str = "increase",
+    min_contribution: float = 0.0,
 ) -> pd.DataFrame:
     """The principal reasons of every applicant, one line each, indexed like ``exp``.
 
@@ -28,12 +30,17 @@ def adverse_action(
     reasons : mapping or callable, default=None
         Reason text per feature (``{"Debt": "Excessive obligations"}``) or a callable ``(feature, value) -> str``.
         A feature without a text (missing from the mapping, or an empty text) is listed under its name, with a
-        warning that lists every such feature. None lists feature names.
+        warning that lists every such feature. None lists feature names. An entry
+        ``{"text": "Debt-to-income ratio too high", "missing": "No debt-to-income ratio on file"}`` names the
+        missing-value case apart.
     n : int, default=4
         Most reasons per applicant (US Regulation B: no more than four are useful to the applicant).
     direction : {"increase", "decrease"}, default="increase"
         The adverse direction of the explained output: ``"increase"`` when higher is worse (probability of
         default), ``"decrease"`` when lower is (a score).
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed, in the units of the attributions (0.01 is 1 percentage point of a
+        probability): smaller ones are not principal reasons, so an applicant may get fewer than ``n``.
 
     Returns
     -------
@@ -42,7 +49,8 @@ def adverse_action(
         adverse first) and ``feature_1`` ... ``feature_n`` (the features behind them). Ranks beyond an applicant's
         reasons are missing (empty in a CSV file). Two features with the same text give one reason: the next
         adverse feature takes the freed rank, so a notice never repeats a reason. Only features that push the
-        output in the adverse direction are listed.
+        output in the adverse direction are listed. ``attrs["outcome"]`` says what ``prediction`` is ("the
+        probability of default", from the explainer's ``outcome``).
 
     See Also
     --------
@@ -62,7 +70,7 @@ def adverse_action(
     >>> notice.loc[101, ["reason_1", "reason_2"]].tolist(), notice.loc[102, "reason_1"], notice["n_reasons"].tolist()
     (['Income too low', 'Debt too high'], 'Debt too high', [2, 1])
     """
-    check_reason_arguments(n, direction, reasons)
+    check_reason_arguments(n, direction, reasons, min_contribution)
     index = exp.values.index
     if not index.is_unique:
         duplicated = index[index.duplicated()].unique().tolist()[:5]
@@ -70,7 +78,7 @@ def adverse_action(
             f"the explanation's index has duplicated labels {duplicated}; each applicant needs its own label "
             "(e.g. an application id) for a notice to be matched to them."
         )
-    ranked = ranked_reasons(exp, len(exp.feature_names), direction, reasons)
+    ranked = ranked_reasons(exp, len(exp.feature_names), direction, reasons, min_contribution)
     ranked = ranked.drop_duplicates(["row", "reason"], keep="first")  # ranks are already in order within a row
     ranked["rank"] = ranked.groupby("row", sort=False).cumcount() + 1
     ranked = ranked[ranked["rank"] <= n]
@@ -79,6 +87,7 @@ def adverse_action(
 
     positions = pd.Series(range(len(index)), index=index)
     table = pd.DataFrame({"prediction": exp.predictions.to_numpy()}, index=index)
+    table.attrs["outcome"] = outcome_text(exp)
     counts = ranked.groupby("row", sort=False).size()
     # A row without attributions has no known reasons, not zero: NA, so a notice merge cannot read it as "none".
     table["n_reasons"] = pd.array(counts.reindex(index, fill_value=0).to_numpy(), dtype="Int64")

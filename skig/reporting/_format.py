@@ -116,3 +116,18 @@ def raw_value(value) -> str:
             return "0"
         return plain(value, max(0, 3 - math.floor(math.log10(magnitude))))
     return str(value)
+
+
+def outcome_text(exp, outcome: str | None = None) -> str:
+    """What the explained output is, in words: "the probability of default" when the outcome is named (``outcome``,
+    else ``exp.outcome``), else from the output space and class: "the probability of class 1"."""
+    named = outcome if outcome is not None else exp.outcome
+    if named is not None:
+        return named if named.lower().startswith(("the ", "a ", "an ")) else f"the {named}"
+    what = {"probability": "the probability", "logit": "the log-odds"}.get(exp.output, "the model output")
+    if exp.target is None:
+        return what
+    targets = exp.target.unique()
+    if len(targets) == 1:
+        return f"{what} of class {targets[0]}" if exp.output != "raw" else f"{what} (output {targets[0]})"
+    return f"{what} of each row's predicted class"

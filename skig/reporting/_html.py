@@ -6,7 +6,7 @@ Model and data, the settings that apply, a completeness audit, importance, stabi
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,13 +16,20 @@ from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
 from . import _format as fmt
+from ._drift import drift, is_summary
+from ._evidence_html import drift_section, performance_section, quality_section
+from ._fingerprint import fingerprint
 from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, labelled_columns, pool_groups
+from ._options import Groups, Reasons, ReportSettings
 from ._page import document, escape, figure, heading, paragraph, table
-from ._reason_codes import check_reason_arguments, ranked_reasons, unmapped_features, warn_unmapped
+from ._performance import performance
+from ._quality import quality
+from ._reason_codes import ranked_reasons, reason_text, unmapped_features, warn_unmapped
 from ._settings import (
     METHOD_NAMES,
     applicable_settings,
     completeness_applies,
+    completeness_hint,
     meaning,
     no_stability_reason,
     stability,
@@ -34,19 +41,15 @@ def report(
     X,
     path,
     *,
+    y=None,
+    threshold: float | None = None,
+    reference=None,
+    outcome: str | None = None,
     rows=None,
     group=None,
-    reasons: Mapping[str, str] | Callable[[str, object], str] | None = None,
-    n_reasons: int = 4,
-    direction: str = "increase",
-    min_group_size: int = 30,
-    max_groups: int = 8,
+    reasons=None,
     title: str = "Model explanation report",
-    tolerance: float = 0.01,
-    max_stability_rows: int = 500,
-    random_state=0,
-    sample_size: int = 1000,
-    key=None,
+    settings: ReportSettings | None = None,
 ) -> Path:
     """Write a self-contained HTML compliance report of ``explainer`` on ``X``.
 
@@ -58,42 +61,43 @@ def report(
         Rows to explain, with the columns the explainer was fitted on. It may also hold the ``group`` column when
         the model does not read it (a protected attribute); that column is then used to audit, never explained.
         A Spark or Dask DataFrame is explained on its engine: the importance table, the completeness audit and
-        the group means come from all its rows (without collecting their attributions), and ``sample_size`` rows
-        explained on this machine give the plots, the stability checks, the group gaps and the applicants.
+        the group means come from all its rows (without collecting their attributions), and
+        ``settings.sample_size`` rows explained on this machine give the plots, the stability and faithfulness
+        checks, the group gaps and the applicants.
     path : str or Path
         Where to write the ``.html`` file.
+    y : str, Series or array-like of shape (n_rows,), default=None
+        Observed outcomes (1 = the event the output measures, e.g. default; or the explained class's label): a
+        column of ``X`` (never explained), a Series aligned on ``X``'s index by label, or an array in row order.
+        Adds a performance section: AUC, KS, Brier score and calibration by decile, and per audit group.
+        Not taken with a Spark or Dask ``X``.
+    threshold : float, default=None
+        Decision threshold on the probability (the raw output when there is none): with ``y``, the decision rate
+        and the adverse impact ratio of each group. The adverse side is ``reasons``' direction.
+    reference : Explanation or Summary, default=None
+        The explanation of an earlier period (or a Spark / Dask summary of it): adds an attribution drift section
+        (:func:`skig.drift`).
+    outcome : str, default=None
+        What the explained output means, as the report's reader says it (``"probability of default"``); None takes
+        the explainer's ``outcome``, and failing that the output space and class ("the probability of class 1").
     rows : index label, list of labels, or Explanation, default=None
         Applicants that get their own section (prediction, waterfall, principal reasons), given by **index label**
         of ``X`` (``X.loc`` semantics, not positions). A one-row Explanation (``exp.loc[label]``) stands for its
         row, in the list or alone; a several-row Explanation stands for all its rows.
-    group : str, Series or array-like of shape (n_rows,), default=None
-        Rows' groups to compare attributions across (an age band, marital status, a state): a column of ``X``
-        (read by the model or not); a Series, aligned on ``X``'s index **by label**; or an array or list in ``X``'s
-        row order. Missing values form a ``"missing"`` group.
-    reasons : mapping or callable, default=None
-        Adverse-action reason text per feature, as :func:`reason_codes` takes it. The applicants' tables then list
-        these texts, and the report lists every feature with its text, flagging those without one.
-    n_reasons : int, default=4
-        Most principal reasons per applicant.
-    direction : {"increase", "decrease"}, default="increase"
-        The adverse direction of the explained output (``"increase"``: a higher probability of default is worse).
-    min_group_size : int, default=30
-        Groups with fewer rows are pooled as ``"other"`` (their means would be noise).
-    max_groups : int, default=8
-        Most groups shown; smaller ones beyond these are pooled as ``"other"``, so 50 states stay readable.
+    group : str, Series, array-like or Groups, default=None
+        Rows' groups to compare attributions and performance across (an age band, marital status, a state): a
+        column of ``X`` (read by the model or not); a Series, aligned on ``X``'s index **by label**; an array or
+        list in ``X``'s row order; or :class:`Groups` to choose how small groups are pooled. Missing values form a
+        ``"missing"`` group.
+    reasons : mapping, callable or Reasons, default=None
+        Adverse-action reason texts per feature, as :func:`reason_codes` takes them, or :class:`Reasons` to also
+        set how many reasons, the adverse direction and the smallest contribution listed. With texts, the
+        applicants' tables list them, and the report lists every feature with its text, flagging those without.
     title : str, default="Model explanation report"
         The report's title.
-    tolerance : float, default=0.01
-        Completeness passes when ``max |delta|`` is at most ``tolerance`` times ``mean |prediction - base value|``.
-    max_stability_rows : int, default=500
-        Rows re-explained (a seeded sample) for the stability checks.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the group comparison's bootstrap and permutations and the stability sample.
-    sample_size : int, default=1000
-        With a Spark or Dask ``X``: rows explained on this machine.
-    key : str or list of str, default=None
-        With a Spark or Dask ``X``: the row key column(s), as :func:`skig.spark.explain` takes them; ``rows`` are
-        then key values.
+    settings : ReportSettings, default=None
+        How the checks are computed (completeness tolerance, rows re-explained for stability and faithfulness,
+        the seed) and how a Spark or Dask ``X`` is sampled; None: ``ReportSettings()``.
 
     Returns
     -------
@@ -103,8 +107,8 @@ def report(
     Raises
     ------
     ValueError
-        If a row label is not in ``X``'s index, ``group`` is not a column of ``X`` or does not label every row,
-        or an argument is out of range.
+        If a row label is not in ``X``'s index, ``group`` or ``y`` is not a column of ``X`` or does not label every
+        row, or an argument is out of range.
     """
     import torch
 
@@ -114,19 +118,27 @@ def report(
     check_is_fitted(explainer)
     from .._distributed import is_distributed, report_data  # here: skig._distributed imports this package
 
+    settings = ReportSettings() if settings is None else settings
+    policy, audit = Reasons.of(reasons), Groups.of(group)
+    group = None if audit is None else audit.by
     full, exp = None, None
     if is_distributed(X):
         if group is not None and not isinstance(group, str):
             raise TypeError("with a Spark or Dask X, group must be the name of one of its columns.")
-        data = report_data(explainer, X, sample_size=sample_size, key=key, by=group, random_state=random_state)
+        if y is not None:
+            raise TypeError("y is not taken with a Spark or Dask X: report on a collected sample with its outcomes.")
+        data = report_data(
+            explainer,
+            X,
+            sample_size=settings.sample_size,
+            key=settings.key,
+            by=group,
+            random_state=settings.random_state,
+        )
         X, exp, full = data.sample, data.explanation, data.summary
         group = data.group
     elif not isinstance(X, pd.DataFrame):
         X = pd.DataFrame(np.asarray(X), columns=explainer.get_feature_names_out())
-    check_reason_arguments(n_reasons, direction, reasons)
-    for name, value in (("min_group_size", min_group_size), ("max_groups", max_groups)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     labels = _row_labels(rows, X)
     group_name, grouping = None, None
     if group is not None:
@@ -135,11 +147,17 @@ def report(
             full = replace(full, group_mean=labelled_columns(full.group_mean, group_values))
         if isinstance(group, str) and group not in _model_columns(explainer):
             X = X.drop(columns=group)  # an audit column the model does not read: never explained
+    if isinstance(y, str):
+        if y not in X.columns:
+            raise ValueError(f"y {y!r} is not a column of X; columns: {[str(c) for c in X.columns]}.")
+        y, X = X[y], X.drop(columns=y)  # outcomes are never explained
 
     if exp is None:
         exp = explainer.explain(X)
+    if outcome is not None:
+        exp.outcome = outcome  # the plots name it too
     units = fmt.Units(exp.output)
-    outcome = _outcome(exp)
+    outcome = fmt.outcome_text(exp, outcome)
     importance = exp.importance() if full is None else full.importance
     parts = [heading(1, title)]
     parts.append(
@@ -177,8 +195,9 @@ def report(
         heading(2, "Model and data", "summary"),
         table(summary, "What was explained: the model, the columns it reads, the rows and the output space."),
     ]
+    parts += _fingerprint_section(explainer, X, sampled=full is not None)
     parts += _settings_section(explainer, exp, units)
-    parts += _completeness_section(explainer, exp, units, tolerance, full)
+    parts += _completeness_section(explainer, exp, units, settings.tolerance, full)
 
     top = pd.DataFrame(
         {
@@ -203,19 +222,69 @@ def report(
             (9, 6),
         ),
     ]
-    parts += _stability_section(explainer, X, exp, max_stability_rows, random_state)
+    parts += _stability_section(explainer, X, exp, settings.stability_rows, settings.random_state)
+    if settings.quality_rows and explainer.features == "raw":
+        parts += quality_section(
+            quality(explainer, X, max_rows=settings.quality_rows, random_state=settings.random_state)
+        )
+    pooled = None
+    if grouping is not None:
+        pooled = pool_groups(grouping.loc[exp.values.index], min_size=audit.min_size, max_groups=audit.max_groups)
+    if y is not None:
+        event = _explained_class(explainer, exp)
+        measured = performance(
+            exp,
+            y,
+            event=event,
+            threshold=threshold,
+            direction=policy.direction,
+            groups=None if pooled is None else pooled.labels,
+        )
+        parts += performance_section(measured, units, outcome, group_name)
+    if reference is not None:
+        current = full if full is not None and is_summary(reference) else exp
+        parts += drift_section(
+            drift(reference, current, **policy.drift_options(), random_state=settings.random_state), units
+        )
     if grouping is not None:
         parts += _group_section(
-            exp, grouping, group_name, units, outcome, importance, min_group_size, max_groups, random_state, full
+            exp,
+            grouping,
+            group_name,
+            units,
+            outcome,
+            importance,
+            audit.min_size,
+            audit.max_groups,
+            settings.random_state,
+            full,
         )
-    if reasons is not None:
-        parts += _reasons_section(exp, reasons)
+    if policy.texts is not None:
+        parts += _reasons_section(exp, policy.texts)
     if labels:
-        parts += _applicants_section(exp, labels, units, outcome, reasons, n_reasons, direction, waterfall)
+        parts += _applicants_section(exp, labels, units, outcome, policy, waterfall)
 
     path = Path(path)
     path.write_text(document(title, parts), encoding="utf-8")
     return path
+
+
+#: Rows SHAP explains for the report's agreement test (each costs hundreds of model calls).
+_SHAP_ROWS = 10
+
+
+def _explained_class(explainer, exp):
+    """The class label the output measures (the event of ``y``), or None when the explanation is of no class."""
+    classes = getattr(explainer, "classes_", None)
+    if classes is None or exp.target is None:
+        return None
+    targets = exp.target.unique()
+    if len(targets) != 1:
+        raise ValueError(
+            "performance needs one explained class, but each row explains its predicted class; set target= to the "
+            "class the outcomes y record (e.g. the default class)."
+        )
+    return targets[0]
 
 
 def _model_columns(explainer) -> set[str]:
@@ -248,15 +317,38 @@ def _row_labels(rows, X: pd.DataFrame) -> list:
     return list(dict.fromkeys(labels))
 
 
-def _outcome(exp) -> str:
-    """What the explained output is, in words: "the probability of class 1"."""
-    what = {"probability": "the probability", "logit": "the log-odds"}.get(exp.output, "the model output")
-    if exp.target is None:
-        return what
-    targets = exp.target.unique()
-    if len(targets) == 1:
-        return f"{what} of class {targets[0]}" if exp.output != "raw" else f"{what} (output {targets[0]})"
-    return f"{what} of each row's predicted class"
+def _fingerprint_section(explainer, X, sampled: bool) -> list[str]:
+    record = fingerprint(explainer, X)
+    versions = record["versions"]
+    items = {
+        "model (SHA-256)": record["model"],
+        ("rows explained here, a sample (SHA-256)" if sampled else "data explained (SHA-256)"): record["data"],
+        "reference rows of fit (SHA-256)": record["reference_data"],
+        "settings (SHA-256)": record["settings"],
+        "random_state": "None" if record["random_state"] is None else str(record["random_state"]),
+        "versions": ", ".join(f"{name} {number}" for name, number in versions.items()),
+        "fitted at (UTC)": record["created"],
+    }
+    frame = pd.DataFrame({"value": list(items.values())}, index=pd.Index(list(items), name="fingerprint"))
+    parts = [
+        heading(3, "Fingerprint", "fingerprint"),
+        table(
+            frame,
+            "What identifies these results: SHA-256 digests of the model's parameters and buffers (a Pipeline's "
+            "fitted steps), of the data and of the settings; the same model gives the same digest in any process, "
+            "and any changed weight another.",
+        ),
+    ]
+    if record["model_changed_since_fit"]:
+        parts.append(
+            paragraph(
+                "The model's weights changed after the explainer was fitted (then SHA-256 "
+                f"{record['model_at_fit']}): these explanations are of the model as it is now, while the baselines "
+                "were learned with the earlier one. Fit the explainer again.",
+                "flag",
+            )
+        )
+    return parts
 
 
 def _setting_text(value) -> str:
@@ -376,7 +468,7 @@ def _completeness_section(explainer, exp, units: fmt.Units, tolerance: float, fu
     elif largest <= allowed:
         parts.append('<p class="pass">PASS</p>')
     else:
-        parts.append('<p class="fail">FAIL: raise n_steps (or use n_steps="auto") or change the rule</p>')
+        parts.append(f'<p class="fail">FAIL: {escape(completeness_hint(explainer, exp))}</p>')
     return parts
 
 
@@ -491,17 +583,25 @@ def _reasons_section(exp, reasons) -> list[str]:
             )
         )
     texts = pd.DataFrame(
-        {"reason text": [reasons.get(f) or "(none: the feature name is used)" for f in exp.feature_names]},
+        {"reason text": [_reason_entry(reasons, feature) for feature in exp.feature_names]},
         index=pd.Index(exp.feature_names, name="feature"),
     )
     caption = "The reason text an applicant's notice gives for each feature; highlighted features have none."
     return parts + [table(texts, caption, flagged=[f in set(missing) for f in exp.feature_names])]
 
 
-def _applicants_section(exp, labels, units: fmt.Units, outcome, reasons, n, direction, waterfall) -> list[str]:
+def _reason_entry(reasons: Mapping, feature: str) -> str:
+    """A feature's reason text as the report lists it, with the missing-value case's own text when there is one."""
+    text = reason_text(reasons, feature, None, missing=False) or "(none: the feature name is used)"
+    when_missing = reason_text(reasons, feature, None, missing=True)
+    return text if when_missing in (None, text) else f"{text}; when missing: {when_missing}"
+
+
+def _applicants_section(exp, labels, units: fmt.Units, outcome, policy: Reasons, waterfall) -> list[str]:
     parts = [heading(2, "Applicants", "applicants")]
     chosen = exp.loc[labels]
-    ranked = ranked_reasons(chosen, n, direction, reasons)
+    reasons, n, direction = policy.texts, policy.n, policy.direction
+    ranked = ranked_reasons(chosen, n, direction, reasons, policy.min_contribution)
     if reasons is not None:
         warn_unmapped(sorted(set(ranked.loc[~ranked["mapped"], "feature"].astype(str))))
     moved = "raised" if direction == "increase" else "lowered"
@@ -526,7 +626,12 @@ def _applicants_section(exp, labels, units: fmt.Units, outcome, reasons, n, dire
             )
         )
         mine = ranked[ranked["row"] == label]
-        parts.append(heading(4, f"Principal reasons: up to {n}, the features that {moved} {outcome} the most"))
+        material = (
+            f" by at least {units.change(policy.min_contribution, signed=False)}" if policy.min_contribution else ""
+        )
+        parts.append(
+            heading(4, f"Principal reasons: up to {n}, the features that {moved} {outcome} the most{material}")
+        )
         if mine.empty:
             parts.append(paragraph(f"None: no feature {moved} {outcome} relative to the base value."))
             continue

@@ -7,26 +7,44 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from numbers import Real
 
 import numpy as np
 import pandas as pd
 
+from ._format import outcome_text
+
 DIRECTIONS = ("increase", "decrease")
 
 
-def reason_text(reasons, feature: str, value) -> str | None:
-    """The reason text of ``feature`` (at ``value``); None when ``reasons`` has none for it."""
+def reason_text(reasons, feature: str, value, *, missing: bool | None = None) -> str | None:
+    """The reason text of ``feature`` at ``value``; None when ``reasons`` has none for it.
+
+    A mapping's entry is a text, or ``{"text": ..., "missing": ...}`` that names the missing-value case apart ("No
+    debt-to-income ratio on file" is not "Debt-to-income ratio too high"). ``missing`` overrides whether ``value``
+    counts as missing (to ask for the text of a present value without one).
+    """
     if reasons is None:
         return None
-    text = reasons(feature, value) if callable(reasons) else reasons.get(feature)
+    if callable(reasons):
+        text = reasons(feature, value)
+    else:
+        text = reasons.get(feature)
+        if isinstance(text, Mapping):
+            is_missing = _is_missing(value) if missing is None else missing
+            text = text.get("missing", text.get("text")) if is_missing else text.get("text")
     return text if isinstance(text, str) and text.strip() else None
+
+
+def _is_missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and bool(np.all(pd.isna(value))))
 
 
 def unmapped_features(reasons, features) -> list[str]:
     """Features of ``features`` that a reasons mapping has no text for (none can be known for a callable)."""
     if not isinstance(reasons, Mapping):
         return []
-    return [str(feature) for feature in features if reason_text(reasons, feature, None) is None]
+    return [str(feature) for feature in features if reason_text(reasons, feature, None, missing=False) is None]
 
 
 def unexplained_rows(exp) -> list:
@@ -35,18 +53,31 @@ def unexplained_rows(exp) -> list:
     return exp.values.index[~finite].tolist()
 
 
-def check_reason_arguments(n, direction: str, reasons) -> None:
-    """Refuse a bad ``n``, ``direction`` or ``reasons``, naming what is accepted."""
+def check_reason_arguments(n, direction: str, reasons, min_contribution: float = 0.0) -> None:
+    """Refuse a bad ``n``, ``direction``, ``reasons`` or ``min_contribution``, naming what is accepted."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}.")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     if reasons is not None and not (callable(reasons) or isinstance(reasons, Mapping)):
         raise TypeError(f"reasons must be a mapping or a callable, got {type(reasons).__name__}.")
+    if isinstance(reasons, Mapping):
+        for feature, entry in reasons.items():
+            if isinstance(entry, Mapping) and not set(entry) <= {"text", "missing"}:
+                raise ValueError(
+                    f"the reason entry of {feature!r} has keys {sorted(map(str, entry))}; give a text, or "
+                    '{"text": ..., "missing": ...} to name the missing-value case apart.'
+                )
+    if isinstance(min_contribution, bool) or not isinstance(min_contribution, Real) or not min_contribution >= 0:
+        raise ValueError(
+            f"min_contribution must be a number >= 0 in the units of the attributions, got {min_contribution!r}."
+        )
 
 
-def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
+def ranked_reasons(exp, n: int, direction: str, reasons, min_contribution: float = 0.0) -> pd.DataFrame:
     """Every row's ``n`` most adverse features, as :func:`reason_codes` lists them, without warnings.
+
+    A feature is listed when its adverse contribution is positive and at least ``min_contribution``.
 
     The ``reason`` column falls back to the feature's name; ``mapped`` says whether ``reasons`` had a text. Rows whose
     attributions are not all finite (the model was NaN or infinite on their path) get no reasons and one warning
@@ -71,7 +102,7 @@ def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
         if not finite[position]:
             continue
         for rank, column in enumerate(order[position], start=1):
-            if adverse[position, column] <= 0:
+            if adverse[position, column] <= 0 or adverse[position, column] < min_contribution:
                 break
             feature = features[column]
             value = exp.data.iloc[position, column]
@@ -88,7 +119,9 @@ def ranked_reasons(exp, n: int, direction: str, reasons) -> pd.DataFrame:
                 }
             )
     columns = ["row", "rank", "feature", "value", "contribution", "reason", "mapped"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table.attrs["outcome"] = outcome_text(exp)
+    return table
 
 
 def warn_unmapped(features) -> None:
@@ -101,7 +134,9 @@ def reason_codes(
     exp,
     n: int = 4,
     direction: str = "increase",
-    reasons: Mapping[str, str] | Callable[[str, object], str] | None = None,
+    reasons: Mapping[str, str | Mapping[str, str]] | Callable[[str, object], str] | None = None,
+    *,
+    min_contribution: float = 0.0,
 ) -> pd.DataFrame:
     """The ``n`` most adverse features of every row, with their raw value and contribution.
 
@@ -117,15 +152,22 @@ def reason_codes(
         default), ``"decrease"`` when a lower one is (a credit score).
     reasons : mapping or callable, default=None
         Reason text per feature (``{"Income": "Income insufficient for amount requested"}``), or a callable
-        ``(feature, value) -> str``. Fills a ``reason`` column; features missing from a mapping fall back to their
-        name, with a warning that lists them (as do empty texts a callable returns).
+        ``(feature, value) -> str``. A mapping's entry may name the missing-value case apart:
+        ``{"DTI": {"text": "Debt-to-income ratio too high", "missing": "No debt-to-income ratio on file"}}``.
+        Fills a ``reason`` column; features missing from a mapping fall back to their name, with a warning that
+        lists them (as do empty texts a callable returns).
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed, in the units of the attributions (0.01 is 1 percentage point of a
+        probability): a reason that moved the outcome less is not a principal reason, so a row may get fewer
+        than ``n``, or none.
 
     Returns
     -------
     DataFrame
         One line per row and rank: ``row`` (the row's index label), ``rank`` (1 = most adverse), ``feature``,
         ``value`` (raw), ``contribution`` (signed attribution), and ``reason`` when ``reasons`` is given. Ordered by
-        row, then rank.
+        row, then rank. ``attrs["outcome"]`` says what the contributions move ("the probability of default", from
+        the explainer's ``outcome``).
 
     Examples
     --------
@@ -143,8 +185,8 @@ def reason_codes(
     1    0     2    Debt    900          0.05   Debt too high
     2    1     1    Debt   4000          0.30   Debt too high
     """
-    check_reason_arguments(n, direction, reasons)
-    table = ranked_reasons(exp, n, direction, reasons)
+    check_reason_arguments(n, direction, reasons, min_contribution)
+    table = ranked_reasons(exp, n, direction, reasons, min_contribution)
     if reasons is None:
         return table.drop(columns=["reason", "mapped"])
     warn_unmapped(sorted(set(table.loc[~table["mapped"], "feature"].astype(str))))

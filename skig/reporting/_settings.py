@@ -42,8 +42,8 @@ MEANINGS = {
     "baseline_weights": "weights of the given baseline rows",
     "random_state": "seed of every random draw",
 }
-#: Settings that never change the numbers (where and how fast they are computed).
-_NO_EFFECT = {"model", "progress", "batch_size", "device"}
+#: Settings that never change the numbers (where and how fast they are computed, what the output is called).
+NO_EFFECT = {"model", "progress", "batch_size", "device", "outcome"}
 _DRAWN_BASELINES = ("sample", "kmeans")
 
 
@@ -85,7 +85,7 @@ def applicable_settings(explainer) -> dict[str, object]:
         "random_state": method in STOCHASTIC_METHODS or _drawn_baseline(explainer),
     }
     settings = {name: params[name] for name, used in applies.items() if used and name in params}
-    settings.update({name: value for name, value in params.items() if name not in applies and name not in _NO_EFFECT})
+    settings.update({name: value for name, value in params.items() if name not in applies and name not in NO_EFFECT})
     return settings
 
 
@@ -111,6 +111,34 @@ def completeness_applies(explainer) -> str | None:
             "far they are."
         )
     return None
+
+
+def completeness_hint(explainer, exp) -> str:
+    """What can bring a failed completeness audit within the tolerance, for this method and integration."""
+    method = METHODS[explainer.method]
+    if "noise_level" in method.parameters:
+        return (
+            "lower noise_level: this method's delta includes the smoothing offset mean f(x + noise) - f(x), which "
+            "more steps cannot remove"
+        )
+    if "n_samples" in method.parameters:
+        return f"raise n_samples (now {explainer.n_samples}): the delta is the sampling error over the background"
+    if _exact_rule(explainer):
+        return (
+            "the integral is exact here, so more steps cannot help: what remains is floating-point rounding "
+            "(explain a float64 copy of the model) or a part of the model that is not piecewise linear "
+            "(use rule='gausslegendre')"
+        )
+    if isinstance(explainer.n_steps, str):
+        steps = exp.n_steps
+        capped = 0 if steps is None else int((steps >= explainer.max_steps).sum())
+        if capped:
+            return f"raise max_steps (now {explainer.max_steps}; {capped} rows reached it)"
+        return f"lower tol (now {explainer.tol}): every row met it, but the audit's tolerance is stricter"
+    hint = f"raise n_steps (now {explainer.n_steps}) or use n_steps='auto'"
+    if "rule" in applicable_settings(explainer) and str(explainer.rule_).startswith("riemann"):
+        hint += f", or use rule='gausslegendre' ({explainer.rule_} converges slowly)"
+    return hint
 
 
 def stability_changes(explainer) -> list[tuple[str, object]]:

@@ -173,7 +173,11 @@ def test_report_of_a_dask_frame_takes_importance_completeness_and_group_means_fr
 
     ddf = dd.from_pandas(portfolio, npartitions=7, sort=False)
     path = skig.report(
-        explainers["ig"], ddf, tmp_path / "r.html", key="account_id", group="segment", sample_size=60, min_group_size=5
+        explainers["ig"],
+        ddf,
+        tmp_path / "r.html",
+        group=skig.reporting.Groups("segment", min_size=5),
+        settings=skig.reporting.ReportSettings(sample_size=60, key="account_id"),
     )
     html = path.read_text(encoding="utf-8")
     assert f"{len(portfolio):,} (a sample of 60 explained here" in html

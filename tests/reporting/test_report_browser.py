@@ -71,10 +71,23 @@ def report_path(tmp_path_factory):
     model = LogisticRegression().fit(X, (X["debt"] - X["income"] > 0).astype(int))
     X.index = rng.permutation(np.arange(500, 590))
     audit = pd.Series(np.where(rng.uniform(size=90) < 0.5, "A", "B"), index=X.index, name="audit")
-    explainer = skig.Explainer(model, output="probability", n_steps=8).fit(X)
+    explainer = skig.Explainer(model, output="probability", n_steps=8, outcome="probability of default").fit(X)
     path = tmp_path_factory.mktemp("browser") / "report.html"
     reasons = {"income": "Income insufficient", "debt": "Excessive obligations", "age": "Length of history"}
-    return skig.report(explainer, X.assign(audit=audit), path, rows=list(X.index[:3]), group="audit", reasons=reasons)
+    earlier = explainer.explain(pd.DataFrame(rng.normal(size=(90, 3)), columns=["income", "debt", "age"]))
+    outcomes = pd.Series(rng.uniform(size=90) < model.predict_proba(X)[:, 1], index=X.index).astype(int)
+    # the whole report: performance, faithfulness and drift sections included
+    return skig.report(
+        explainer,
+        X.assign(audit=audit),
+        path,
+        y=outcomes,
+        threshold=0.5,
+        reference=earlier,
+        rows=list(X.index[:3]),
+        group="audit",
+        reasons=reasons,
+    )
 
 
 def test_loads_without_errors_and_every_image_decodes(report_path, tmp_path):
@@ -96,7 +109,9 @@ def test_loads_without_errors_and_every_image_decodes(report_path, tmp_path):
     found = re.search(r'<pre id="skig-check">(.*?)</pre>', result.stdout, re.S)
     assert found, f"the check did not run; stderr: {result.stderr[-2000:]}"
     state = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert state["images"] == n_images >= 5  # bar, beeswarm, three waterfalls
+    assert state["images"] == n_images >= 6  # bar, beeswarm, deletion curves, three waterfalls
+    for anchor in ("performance", "faithfulness", "drift", "fingerprint"):
+        assert f'id="{anchor}"' in html
     assert state["broken"] == [] and state["errors"] == []
     assert "Uncaught" not in result.stderr and "CONSOLE" not in result.stderr
 
