@@ -21,6 +21,7 @@ from ._explanation import Explanation
 from ._fit_checks import check_gradient_rule, check_parameters, resolve_rule
 from ._gradient_guard import check_columns_differentiable, check_completeness
 from ._gradient_guard import rows_named as _rows_named
+from ._interactions import check_interactions, interaction_lines, interaction_values
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -498,7 +499,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         return encoded_names
 
     # -------------------------------------------------------------- explain
-    def explain(self, X, *, target=None) -> Explanation:
+    def explain(self, X, *, target=None, interactions=False) -> Explanation:
         """Attribute the model's output on each row to its raw features.
 
         Parameters
@@ -508,6 +509,11 @@ class Explainer(TransformerMixin, BaseEstimator):
             dropped with a warning). A Series is one row.
         target : None, label, index or array-like of shape (n_rows,), default=None
             Overrides the ``target`` parameter for this call.
+        interactions : bool, default=False
+            Also compute each row's pairwise interactions (``Explanation.interactions``): Integrated Hessians for
+            ``method="ig"``, Expected Hessians for ``method="expected"``, exact on piecewise-linear networks. See
+            ``docs/interactions.md``. Other methods and gradient rules are refused (``ValueError``), as is a quadrature
+            ``rule`` on a piecewise-linear network, whose Hessian is zero almost everywhere.
 
         Returns
         -------
@@ -535,6 +541,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
         method = self._method()
+        if interactions:  # --- interactions (skig/_interactions.py)
+            check_interactions(self)
 
         # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
         module = private_copy(adapter.module, resolve_device(self.device))
@@ -576,12 +584,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
+            lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
                 check_completeness(method, problem, attributions, steps, index, self._refit_method)
+            hessians = None if lines is None else interaction_values(self, problem, lines)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
-        return self._explanation(
+        explanation = self._explanation(
             rows,
             encoded,
             index,
@@ -592,6 +602,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
+        if hessians is not None:
+            explanation.set_interactions(hessians)
+        return explanation
 
     def _adapter_now(self, rows):
         """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
