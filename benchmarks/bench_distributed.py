@@ -4,7 +4,10 @@ The credit-risk example's pipeline (imputer, scaler, one-hot encoder, skorch ReL
 ``--rows`` applicants resampled from its 4,454 real ones. Both engines read the same Parquet directory and write
 nothing (Spark's ``noop`` sink, a row count on Dask), so the figures are explaining plus the engine's own overhead.
 The data is 16 Parquet files: each engine has 16 partitions to spread.
-Prints rows/s, the speed-up over one process and the overhead per row.
+One process explains the same rows with torch's default threads (all cores) and with one thread. Prints rows/s, the
+speed-up over one process and the engine's overhead per row: the CPU time the workers spent beyond what one process
+takes to explain the rows on one thread (``(seconds x workers - one-thread seconds) / rows``), against that one-thread
+cost of explaining itself.
 With ``--identical`` each engine's attributions are then collected and compared with the single process's.
 Run: ``python benchmarks/bench_distributed.py [--rows 1000000] [--engines spark dask] [--workers 1 2] [--identical]``.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -45,11 +49,17 @@ def portfolio(rows: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     return frame, X, pipeline
 
 
-def single_process(explainer, frame: pd.DataFrame):
+def single_process(explainer, frame: pd.DataFrame, threads: int | None = None):
+    """Seconds to explain ``frame`` in this process (on ``threads`` torch threads, default: torch's), and the result."""
     rows = frame.set_index("account_id")
-    start = time.perf_counter()
-    exp = explainer.explain(rows)
-    return time.perf_counter() - start, exp
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        start = time.perf_counter()
+        exp = explainer.explain(rows)
+        return time.perf_counter() - start, exp
+    finally:
+        torch.set_num_threads(before)
 
 
 def differences(explained: pd.DataFrame, exp) -> float:
@@ -108,11 +118,15 @@ def main(rows: int, engines: list[str], workers: list[int], identical: bool) -> 
     frame, X_train, pipeline = portfolio(rows)
     explainer = skig.Explainer(pipeline, output="probability", baseline="median").fit(X_train)
     single, exp = single_process(explainer, frame)
-    per_row = single / rows
+    one_thread, _ = single_process(explainer, frame, threads=1)
+    cost = one_thread / rows
+    threads = torch.get_num_threads()
     print(f"{rows:,} rows, credit-risk pipeline, IG (rule={explainer.rule_!r}); {os.cpu_count()} CPU cores")
     header = f"{'run':<22}{'seconds':>10}{'rows/s':>12}{'vs 1 process':>14}{'overhead/row':>15}"
     print(header + (f"{'max |diff| vs 1 process':>25}" if identical else ""))
-    print(f"{'single process':<22}{single:>10.1f}{rows / single:>12,.0f}{1:>13.2f}x{'-':>15}")
+    print(f"{f'1 process, {threads} threads':<22}{single:>10.1f}{rows / single:>12,.0f}{1:>13.2f}x{'-':>15}")
+    ratio = single / one_thread
+    print(f"{'1 process, 1 thread':<22}{one_thread:>10.1f}{rows / one_thread:>12,.0f}{ratio:>13.2f}x{'-':>15}")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "portfolio"
         path.mkdir()
@@ -122,14 +136,14 @@ def main(rows: int, engines: list[str], workers: list[int], identical: bool) -> 
             for n in workers:
                 run = spark_run if engine == "spark" else dask_run
                 elapsed, gap = run(explainer, path, n, exp if identical else None)
-                # CPU time beyond the single process's, per row, if every worker were busy the whole time.
-                overhead = (elapsed * n - single) / rows
+                # CPU time beyond one thread's explaining, per row, if every worker were busy the whole time.
+                overhead = (elapsed * n - one_thread) / rows
                 print(
                     f"{f'{engine} x {n} worker(s)':<22}{elapsed:>10.1f}{rows / elapsed:>12,.0f}"
                     f"{single / elapsed:>13.2f}x{overhead * 1e6:>12.1f} us"
                     + (f"{gap:>25.3g}" if gap is not None else "")
                 )
-    print(f"single-process cost per row: {per_row * 1e6:.1f} us")
+    print(f"explaining costs {cost * 1e6:.1f} us per row on one thread, {single / rows * 1e6:.1f} us on {threads}")
 
 
 if __name__ == "__main__":

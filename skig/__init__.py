@@ -7,9 +7,8 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
+from ._version import __version__
 from .reporting import adverse_action, reason_codes, report
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Explainer",
