@@ -181,7 +181,7 @@ def main(output_dir: Path, random_state: int = 0) -> skig.Explanation:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "credit_risk_attributions.csv"
-    exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta]).to_csv(path)
+    skig.write_csv(exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta]), path)
     print(f"\nWrote {len(exp):,} rows of attributions to {path}")
     report = skig.report(
         explainer,

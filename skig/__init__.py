@@ -8,7 +8,7 @@ from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
 from ._version import __version__
-from .reporting import adverse_action, reason_codes, report
+from .reporting import adverse_action, reason_codes, report, write_csv
 
 __all__ = [
     "Explainer",
@@ -19,4 +19,5 @@ __all__ = [
     "plots",
     "reason_codes",
     "report",
+    "write_csv",
 ]

@@ -142,9 +142,9 @@ class Explainer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of raw columns seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Raw column names seen in ``fit``; only defined when X had string column names.
-    baseline_ : DataFrame of shape (n_baselines, n_features_in_) or None
+    baseline_ : DataFrame of shape (n_baselines, `n_features_in_`) or None
         The baseline (or background) rows in raw terms: the applicant(s) the paths start from, in the user's columns
         (NaN for ``baseline="zero"`` through preprocessing, which no raw row encodes to; None with
         ``features="encoded"``). ``Explanation.baseline`` carries it with the weights.

@@ -63,13 +63,13 @@ class FeatureSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator_ : estimator
         The clone fitted on all of ``X``.
-    importances_ : ndarray of shape (n_features_in_,)
+    importances_ : ndarray of shape (`n_features_in_`,)
         Mean absolute attribution per raw feature.
     threshold_ : float
         The importance threshold applied (-inf when only ``n_features_to_select`` is set).
     n_features_in_ : int
         Number of raw features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the raw features seen in ``fit`` (string column names only).
 
     Examples

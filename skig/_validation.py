@@ -34,8 +34,6 @@ def _frame_names(X: pd.DataFrame) -> np.ndarray | None:
 def _select_columns(X: pd.DataFrame, wanted, what: str) -> pd.DataFrame:
     """``X``'s columns ``wanted``, matched by label: missing ones refused, extra ones dropped with one warning."""
     present = list(X.columns)
-    if len(set(present)) != len(present):
-        raise ValueError(f"X has duplicated column names {_listed(pd.Index(present)[pd.Index(present).duplicated()])}.")
     wanted = list(wanted)
     missing = [name for name in wanted if name not in set(present)]
     extra = [name for name in present if name not in set(wanted)]
@@ -53,6 +51,15 @@ def _select_columns(X: pd.DataFrame, wanted, what: str) -> pd.DataFrame:
         )
     # Same columns in another order are matched by name, as a pandas user expects.
     return X if present == wanted else X.loc[:, wanted]
+
+
+def _check_unique_columns(X: pd.DataFrame) -> None:
+    duplicated = X.columns[X.columns.duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(
+            f"X has duplicated column names {_listed(duplicated)}; each column needs its own name for skig to match "
+            "it to what the model reads: rename or drop the copies (e.g. X.loc[:, ~X.columns.duplicated()])."
+        )
 
 
 def _as_frame_or_array(X):
@@ -98,6 +105,8 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool, model_columns: np.nd
         raise ValueError(f"X has 0 rows (shape={X.shape}); at least 1 row is required.")
     if X.shape[1] == 0:
         raise ValueError(f"X has 0 columns (shape={X.shape}); at least 1 column is required.")
+    if is_frame:
+        _check_unique_columns(X)
     names = _frame_names(X) if is_frame else None
     if reset:
         labels = None

@@ -6,9 +6,10 @@ Bad input ends with exit code 2 and a one-line message; tables go to CSV (spread
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import inspect
 import json
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -18,9 +19,8 @@ PICKLE_WARNING = (
 )
 _LONG_RUN_ROWS = 10_000
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: The baselines ``--baseline`` takes by name (anything else is a file of baseline rows).
+BASELINE_NAMES = ("zero", "mean", "median", "sample", "kmeans")
 
 
 class InputError(Exception):
@@ -35,16 +35,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- files
-def _read_table(path: Path, index_col: str | None = None):
+def _read_table(path: Path, index_col: str | None = None, what: str = "data file"):
     import pandas as pd
 
     if not path.exists():
-        raise InputError(f"data file {str(path)!r} does not exist")
+        raise InputError(f"{what} {str(path)!r} does not exist")
     if path.is_dir():
-        raise InputError(f"data file {str(path)!r} is a directory; give a .csv or .parquet file")
+        raise InputError(f"{what} {str(path)!r} is a directory; give a .csv or .parquet file")
     suffix = path.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
-        raise InputError(f"data file {str(path)!r} must end in .csv or .parquet")
+        raise InputError(f"{what} {str(path)!r} must end in .csv or .parquet")
     try:
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except ImportError as error:
@@ -72,32 +72,12 @@ def _check_output(path: Path, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-def _spreadsheet_safe(value):
-    """A text that a spreadsheet would run as a formula, prefixed with ``'``; numbers and other texts as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _neutralised(frame):
-    """``frame`` with every text cell, index label and column name safe to open in a spreadsheet."""
-    import pandas as pd
-
-    frame = frame.copy()
-    for name in frame.columns:
-        column = frame[name]
-        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-            frame[name] = column.astype(object).map(_spreadsheet_safe)
-    frame.index = frame.index.map(_spreadsheet_safe)
-    frame.index.name = _spreadsheet_safe(frame.index.name)
-    frame.columns = [_spreadsheet_safe(str(name)) for name in frame.columns]
-    return frame
-
-
 def _write_table(frame, path: Path) -> None:
     try:
         if path.suffix.lower() == ".csv":
-            _neutralised(frame).to_csv(path)
+            from .reporting import write_csv
+
+            write_csv(frame, path)
         else:
             frame.to_parquet(path)
     except ImportError as error:
@@ -192,17 +172,46 @@ def _target(value: str | None):
         return value
 
 
-def _row_label(value: str, index):
-    """The label of ``index`` that the command-line text ``value`` names (labels read from CSV are often ints)."""
-    for candidate in (value, _target(value)):
-        if candidate in index:
-            return candidate
-    raise InputError(f"--rows {value!r} is not a row label of the data (e.g. {list(index[:5])}); see --index-col")
+def _row_labels(args, index) -> list | None:
+    """The labels of ``index`` that ``--rows`` names (labels read from CSV are often ints), or None without it.
+
+    Rows are named by the labels of ``--index-col`` only: without it the rows have no labels but their positions,
+    and a position (155) is too easily taken for an id, so ``--rows`` then asks for ``--index-col``.
+    """
+    if not args.rows:
+        return None
+    if args.index_col is None:
+        raise InputError(
+            f"--rows {' '.join(args.rows)} names rows by label: give --index-col, the column of DATA that labels "
+            "them (e.g. an application id). Without it rows have only positions, which are easily mistaken for ids."
+        )
+    labels = []
+    for value in args.rows:
+        label = next((candidate for candidate in (value, _target(value)) if candidate in index), None)
+        if label is None:
+            raise InputError(
+                f"--rows {value!r} is not a value of --index-col {args.index_col!r} (e.g. {list(index[:5])})"
+            )
+        labels.append(label)
+    return labels
 
 
 def _model_columns(model) -> set[str] | None:
     names = getattr(model, "feature_names_in_", None)
     return None if names is None else {str(name) for name in names}
+
+
+def _baseline_rows(value: str):
+    """``--baseline`` as a file of rows; a value that names no file and looks like a misspelt name is refused so."""
+    path = Path(value)
+    if not path.exists() and path.suffix.lower() not in _TABLE_SUFFIXES:
+        close = difflib.get_close_matches(value.lower(), BASELINE_NAMES, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(
+            f"--baseline {value!r} is neither a baseline name ({', '.join(BASELINE_NAMES)}) nor an existing "
+            f".csv/.parquet file of baseline rows{hint}"
+        )
+    return _read_table(path, what="baseline file")
 
 
 def _explainer(args, model, reference):
@@ -213,9 +222,7 @@ def _explainer(args, model, reference):
         check_supported(model)  # only the model's type is checked here: an unsupported model is the user's input
     except TypeError as error:
         raise InputError(str(error)) from error
-    baseline = args.baseline
-    if baseline not in ("zero", "mean", "median", "sample", "kmeans"):
-        baseline = _read_table(Path(baseline))
+    baseline = args.baseline if args.baseline in BASELINE_NAMES else _baseline_rows(args.baseline)
     params = {"method": args.method, "baseline": baseline, "n_steps": args.steps, "output": args.output}
     params["target"] = _target(args.target)
     params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
@@ -276,26 +283,23 @@ def _report(args) -> None:
 
     out = _check_output(Path(args.out), (".html", ".htm"))
     reasons = _read_reasons(Path(args.reasons)) if args.reasons else None
-    model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
+    rows = _row_labels(args, X.index)
+    model = _load_model(Path(args.model))
     audit = _audit_column(model, X, args.group)
-    rows = [_row_label(value, X.index) for value in args.rows] if args.rows else None
     explainer = _explainer(args, model, _reference(args, X, audit))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        skig.report(
-            explainer,
-            X,
-            out,
-            rows=rows,
-            group=args.group,
-            reasons=reasons,
-            n_reasons=args.n_reasons,
-            direction=args.direction,
-            title=args.title,
-            random_state=args.random_state,
-        )
-    _print_warnings(args, caught)
+    skig.report(
+        explainer,
+        X,
+        out,
+        rows=rows,
+        group=args.group,
+        reasons=reasons,
+        n_reasons=args.n_reasons,
+        direction=args.direction,
+        title=args.title,
+        random_state=args.random_state,
+    )
     print(f"wrote {out}")
 
 
@@ -307,17 +311,27 @@ def _adverse_action(args) -> None:
     model = _load_model(Path(args.model))
     X = _read_table(Path(args.data), args.index_col)
     exp = _explainer(args, model, _reference(args, X)).explain(X)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
-    _print_warnings(args, caught)
+    table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
     _write_table(table, out)
     print(f"wrote the principal reasons of {len(table)} rows to {out}")
 
 
-def _print_warnings(args, caught) -> None:
-    for warning in caught:
-        print(f"skig {args.command}: warning: {_one_line(warning.message)}", file=sys.stderr)
+@contextlib.contextmanager
+def _warnings_once(command: str):
+    """Show each warning once, on one line, as ``skig COMMAND: warning: ...``, when it is raised (fit and explain
+    check the same rows, so the same warning comes twice; Python's own display adds a file, a line and its source)."""
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = _one_line(message)
+        if (category, text) not in shown:
+            shown.add((category, text))
+            print(f"skig {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)  # the once-only filter is ours, by message, not by source line
+        warnings.showwarning = show
+        yield
 
 
 # ------------------------------------------------------------------------ parser
@@ -327,7 +341,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-col", help="column of DATA holding the row labels (e.g. an application id)")
     parser.add_argument("--method", default="ig", help="attribution method (default: ig)")
     parser.add_argument(
-        "--baseline", default="mean", help="zero, mean, median, sample, kmeans, or a .csv/.parquet file of rows"
+        "--baseline",
+        default="mean",
+        help=f"{', '.join(BASELINE_NAMES)}, or a .csv/.parquet file of baseline rows (default: mean)",
     )
     parser.add_argument(
         "--steps",
@@ -385,7 +401,9 @@ def _add_report(commands) -> None:
         help="a column of DATA (e.g. a protected attribute) to compare attributions across; it is taken out of the "
         "model's input unless the model was fitted on it",
     )
-    report.add_argument("--rows", nargs="+", help="row labels (see --index-col) that get their own section")
+    report.add_argument(
+        "--rows", nargs="+", help="values of --index-col (required with it) whose rows get their own section"
+    )
     report.add_argument("--title", default="Model explanation report", help="the report's title")
     _reason_options(report, required=False)
     report.set_defaults(run=_report)
@@ -431,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.exceptions import NotFittedError
 
     try:
-        args.run(args)
+        with _warnings_once(args.command):
+            args.run(args)
     # ValueError is how skig and scikit-learn refuse bad values (parameters, columns, targets); a TypeError or
     # KeyError from inside is a bug and keeps its traceback.
     except (InputError, ValueError, NotFittedError) as error:

@@ -147,7 +147,7 @@ def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> 
     Returns
     -------
     Summary
-        ``importance`` (mean |attribution| per feature, largest first), ``mean_attribution``, ``completeness``,
+        ``importance`` (``mean |attribution|`` per feature, largest first), ``mean_attribution``, ``completeness``,
         and with ``by``: ``group_rows``, ``group_mean`` and ``group_mean_abs`` (features x groups).
     """
     return summarize_on(SPARK, explainer, explained, by=by, prefix=prefix)

@@ -247,3 +247,68 @@ def test_report_bad_rows_and_group_exit_2(files, capsys):
     assert "sex" in capsys.readouterr().err
     assert main([*args[:-1], str(path / "r.pdf")]) == 2
     assert "must end in .html" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "baseline, message",
+    [
+        (
+            "medain",
+            "--baseline 'medain' is neither a baseline name (zero, mean, median, sample, kmeans) nor an existing",
+        ),
+        ("medain", "did you mean 'median'?"),
+        ("Zeros", "did you mean 'zero'?"),
+        ("{p}/rows.csv", "baseline file '{p}/rows.csv' does not exist"),
+    ],
+)
+def test_misspelt_baseline_lists_the_names(files, capsys, baseline, message):
+    path, _, _ = files
+    args = ["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]
+    assert main([*args, "--baseline", baseline.format(p=path)]) == 2
+    errors = _errors(capsys.readouterr().err, "explain")
+    assert len(errors) == 1 and message.format(p=path) in errors[0], errors
+    assert not (path / "out.csv").exists()
+
+
+def test_baseline_file_is_read(files):
+    path, model, _ = files
+    X = pd.read_csv(path / "data.csv")
+    X.median().to_frame().T.to_csv(path / "baseline.csv", index=False)
+    args = ["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]
+    assert main([*args, "--baseline", str(path / "baseline.csv")]) == 0
+    written = pd.read_csv(path / "out.csv", index_col=0)
+    # closed form: a linear logit's IG from the median row is coef * (x - median)
+    oracle = (X - X.median()) * model.coef_[0]
+    np.testing.assert_allclose(written[[f"attribution_{c}" for c in X.columns]], oracle, atol=1e-8)
+
+
+@pytest.mark.parametrize("command", ["explain", "adverse-action", "report"])
+def test_unread_columns_warning_is_shown_once_on_one_line(files, capsys, command):
+    path, _, X = files
+    X.assign(note="free text").reset_index().to_csv(path / "extra.csv", index=False)
+    out = path / ("r.html" if command == "report" else "out.csv")
+    args = [command, str(path / "model.joblib"), str(path / "extra.csv"), "--index-col", "app_id", "-o", str(out)]
+    if command == "adverse-action":
+        args += ["--reasons", str(path / "reasons.json")]
+    assert main([*args, "--steps", "4"]) == 0
+    err = capsys.readouterr().err
+    assert _errors(err, command) == []  # every line is skig's own: no file:line, no source line
+    warned = [line for line in err.splitlines() if "does not read" in line]
+    assert warned == [
+        f"skig {command}: warning: X has columns the model does not read: ['note']; they are dropped and get no "
+        "attribution."
+    ]
+
+
+def test_rows_without_index_col_are_refused_before_any_work(files, capsys, monkeypatch):
+    path, _, _ = files
+    monkeypatch.setattr("skig.cli._load_model", lambda path: pytest.fail("the model was loaded"))
+    args = ["report", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "r.html")]
+    assert main([*args, "--rows", "15"]) == 2
+    errors = _errors(capsys.readouterr().err, "report")
+    assert len(errors) == 1 and "--rows 15 names rows by label: give --index-col" in errors[0]
+    assert not (path / "r.html").exists()
+    ids = ["report", str(path / "model.joblib"), str(path / "ids.csv"), "-o", str(path / "r.html")]
+    assert main([*ids, "--index-col", "app_id", "--rows", "15"]) == 2
+    errors = _errors(capsys.readouterr().err, "report")
+    assert len(errors) == 1 and "--rows '15' is not a value of --index-col 'app_id' (e.g. [" in errors[0]

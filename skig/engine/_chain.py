@@ -39,7 +39,13 @@ class Affine:
         return F.linear(x, self.weight, self.bias)
 
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
-        return grad @ self.weight.to(grad.dtype)
+        # F.linear with the transposed weight rather than ``grad @ weight``: with MKL on some CPUs (seen on AMD EPYC)
+        # the latter rounds a row differently by its position in the pass when the result is narrow (a first layer
+        # reading few features), which would make a row's attributions depend on the paths beside it.
+        cache = self.__dict__.setdefault("_transposed", {})
+        if grad.dtype not in cache:
+            cache[grad.dtype] = self.weight.t().to(grad.dtype).contiguous()
+        return F.linear(grad, cache[grad.dtype])
 
 
 @dataclass(frozen=True)

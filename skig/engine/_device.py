@@ -6,6 +6,9 @@ import copy
 
 import torch
 
+#: Dtypes whose models are explained in float32 (their weights converted exactly) rather than in their own precision.
+HALF_PRECISION = (torch.float16, torch.bfloat16)
+
 
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device of the module's first parameter or buffer (CPU for a module without either)."""
@@ -42,7 +45,8 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
 
     skig never changes the user's module (training flags, ``requires_grad``, hooks, device), so other threads may
     use it, explain it or train it meanwhile; gradient-rule hooks go on the copy. The copy shares nothing with the
-    original, so an in-place update of the original's weights during an explanation does not reach it.
+    original, so an in-place update of the original's weights during an explanation does not reach it. A float16
+    or bfloat16 module is copied in float32: the same weights, integrated without half-precision rounding.
     """
     try:
         snapshot = copy.deepcopy(module)
@@ -53,6 +57,9 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
         ) from error
     if device is not None:
         snapshot.to(device)
+    if module_dtype(snapshot) in HALF_PRECISION:
+        # Half-precision weights are exact in float32, and the copy is private: compute there, not in 8-11 bits.
+        snapshot.float()
     snapshot.eval()
     snapshot.requires_grad_(False)
     for param in snapshot.parameters():

@@ -12,6 +12,7 @@ import torch
 from ._chain import chain_chunk, compile_chain
 from ._gradients import progress_bar, row_padded
 from ._head_lines import Head, head_integrals
+from ._invariant import RowInvariantProducts
 from ._piecewise import (
     PiecewiseUnits,
     _violation_message,
@@ -136,7 +137,8 @@ class _PathChunk:
         n_points = points.shape[0]
         # Padded rows (see ROW_BLOCK) keep every point's values independent of the other points in its pass.
         points = row_padded(points).detach().requires_grad_(True)
-        output, units = record_forward(module, points)
+        with RowInvariantProducts():
+            output, units = record_forward(module, points)
         if not self.passes:
             self.codes = [_Rows(self.capacity) for _ in units]
         elif len(units) != len(self.codes):

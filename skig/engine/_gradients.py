@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._invariant import RowInvariantProducts
+
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,10 +45,12 @@ def row_padded(rows: torch.Tensor) -> torch.Tensor:
 
 
 def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
-    """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`), returning the rows asked for."""
+    """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`) with row-invariant backward products (see
+    :mod:`._invariant`), returning the rows asked for."""
 
     def padded(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
+        with RowInvariantProducts():
+            return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
 
     return padded
 

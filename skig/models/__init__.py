@@ -9,6 +9,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ModelAdapter, PredictionOnly, TorchModel, first_output, probe
+from ._forward_checks import check_single_input
 from ._heads import OutputHead
 from ._torch import is_skorch_net, settle_head, torch_model_from_module, torch_model_from_skorch
 
@@ -30,10 +31,11 @@ _ACCEPTED = (
 
 
 def _torch_model(model) -> TorchModel:
-    if isinstance(model, torch.nn.Module):
-        return torch_model_from_module(model)
-    if is_skorch_net(model):
-        return torch_model_from_skorch(model)
+    if isinstance(model, torch.nn.Module) or is_skorch_net(model):
+        is_module = isinstance(model, torch.nn.Module)
+        torch_model = torch_model_from_module(model) if is_module else torch_model_from_skorch(model)
+        check_single_input(torch_model.module, torch_model.description)
+        return torch_model
     from ._sklearn import is_supported_sklearn_model, torch_model_from_sklearn
 
     if is_supported_sklearn_model(model) or hasattr(model, "fit"):

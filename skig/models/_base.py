@@ -6,13 +6,16 @@ it returns: its output head, classes and number of outputs. It is complete when 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .._validation import is_number
 from ..engine._gradients import row_padded
+from ._forward_checks import inplace_message, is_inplace_error
 from ._heads import OutputHead
 
 _DIFFERENTIABLE_HINT = (
@@ -104,7 +107,18 @@ class ModelAdapter:
     def encode(self, X) -> np.ndarray:
         """The float64 matrix (n, d_encoded) that the module reads, from validated raw rows."""
         if self.preprocessor is not None:
-            X = self.preprocessor.transform(X)
+            try:
+                X = self.preprocessor.transform(X)
+            except (TypeError, ValueError) as error:  # numpy's DTypePromotionError is a TypeError
+                culprits = _unreadable_columns(X, error)
+                if not culprits:
+                    raise
+                raise ValueError(
+                    f"the pipeline's preprocessing failed on X's {'; '.join(culprits)}: "
+                    f"{type(error).__name__}: {error}. Its transformers read these columns as they are: turn them "
+                    "into what the pipeline was fitted on (e.g. dates into numbers such as days since a date) before "
+                    "the pipeline, or add a transformer for them to it."
+                ) from error
             if hasattr(X, "toarray"):
                 X = X.toarray()
         X = _numeric_matrix(X)
@@ -157,6 +171,26 @@ class ModelAdapter:
         return torch.cat(parts)
 
 
+def _unreadable_columns(X, error: Exception) -> list[str]:
+    """The columns of ``X`` a preprocessing ``error`` comes from, described: dates and durations (which
+    scikit-learn's transformers read as neither numbers nor categories), and columns holding a value it quotes."""
+    if not isinstance(X, pd.DataFrame):
+        return []
+    types = pd.api.types
+    described = [
+        f"column {name!r} ({X[name].dtype}: dates or durations)"
+        for name in X.columns
+        if types.is_datetime64_any_dtype(X[name]) or types.is_timedelta64_dtype(X[name])
+    ]
+    quoted = {single or double for single, double in re.findall(r"'([^']+)'|\"([^\"]+)\"", str(error))}
+    for name in X.columns:
+        if not types.is_numeric_dtype(X[name]) and quoted:
+            found = sorted(quoted & set(X[name].dropna().astype(str)))
+            if found:
+                described.append(f"column {name!r}, which holds {found[0]!r}")
+    return described
+
+
 def _numeric_matrix(X) -> np.ndarray:
     try:
         return np.asarray(X, dtype=np.float64)
@@ -196,6 +230,8 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
         try:
             raw = first_output(module(inputs))
         except Exception as error:
+            if is_inplace_error(error):  # e.g. ``x[:, 0] = 0`` on the input
+                raise TypeError(inplace_message(torch_model.description, module, inputs, error)) from error
             if "requires grad" in str(error):  # e.g. ``x.numpy()`` inside forward
                 raise TypeError(
                     f"{torch_model.description} fails when its input requires a gradient ({error}); "
@@ -209,4 +245,10 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
                 f"{torch_model.description} returned an output that does not depend differentiably on its input "
                 f"(no gradient flows back); {_DIFFERENTIABLE_HINT}"
             )
+        try:  # one backward pass: autograd refuses some forwards only there (a tensor it needs changed in place)
+            torch.autograd.grad(raw.sum(), inputs, allow_unused=True)
+        except RuntimeError as error:
+            if is_inplace_error(error):
+                raise TypeError(inplace_message(torch_model.description, module, inputs, error)) from error
+            raise
     return raw.detach()

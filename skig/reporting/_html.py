@@ -83,7 +83,7 @@ def report(
     title : str, default="Model explanation report"
         The report's title.
     tolerance : float, default=0.01
-        Completeness passes when max |delta| is at most ``tolerance`` times the mean |prediction - base value|.
+        Completeness passes when ``max |delta|`` is at most ``tolerance`` times ``mean |prediction - base value|``.
     max_stability_rows : int, default=500
         Rows re-explained (a seeded sample) for the stability checks.
     random_state : int, RandomState instance or None, default=0

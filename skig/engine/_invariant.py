@@ -1,0 +1,75 @@
+"""Products with frozen weights whose backward rounds every row alike, wherever the row sits in its pass.
+
+A row's numbers must not depend on the rows explained with it (Spark and Dask promise the numbers of one machine).
+Padding passes to whole row blocks (:data:`._gradients.ROW_BLOCK`) settles the forward products, but autograd's
+backward of ``x @ weight.T`` is ``grad @ weight``, and with MKL on some CPUs (seen on AMD EPYC, float32, a first
+layer reading few features) that product rounds a row differently by its position in the pass. The same product
+as ``F.linear(grad, weight.T)`` runs the kernel the forward pass uses, which does not.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+
+class _FrozenLinear(torch.autograd.Function):
+    """``F.linear(x, weight, bias)`` with a frozen weight and bias; the input's gradient through ``F.linear``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (weight,) = ctx.saved_tensors
+        return F.linear(grad, weight.t().contiguous()), None, None
+
+
+def _frozen(tensor) -> bool:
+    return tensor is None or (isinstance(tensor, torch.Tensor) and not tensor.requires_grad)
+
+
+class RowInvariantProducts(TorchFunctionMode):
+    """While active, ``F.linear`` and ``x @ W`` with a frozen 2-D ``W`` take their input gradient row-invariantly.
+
+    Forward values are unchanged (the same call); only the backward's kernel differs. Anything else passes through.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear and not kwargs:
+            x, weight, bias = (*args, None)[:3]
+            if isinstance(x, torch.Tensor) and x.requires_grad and _frozen(weight) and _frozen(bias):
+                if weight.dim() == 2:
+                    return _FrozenLinear.apply(x, weight, bias)
+        elif func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm) and len(args) == 2:
+            x, matrix = args
+            if (
+                isinstance(x, torch.Tensor)
+                and x.requires_grad
+                and x.dim() == 2
+                and isinstance(matrix, torch.Tensor)
+                and matrix.dim() == 2
+                and not matrix.requires_grad
+                and not kwargs
+            ):
+                # x @ M is F.linear(x, M.T): keep the forward product as the user wrote it, take the backward above.
+                return _MatmulFrozen.apply(x, matrix)
+        return func(*args, **kwargs)
+
+
+class _MatmulFrozen(torch.autograd.Function):
+    """``x @ matrix`` with a frozen matrix; the input's gradient ``grad @ matrix.T`` through ``F.linear``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(matrix)
+        return x @ matrix
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (matrix,) = ctx.saved_tensors
+        return F.linear(grad, matrix.contiguous()), None
