@@ -141,6 +141,10 @@ def test_dask_worker_processes_use_one_thread_per_task(in_cluster, tmp_path, pip
 
 
 def test_threaded_scheduler_divides_the_process_threads(tmp_path, pipeline, portfolio, torch_threads):
+    """A pool of 2 threads in a process of 4 torch threads: 2 per task (the pool is new: a thread takes torch's
+    count when it first uses torch, and an older pool thread keeps the count it had)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import dask
     import dask.dataframe as dd
 
@@ -150,7 +154,8 @@ def test_threaded_scheduler_divides_the_process_threads(tmp_path, pipeline, port
     explainer.record_dir_ = str(tmp_path)
     torch.set_num_threads(4)
     ddf = dd.from_pandas(portfolio, npartitions=4, sort=False)
-    with dask.config.set(num_workers=2):
-        skig.dask.explain(explainer, ddf, key="account_id").compute(scheduler="threads")
+    with dask.config.set(num_workers=2), ThreadPoolExecutor(2) as pool:
+        skig.dask.explain(explainer, ddf, key="account_id").compute(scheduler="threads", pool=pool)
+        after = {pool.submit(torch.get_num_threads).result() for _ in range(8)}
     assert set(recorded_threads(tmp_path)) == {2}
-    assert torch.get_num_threads() == 4
+    assert torch.get_num_threads() == 4 and after == {4}
