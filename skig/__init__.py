@@ -8,12 +8,14 @@ from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
 from ._version import __version__
+from .models import ModelChangedError
 from .reporting import adverse_action, reason_codes, report, write_csv
 
 __all__ = [
     "Explainer",
     "Explanation",
     "FeatureSelector",
+    "ModelChangedError",
     "__version__",
     "adverse_action",
     "plots",

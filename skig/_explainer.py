@@ -18,7 +18,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._explanation import Explanation
-from ._fit_checks import check_gradient_flows, check_gradient_rule, check_parameters, resolve_rule
+from ._fit_checks import check_gradient_rule, check_parameters, resolve_rule
+from ._gradient_guard import check_columns_differentiable, check_completeness
+from ._gradient_guard import rows_named as _rows_named
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
 from .baselines import BACKGROUND_ESTIMATORS, BASELINE_STATISTICS, fit_baselines
@@ -34,18 +36,34 @@ from .engine import (
     gradient_rule,
     module_device,
     module_dtype,
+    piecewise_linear_violations,
     private_copy,
     resolve_device,
     row_keys,
 )
-from .models import PredictionOnly, adapt_model, model_input_columns
+from .engine._device import COPY_ATTEMPTS
+from .engine._inputs import InputSpace, trace_lookups
+from .models import (
+    ModelChangedError,
+    PredictionOnly,
+    adapt_model,
+    check_arguments,
+    input_columns,
+    model_input_columns,
+    model_state,
+)
 from .models._feature_mapping import NonSeparableTransformerError
+from .models._input_space import categorical_baselines, check_codes
 
 OUTPUTS = ("auto", "raw", "logit", "probability")
 #: The most steps a path may get: past this, quadrature gains nothing float64 can show, and building the
 #: Gauss-Legendre rule alone takes seconds (O(n^2)); piecewise-linear nets get exact integration instead.
 MAX_STEPS = 2**13
 _PROBE_ROWS = 8
+#: Reference rows whose paths the zero-gradient guard probes at ``fit``.
+_GUARD_ROWS = 64
+#: Reference rows an embedding net looks up at ``fit`` for the noise scale of its vector coordinates.
+_NOISE_ROWS = 10_000
 
 
 class Explainer(TransformerMixin, BaseEstimator):
@@ -56,12 +74,18 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : torch.nn.Module, skorch net, scikit-learn linear model or MLP, or Pipeline
-        The model to explain, already fitted. A ``torch.nn.Module`` must take a float tensor of shape (n, d).
+    model : torch.nn.Module, skorch net, pytorch-tabnet estimator, scikit-learn linear model or MLP, or Pipeline
+        The model to explain, already fitted. A ``torch.nn.Module`` takes a float tensor of shape (n, d), or the
+        tensors ``inputs`` names; columns it looks up in embedding tables are integrated in embedding space
+        (``docs/tabular_nets.md``).
         The explainer never fits or modifies it: every explanation runs on a private copy (eval mode, parameters
-        frozen, on ``device``), so other threads may use or train the model meanwhile; an explanation reflects
-        the weights at the time of the call. :func:`~sklearn.base.clone` keeps the same model; an explainer
-        restored from a pickle holds its own copy of it.
+        frozen, on ``device``) of the parameters and buffers as they were at one instant, so other threads may use
+        or train the model meanwhile. An explanation describes the model as it is when :meth:`explain` is called:
+        a net refitted since ``fit`` (skorch builds a new ``module_``), a refitted scikit-learn model, a replaced
+        module or pipeline step is adapted again; where what ``fit`` learned no longer holds (the preprocessing,
+        the classes or the outputs changed), :meth:`explain` raises :class:`~skig.ModelChangedError`.
+        :func:`~sklearn.base.clone` keeps the same model; an explainer restored from a pickle holds its own copy
+        of it.
     method : {"ig", "smoothgrad", "smoothgrad_sq", "vargrad", "expected", "guided"}, default="ig"
         The attribution method.
 
@@ -137,6 +161,18 @@ class Explainer(TransformerMixin, BaseEstimator):
     features : {"raw", "encoded"}, default="raw"
         Report attributions on the user's raw columns (encoded columns summed back to the column they come from) or
         on the preprocessed columns the model reads (needed when preprocessing mixes columns, e.g. PCA).
+    inputs : dict or None, default=None
+        For a torch module or skorch net whose ``forward`` takes several arguments (``forward(x_num, x_cat)``):
+        ``{argument name: [column, ...]}``, the DataFrame columns each argument reads, in order. An argument whose
+        columns are all categorical gets integer codes (``torch.long``): pandas ``Categorical`` columns pass their
+        codes, integer columns pass as they are, and ``{argument: {column: [categories...]}}`` maps strings to their
+        position in the list. None: the module takes one float matrix.
+    zero_gradient : {"raise", "warn"}, default="raise"
+        What happens when a column reaches the output only through steps without a gradient (an integer cast,
+        rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
+        the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
+        ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
+        with four times the steps by Gauss-Legendre (at least 64), or under exact integration.
 
     Attributes
     ----------
@@ -152,9 +188,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         The same rows in the space the model reads.
     baseline_weights_ : ndarray of shape (n_baselines,)
         Weight of each baseline row, summing to 1.
-    noise_scale_ : ndarray of shape (n_encoded,)
-        Standard deviation of each encoded column in the reference rows; SmoothGrad's noise is
-        ``noise_level * noise_scale_``.
+    noise_scale_ : ndarray of shape (n_points,)
+        Standard deviation of each coordinate of the input space in the reference rows: the encoded columns (0 for
+        code columns), then for embedding nets each looked-up vector coordinate (over at most 10,000 evenly spaced
+        rows); SmoothGrad's noise is ``noise_level * noise_scale_``.
+    input_space_ : InputSpace
+        Where paths run: the encoded columns, and for a net that looks input columns up in embedding tables the
+        lookups traced at ``fit`` (see ``docs/tabular_nets.md``).
     encoded_feature_names_ : ndarray of shape (n_encoded,)
         Names of the columns the model reads.
     encoded_feature_groups_ : ndarray of shape (n_encoded,)
@@ -207,6 +247,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "features": [StrOptions({"raw", "encoded"})],
+        "zero_gradient": [StrOptions({"raise", "warn"})],
+        "inputs": [dict, None],
     }
 
     def __init__(
@@ -233,6 +275,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         random_state=None,
         progress=False,
         features="raw",
+        zero_gradient="raise",
+        inputs=None,
     ):
         self.model = model
         self.method = method
@@ -255,6 +299,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.features = features
+        self.zero_gradient = zero_gradient
+        self.inputs = inputs
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (parameters, set_output configuration, metadata requests), except that the model
@@ -310,10 +356,17 @@ class Explainer(TransformerMixin, BaseEstimator):
         params = self.get_params(deep=False)
         check_parameters(params)
         resolve_device(self.device)  # a device torch does not know is bad input: refuse it before any work
-        numeric = not _has_preprocessing(self.model)
-        rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_input_columns(self.model))
+        check_arguments(self.model, self.inputs)
+        numeric = not _has_preprocessing(self.model) and self.inputs is None
+        model_columns = model_input_columns(self.model) if self.inputs is None else input_columns(self.inputs, X)
+        rows = check_rows(self, X, reset=True, numeric=numeric, model_columns=model_columns)
+        # Read before the adapter is built: a change during fit then shows at the next explanation, not never.
+        state = model_state(self.model)
         adapter = adapt_model(
-            self.model, rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+            self.model,
+            rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS],
+            inputs=self.inputs,
+            fit_rows=rows,
         )
         raw_names = feature_names(self)
         encoded = adapter.encode(rows)
@@ -322,6 +375,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
         snapshot = private_copy(adapter.module)  # one private copy for every model check of this fit
         check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
+        # Where paths run: the encoded matrix, joined by the vectors of the lookups that read input columns.
+        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded)))
+        self._check_codes(space, encoded, rows)
+        self.input_space_ = space
         if adapter.classes is not None:
             self.classes_ = adapter.classes
         elif hasattr(self, "classes_"):
@@ -329,7 +386,9 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = adapter.n_outputs
         self.output_ = adapter.output_space(self.output)
         self.adapter_ = adapter
-        self.rule_ = resolve_rule(self.rule, self.method, self.gradient_rule, adapter, snapshot, encoded[:_PROBE_ROWS])
+        self.rule_ = resolve_rule(
+            self.rule, self.method, self.gradient_rule, adapter, space.module(snapshot), self._points(snapshot, encoded)
+        )
 
         def encode_rows(baseline_rows):
             try:
@@ -351,12 +410,61 @@ class Explainer(TransformerMixin, BaseEstimator):
             baseline_weights=self.baseline_weights,
             random_state=self.random_state,
         )
+        categorical_baselines(space, fitted, self.baseline, encoded, rows, self.encoded_feature_groups_)
         self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
-        self.noise_scale_ = encoded.std(axis=0)
-        check_gradient_flows(adapter, snapshot, self.output_, encoded[:_PROBE_ROWS], fitted.encoded)
+        # An embedding net's vectors come from forward passes: at most _NOISE_ROWS evenly spaced reference rows.
+        sampled = encoded if not space.lookups else encoded[:: max(1, len(encoded) // _NOISE_ROWS)]
+        points = self._points(snapshot, sampled, n_rows=len(sampled))
+        # SmoothGrad perturbs float inputs and embedding vectors, never codes (a lookup reads its vector instead).
+        self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
+        self.noise_scale_[space.code_columns] = 0.0
+        self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
+        self._fitted_model_state = state  # what the baselines, feature mapping and noise scale were learned through
+        self._current = (state, adapter)  # the adapter of the model as it was last seen, and its state
         return self
+
+    def _points(self, snapshot, encoded: np.ndarray, n_rows: int = _PROBE_ROWS, baseline: bool = False) -> np.ndarray:
+        """The first ``n_rows`` encoded rows (baseline rows with ``baseline``) as points of the input space."""
+        if not self.input_space_.lookups:
+            return np.asarray(encoded[:n_rows], dtype=np.float64)
+        rows = np.array(encoded[:n_rows], dtype=np.float64)  # a writable copy (pandas hands out read-only arrays)
+        tensor = torch.as_tensor(rows, dtype=module_dtype(snapshot), device=module_device(snapshot))
+        zero = baseline and self._zero_vectors
+        return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
+
+    @property
+    def _zero_vectors(self) -> bool:
+        """Whether the baseline's embedding vectors are the zero vector (``baseline="zero"``), not looked up."""
+        return isinstance(self.baseline, str) and self.baseline == "zero"
+
+    def _check_codes(self, space: InputSpace, encoded: np.ndarray, rows) -> None:
+        """Refuse codes that no embedding table row stands for, naming the raw column, values and rows."""
+        index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
+        if self.features == "raw":
+            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self.get_feature_names_out())
+        else:
+            check_codes(space, encoded, encoded, index, np.arange(encoded.shape[1]), self.encoded_feature_names_)
+
+    def _check_gradients(self, snapshot, points: np.ndarray, baseline: np.ndarray, adapter=None) -> None:
+        """The zero-gradient guard on the paths from the first baseline to a few reference rows, in the input space
+        (for ``adapter``, by default the fitted one)."""
+        adapter = self.adapter_ if adapter is None else adapter
+        space = self.input_space_
+        snapshot = space.module(snapshot)
+        dtype, device = module_dtype(snapshot), module_device(snapshot)
+        scalar = adapter.scalar_fn(self.output_, snapshot)
+        target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
+        check_columns_differentiable(
+            lambda points: scalar(points, torch.full((len(points),), target, device=device)),
+            torch.as_tensor(points, dtype=dtype, device=device),
+            torch.as_tensor(baseline, dtype=dtype, device=device),
+            self.encoded_feature_groups_[space.encoded_column()],
+            self.get_feature_names_out() if self.features == "raw" else self.encoded_feature_names_,
+            adapter.description,
+            when=self.zero_gradient,
+        )
 
     def _encoded_names(self, adapter, raw_names: np.ndarray, n_encoded: int) -> np.ndarray:
         """Encoded column names; sets ``encoded_feature_groups_`` (the raw column of each encoded one)."""
@@ -396,14 +504,21 @@ class Explainer(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If columns are missing, preprocessing leaves NaN, or the model's output is NaN or infinite at a row or
-            at the baseline.
+            If columns are missing, preprocessing leaves NaN, a code column holds a code its embedding table has no
+            row for (a category the model never saw), or the model's output is NaN or infinite at a row or at the
+            baseline.
+        ModelChangedError
+            If the model changed since ``fit`` so that what ``fit`` learned no longer holds (a refitted or
+            re-parametrised preprocessing step, other classes or outputs, a net no longer piecewise-linear under
+            exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
-        adapter = self.adapter_
-        rows = check_rows(self, X, reset=False, numeric=adapter.numeric_input)
+        rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
+        adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
         check_encoded_finite(encoded, self.encoded_feature_names_)
+        space = self.input_space_
+        self._check_codes(space, encoded, rows)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
         method = self._method()
@@ -412,8 +527,11 @@ class Explainer(TransformerMixin, BaseEstimator):
         module = private_copy(adapter.module, resolve_device(self.device))
         with gradient_rule(module, self.gradient_rule):
             dtype, device = module_dtype(module), module_device(module)
-            inputs = torch.as_tensor(encoded, dtype=dtype, device=device)
-            max_points = chunk_points(module, inputs[:_PROBE_ROWS], self.batch_size)
+            looked_up, module = module, space.module(module)  # the module reading points of the input space
+            encoded_rows = torch.as_tensor(encoded, dtype=dtype, device=device)
+            probe = space.points(looked_up, encoded_rows[:_PROBE_ROWS], _PROBE_ROWS)
+            max_points = chunk_points(module, probe, self.batch_size)
+            inputs = space.points(looked_up, encoded_rows, max_points)
             scalar_fn = adapter.scalar_fn(self.output_, module)
             targets, labels = resolve_targets(
                 target,
@@ -429,7 +547,12 @@ class Explainer(TransformerMixin, BaseEstimator):
                 inputs=inputs,
                 targets=targets,
                 predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
-                baselines=torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                baselines=space.points(
+                    looked_up,
+                    torch.tensor(self.encoded_baseline_.to_numpy(), dtype=dtype, device=device),
+                    max_points,
+                    zero_vectors=self._zero_vectors,
+                ),
                 baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
@@ -441,6 +564,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
             attributions, steps = method.attribute(problem)
+            if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
+                check_completeness(method, problem, attributions, steps, index, self._refit_method)
+            attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
         return self._explanation(
             rows,
@@ -454,6 +580,87 @@ class Explainer(TransformerMixin, BaseEstimator):
             method,
         )
 
+    def _adapter_now(self, rows):
+        """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
+
+        A refitted skorch net (a new ``module_``), a refitted scikit-learn model, a replaced module or pipeline
+        step: the explanation describes the model as it is, rebuilt and checked as ``fit`` would. Where what
+        ``fit`` learned can no longer hold (the preprocessing, the classes or the output changed), it refuses.
+        """
+        state = model_state(self.model)
+        seen, adapter = self._current
+        if state == seen:
+            return adapter
+        probe = rows.iloc[:_PROBE_ROWS] if isinstance(rows, pd.DataFrame) else rows[:_PROBE_ROWS]
+        # Read until two consecutive states agree, so that a model trained meanwhile is not rebuilt torn.
+        for _ in range(COPY_ATTEMPTS):
+            adapter = self._adapt_changed(state, probe)
+            read, state = state, model_state(self.model)
+            if state == read:
+                break
+        else:
+            raise ModelChangedError(
+                f"the model changed while skig read it, {COPY_ATTEMPTS} times in a row; explain between updates."
+            )
+        self._check_same_outputs(adapter)
+        encoded = adapter.encode(probe)
+        snapshot = private_copy(adapter.module)
+        check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
+        points = self._points(snapshot, encoded)  # in the input space fit traced
+        if self.rule_ == "exact":
+            violations = piecewise_linear_violations(
+                PredictionOnly(self.input_space_.module(snapshot)),
+                torch.as_tensor(points, dtype=module_dtype(snapshot), device=module_device(snapshot)),
+            )
+            if violations:
+                raise ModelChangedError(
+                    f"the model changed since the explainer was fitted: fit chose exact integration for a "
+                    f"piecewise-linear network, but {adapter.description} now computes {violations[:5]}. Call fit "
+                    "again."
+                )
+        baseline = self._points(snapshot, self.encoded_baseline_.to_numpy()[:1], baseline=True)
+        self._check_gradients(snapshot, points, baseline, adapter)
+        self._current = (state, adapter)
+        return adapter
+
+    def _adapt_changed(self, state, probe):
+        """A new adapter for the model in ``state``, refused if its preprocessing is not the one fit learned through."""
+        changed = state.preprocessing_changes(self._fitted_model_state)
+        if changed:
+            raise ModelChangedError(
+                f"{' and '.join(changed)} of the model changed since the explainer was fitted (refitted, replaced or "
+                "given other parameters): the baselines, noise scale and feature mapping it learned in fit were "
+                "computed through the preprocessing as it was then. Call fit again."
+            )
+        try:
+            if self.inputs is None:
+                return adapt_model(self.model, probe)
+            adapter = adapt_model(self.model, probe, inputs=self.inputs, fit_rows=probe)
+            adapter.preprocessor = self.adapter_.preprocessor  # the categories fit learned, not the probe's
+            return adapter
+        except (TypeError, ValueError) as error:
+            raise ModelChangedError(
+                f"the model changed since the explainer was fitted, and no longer fits what fit learned: {error} "
+                "Call fit again."
+            ) from error
+
+    def _check_same_outputs(self, adapter) -> None:
+        """Refuse a changed model whose outputs no longer mean what they meant at fit (classes, output kind)."""
+        fitted = self.adapter_
+        classes, before = adapter.classes, getattr(self, "classes_", None)
+        if (classes is None) != (before is None) or (
+            classes is not None and (len(classes) != len(before) or not np.array_equal(classes, before))
+        ):
+            raise ModelChangedError(
+                f"the model's classes changed since the explainer was fitted ({_listed(before)} then, "
+                f"{_listed(classes)} now); targets and output spaces were resolved for the old ones. Call fit again."
+            )
+        if adapter.n_outputs != self.n_outputs_ or adapter.head.kind != fitted.head.kind:
+            raise ModelChangedError(
+                f"the model's outputs changed since the explainer was fitted ({self.n_outputs_} {fitted.head.kind} "
+                f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
+            )
+
     def _method(self):
         """The attribution method object, with its integration strategy and random draws from ``random_state``."""
         method = METHODS[self.method]
@@ -461,6 +668,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         random_state = check_random_state(self.random_state) if method.stochastic else None
         extra = {"noise_scale": self.noise_scale_} if "noise_level" in method.parameters else {}
         return method(self.get_params(deep=False), integration, random_state, **extra)
+
+    def _refit_method(self, n_steps: int):
+        """The attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
+        re-integrating a few rows."""
+        method = self._method()
+        method.integration = Integration("gausslegendre", min(int(n_steps), MAX_STEPS), tol=self.tol)
+        return method
 
     def _explanation(
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
@@ -569,10 +783,8 @@ def _raw_baseline(raw: pd.DataFrame | None, names: np.ndarray, n_rows: int, feat
     return raw
 
 
-def _rows_named(index: pd.Index, mask: np.ndarray) -> str:
-    labels = index[mask]
-    shown = ", ".join(repr(label) for label in labels[:10])
-    return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
+def _listed(classes) -> str:
+    return "none" if classes is None else str(list(classes)[:10])
 
 
 def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:

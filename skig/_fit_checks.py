@@ -1,6 +1,7 @@
 """What ``fit`` checks beyond single parameters: combinations that mean nothing, and what a few reference rows show
-of the model (ReLU called as a function under a gradient rule, a gradient that is zero everywhere, whether it is
-piecewise-linear). The model checks run on the explainer's private copy of the module, never on the user's.
+of the model (ReLU called as a function under a gradient rule, whether it is piecewise-linear); the zero-gradient
+guard is in ``_gradient_guard.py``. The model checks run on the explainer's private copy of the module, never on
+the user's.
 """
 
 from __future__ import annotations
@@ -40,37 +41,6 @@ def check_gradient_rule(adapter, module: torch.nn.Module, encoded: np.ndarray, r
             f"{adapter.description} also calls ReLU as a function ({calls} call(s) of torch.relu, "
             "F.relu or Tensor.relu per forward pass), whose gradient would silently stay standard. Use "
             "torch.nn.ReLU modules in the model, or gradient_rule='standard'."
-        )
-
-
-def check_gradient_flows(
-    adapter, module: torch.nn.Module, space: str, encoded: np.ndarray, baselines: np.ndarray
-) -> None:
-    """Refuse a model whose gradient is zero all along the paths while its output changes (round, sign, steps).
-
-    IG of such a model is zero everywhere, so its delta would be the whole output change: no explanation at all.
-    """
-    dtype, device = module_dtype(module), module_device(module)
-    ends = torch.as_tensor(encoded, dtype=dtype, device=device)
-    starts = torch.as_tensor(baselines, dtype=dtype, device=device)[:1].expand_as(ends)
-    alphas = torch.linspace(0.05, 0.95, 7, dtype=dtype, device=device)
-    points = (starts.unsqueeze(0) + alphas.view(-1, 1, 1) * (ends - starts).unsqueeze(0)).reshape(-1, ends.shape[1])
-    scalar = adapter.scalar_fn(space, module)
-    target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
-    targets = torch.full((len(points),), target, device=device)
-    with torch.enable_grad():
-        points.requires_grad_(True)
-        values = scalar(points, targets)
-        (grad,) = torch.autograd.grad(values.sum(), points)
-    with torch.no_grad():
-        change = (scalar(ends, targets[: len(ends)]) - scalar(starts, targets[: len(ends)])).abs().max()
-    if bool(torch.all(grad == 0)) and float(change) > 0:
-        raise TypeError(
-            f"{adapter.description}'s gradient is zero at every probed point between the baseline and the reference "
-            f"rows, while its output changes there (by up to {float(change):.3g}): it is piecewise constant (e.g. "
-            "round, sign, a step or a threshold inside forward), so Integrated Gradients cannot attribute it. Explain "
-            "the model before the rounding (e.g. its logits), or use a perturbation method such as "
-            "shap.KernelExplainer."
         )
 
 

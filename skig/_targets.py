@@ -23,7 +23,8 @@ def output_labels(classes: np.ndarray | None, head_kind: str, n_outputs: int) ->
 
 def label_index(value, labels: np.ndarray, index: np.ndarray, *, kind: str) -> int:
     """The head index of ``value``: a label, or failing that a position in ``labels``; ``kind`` names them."""
-    matches = np.flatnonzero(labels == value) if np.ndim(value) == 0 else []
+    # As objects, so that a label of another type (a string against integer classes) compares unequal, not "failed".
+    matches = np.flatnonzero(labels.astype(object) == value) if np.ndim(value) == 0 else []
     if len(matches):
         return int(index[matches[0]])
     if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool) and 0 <= value < len(labels):

@@ -21,6 +21,7 @@ from ._distributed._backend import Backend, explain_on, summarize_on
 from ._distributed._partition import PartitionTask
 from ._distributed._schema import OutputLayout
 from ._distributed._summary import Summary
+from ._spark_workers import check_workers
 
 __all__ = ["explain", "summarize"]
 
@@ -107,6 +108,9 @@ def explain(
     ------
     ValueError
         If a column is missing, output names collide, or a stochastic method has no ``key``.
+    RuntimeError
+        If Spark's Python workers cannot load the explainer (no skig, or not the model's modules, there): checked
+        by one small Spark job (a second or two) when ``explain`` is called, before any job of the explanation runs.
 
     Examples
     --------
@@ -168,6 +172,7 @@ class SparkBackend(Backend):
         # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
         session.conf.set(MAX_RECORDS_PER_BATCH, str(task.batch_rows))
         payload = session.sparkContext.broadcast(cloudpickle.dumps(explainer))
+        check_workers(session, payload)  # a clear error now, rather than "No module named 'skig'" at the first action
 
         def explain_batches(batches):
             worker_explainer = _worker_explainer(payload)

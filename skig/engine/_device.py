@@ -40,6 +40,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+#: Copies of a module skig takes before giving up when every one overlapped a change of its parameters.
+COPY_ATTEMPTS = 100
+
+
 def private_copy(module: torch.nn.Module, device: torch.device | None = None) -> torch.nn.Module:
     """A snapshot of ``module`` for one explanation: on ``device``, in eval mode, parameters without gradients.
 
@@ -47,14 +51,34 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
     use it, explain it or train it meanwhile; gradient-rule hooks go on the copy. The copy shares nothing with the
     original, so an in-place update of the original's weights during an explanation does not reach it. A float16
     or bfloat16 module is copied in float32: the same weights, integrated without half-precision rounding.
+
+    The snapshot is consistent: every parameter and buffer holds the value it had at one same instant. After
+    copying, each tensor is read again and compared bit for bit with its copy, and torch's version counters
+    (bumped by every in-place change: optimizer steps, ``load_state_dict``, ``add_``) are compared with theirs
+    before the copy; a copy that overlapped any change is taken again (up to :data:`COPY_ATTEMPTS` times). Each
+    tensor then kept its copied value from the end of the copy to the start of the check, so the copy is the
+    module's state at the instant between them. A training step that updates its parameters one after another
+    passes through intermediate states, and an instant may fall inside one: a copy never mixes values that never
+    coexisted, but only a lock held around both the step and the explanation restricts it to states between steps.
+
+    Raises
+    ------
+    TypeError
+        If the module cannot be deep-copied.
+    RuntimeError
+        If the module changed during every one of :data:`COPY_ATTEMPTS` copies.
     """
-    try:
-        snapshot = copy.deepcopy(module)
-    except Exception as error:
-        raise TypeError(
-            f"skig explains a private copy of the model so that other users of it are not disturbed, but "
-            f"copy.deepcopy failed on {type(module).__name__}: {type(error).__name__}: {error}"
-        ) from error
+    for _ in range(COPY_ATTEMPTS):
+        versions = _versions(module)
+        snapshot = _deepcopy(module)
+        if _same_tensors(snapshot, module) and _versions(module) == versions:
+            break
+    else:
+        raise RuntimeError(
+            f"the parameters of {type(module).__name__} changed while skig copied them, {COPY_ATTEMPTS} times in a "
+            "row (another thread is updating them without pause); explain between updates, e.g. hold a lock around "
+            "the optimizer step and the call to explain."
+        )
     if device is not None:
         snapshot.to(device)
     if module_dtype(snapshot) in HALF_PRECISION:
@@ -65,3 +89,47 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
     for param in snapshot.parameters():
         param.grad = None
     return snapshot
+
+
+def _deepcopy(module: torch.nn.Module) -> torch.nn.Module:
+    try:
+        return copy.deepcopy(module)
+    except Exception as error:
+        raise TypeError(
+            f"skig explains a private copy of the model so that other users of it are not disturbed, but "
+            f"copy.deepcopy failed on {type(module).__name__}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *module.buffers()]
+
+
+def _versions(module: torch.nn.Module) -> list[int]:
+    return [_version(tensor) for tensor in _tensors(module)]
+
+
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return tensor._version
+    except RuntimeError:  # inference tensors keep no version counter; the bitwise check still covers them
+        return -1
+
+
+def _same_tensors(snapshot: torch.nn.Module, module: torch.nn.Module) -> bool:
+    """Whether every parameter and buffer of ``module`` still equals its copy in ``snapshot``, bit for bit."""
+    copies, originals = _tensors(snapshot), _tensors(module)
+    if len(copies) != len(originals):
+        return False
+    with torch.no_grad():
+        return all(_bitwise_equal(a, b) for a, b in zip(copies, originals, strict=True))
+
+
+def _bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    # Bits, not values: NaN equals itself, and -0.0 differs from 0.0, as a copy would have them.
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    try:
+        return torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
+    except RuntimeError:  # layouts without a byte view (sparse, quantized): compare the values
+        return torch.equal(a, b)

@@ -207,15 +207,16 @@ def path_gradients(
             points.requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
             if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
-                # Whole groups: each group's weighted sum is one batched matrix product in the points' dtype, with
-                # the step factored out when the group's points share it; only the sum over passes is in float64.
+                # Whole groups: each group's weighted sum in the points' dtype, with the step factored out when the
+                # group's points share it; only the sum over passes is in float64. A product and a sum, not bmm:
+                # MKL's batched product rounds a group differently by its place in the batch (seen at 7 columns).
                 first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
-                weight = weight.view(n_groups, 1, paths.per_group)
+                weight = weight.view(n_groups, paths.per_group, 1)
                 if step.ndim == 3:
-                    contribution = torch.bmm(weight, grad.reshape(n_groups, paths.per_group, -1)) * step
+                    contribution = (grad.view(n_groups, paths.per_group, -1) * weight).sum(1) * step.squeeze(1)
                 else:
-                    contribution = torch.bmm(weight, (grad * step).view(n_groups, paths.per_group, -1))
-                out[first : first + n_groups] += contribution.view(n_groups, -1)
+                    contribution = ((grad * step).view(n_groups, paths.per_group, -1) * weight).sum(1)
+                out[first : first + n_groups] += contribution
             else:
                 out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))
             bar.update(hi - lo)

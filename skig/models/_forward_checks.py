@@ -27,11 +27,13 @@ def required_inputs(module: torch.nn.Module) -> list[str]:
 
 def several_inputs_message(description: str, names: list[str]) -> str:
     """What to do with a module whose ``forward`` takes several tensors (``names``)."""
+    example = ", ".join(f"{name!r}: [...]" for name in names)
     return (
         f"{description}'s forward takes several tensors ({', '.join(names)}), but skig calls a model's module with "
-        "one (n, d) float tensor of the encoded columns. Explain a module that takes that one tensor: wrap this one "
-        "in a torch.nn.Module whose forward(x) splits x into the tensors it needs, e.g. "
-        f"return self.model(x[:, :k], x[:, k:])."
+        "one (n, d) float tensor of the encoded columns. Say which DataFrame columns each one reads: "
+        f"skig.Explainer(model, inputs={{{example}}}) (pandas Categorical and integer columns are passed as integer "
+        "codes, {column: [categories]} maps strings to codes); or wrap the module in a torch.nn.Module whose "
+        "forward(x) splits x into the tensors it needs, e.g. return self.model(x[:, :k], x[:, k:])."
     )
 
 

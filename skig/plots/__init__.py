@@ -3,6 +3,7 @@
 bar, beeswarm, waterfall, scatter, heatmap, decision, force: each takes an Explanation and returns the Axes drawn on.
 """
 
+from .._labels import InventedLabel
 from ._accessor import PlotAccessor
 from ._bar import bar
 from ._beeswarm import beeswarm
@@ -13,4 +14,15 @@ from ._heatmap import heatmap
 from ._scatter import scatter
 from ._waterfall import waterfall
 
-__all__ = ["PlotAccessor", "bar", "beeswarm", "cohorts", "decision", "force", "heatmap", "scatter", "waterfall"]
+__all__ = [
+    "InventedLabel",
+    "PlotAccessor",
+    "bar",
+    "beeswarm",
+    "cohorts",
+    "decision",
+    "force",
+    "heatmap",
+    "scatter",
+    "waterfall",
+]

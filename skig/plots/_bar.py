@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._labels import InventedLabel
 from ._common import (
     BLUE,
     GREY,
     LINE_GREY,
-    MISSING,
-    OTHER,
     OTHER_COLOR,
     RED,
     TEXT_GREY,
@@ -109,12 +108,17 @@ def _cohort_bars(groups: dict, max_display: int, ax: Axes | None, show: bool) ->
     positions = np.arange(n_rows)
     height = 0.7 / n_groups
     single = n_groups == 1
-    named = [name for name in groups if name not in (OTHER, MISSING)]
+    # skig's own "other" and "missing" cohorts are told by their type, never by their text: a user's category may be
+    # called "other".
+    named = [name for name in groups if not isinstance(name, InventedLabel)]
+    invented = {"pooled": OTHER_COLOR, "missing": GREY}
     for offset, (name, part) in enumerate(groups.items()):
         widths = shown.loc[name].to_numpy(dtype=np.float64)[::-1]
         y = positions + (n_groups - 1) / 2 * height - offset * height
-        fixed = {OTHER: OTHER_COLOR, MISSING: GREY}
-        color = RED if single else fixed.get(name) or palette_color(named.index(name))
+        if single:
+            color = RED
+        else:
+            color = invented[name.kind] if isinstance(name, InventedLabel) else palette_color(named.index(name))
         label = "_nolegend_" if single else f"{name} (n={len(part)})"
         bars = ax.barh(y, widths, height=height * 0.9, color=color, label=label)
         if single or n_groups <= 3:

@@ -34,7 +34,7 @@ ROW_HEIGHT = 0.4
 N_BINS = 100
 LEGEND_FONT_SIZE = 9
 LEGEND_LINE_INCHES = 0.2
-MAX_LABEL_CHARS = 14
+MIN_LABEL_CHARS = 14
 HANDLE_EMS, TEXT_PAD_EMS, COLUMN_SPACING_EMS = 1.0, 0.4, 1.2
 
 
@@ -105,11 +105,7 @@ def beeswarm(
     n_rows = shown.shape[1]
     colors = {label: point_colors(feature_column(exp.data, label), max_categories) for label in names}
     numeric = [label for label in names if is_numeric(feature_column(exp.data, label))]
-    legend_rows = [
-        (label, {**colors[label].legend, **({MISSING: GREY} if colors[label].has_missing else {})})
-        for label in names
-        if label not in numeric
-    ]
+    legend_rows = [(label, colors[label].legend_with_missing()) for label in names if label not in numeric]
     numbers_missing = [label for label in numeric if colors[label].has_missing]
     if numbers_missing:
         legend_rows.append((", ".join(numbers_missing), {MISSING: GREY}))
@@ -156,22 +152,35 @@ def _legend_grid(rows: list[tuple[str, dict[str, str]]], width_points: float) ->
     """
     if not rows:
         return []
-    rows = [
-        (shorten(header, MAX_LABEL_CHARS), {shorten(k, MAX_LABEL_CHARS): v for k, v in e.items()}) for header, e in rows
-    ]
     for n_columns in range(1 + max(len(entries) for _, entries in rows), 1, -1):
-        grid = []
-        for header, entries in rows:
-            line = [(header, None)]
-            for label, color in entries.items():
-                if len(line) == n_columns:
-                    grid.append(line)
-                    line = [("", None)]
-                line.append((label, color))
-            grid.append(line + [("", None)] * (n_columns - len(line)))
-        if n_columns == 2 or _legend_width(grid) <= width_points:
+        grid = _legend_lines(rows, n_columns)
+        if _legend_width(grid) <= width_points:
             return grid
-    raise AssertionError("unreachable: two columns always fit")
+    # Two columns of whole names are too wide: cut the longest names (never two alike) until they fit.
+    for max_chars in range(max(len(text) for cells in grid for text, _ in cells) - 1, MIN_LABEL_CHARS - 1, -1):
+        headers = shorten([header for header, _ in rows], max_chars)
+        shortened = [
+            (header, dict(zip(shorten(list(entries), max_chars), entries.values(), strict=True)))
+            for header, (_, entries) in zip(headers, rows, strict=True)
+        ]
+        grid = _legend_lines(shortened, 2)
+        if _legend_width(grid) <= width_points:
+            break
+    return grid
+
+
+def _legend_lines(rows: list[tuple[str, dict[str, str]]], n_columns: int) -> list[list[tuple[str, str | None]]]:
+    """Each feature's name then its entries, wrapped every ``n_columns`` cells, later lines indented by one cell."""
+    grid = []
+    for header, entries in rows:
+        line = [(header, None)]
+        for label, color in entries.items():
+            if len(line) == n_columns:
+                grid.append(line)
+                line = [("", None)]
+            line.append((label, color))
+        grid.append(line + [("", None)] * (n_columns - len(line)))
+    return grid
 
 
 def _legend_width(grid: list[list[tuple[str, str | None]]]) -> float:

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._labels import missing_label, pooled_label, value_labels
 from ._common import (
-    MISSING,
-    OTHER,
     categories,
     check_count,
     feature_column,
@@ -50,10 +49,14 @@ def cohorts(exp, column: str, bins: int | Sequence[float] | None = None, max_coh
     Returns
     -------
     dict of str to Explanation
-        Cohort name to the explanation of its rows, in the categories' (or bins') order, empty cohorts left out.
-        Categories are named by their value (``"rent"``), bins by their interval (``"Income <= 1,250"``,
-        ``"1,250 < Income <= 3,000"``, ``"Income > 3,000"``), runs of ordered levels by their ends (``"A1-B3"``);
-        rows whose value is missing form ``"missing"``, last.
+        Cohort name to the explanation of its rows, in the categories' (or bins') order, empty cohorts left out;
+        every row is in exactly one cohort. Categories are named by their value (``"rent"``; values written alike,
+        such as the number 1 and the string ``"1"``, are written in full: ``"1"`` and ``"'1'"``), bins by their
+        interval (``"Income <= 1,250"``, ``"1,250 < Income <= 3,000"``, ``"Income > 3,000"``), runs of ordered levels
+        by their ends (``"A1-B3"``); rows whose value is missing form ``"missing"``, last. The names skig invents,
+        ``"other"`` and ``"missing"``, become ``"other (pooled)"`` and ``"missing (no value)"`` when a category is
+        already called so; they are :class:`skig.plots.InventedLabel` strings, whose ``kind`` says what they
+        hold.
 
     Examples
     --------
@@ -74,11 +77,14 @@ def cohorts(exp, column: str, bins: int | Sequence[float] | None = None, max_coh
     missing = values.isna().to_numpy()
     if is_numeric(values) and (bins is not None or values.nunique() > max_cohorts):
         labels, codes = _bin(values.astype(np.float64), column, DEFAULT_BINS if bins is None else bins)
+        taken = labels
     else:
         labels, codes = _split_categories(values, max_cohorts)
+        # Pooled levels too: "missing" must not read like a user's "missing" inside "other".
+        taken = [*labels, *value_labels(categories(values), format_value)]
     groups = {label: exp[codes == code] for code, label in enumerate(labels) if (codes == code).any()}
     if missing.any():
-        groups[MISSING] = exp[missing]
+        groups[missing_label(taken)] = exp[missing]
     return groups
 
 
@@ -88,8 +94,9 @@ def _split_categories(values: pd.Series, max_cohorts: int) -> tuple[list[str], n
     level_codes = np.full(len(values), -1)
     for code, level in enumerate(levels):
         level_codes[(values == level).to_numpy(dtype=bool, na_value=False)] = code
+    names = value_labels(levels, format_value)
     if len(levels) <= max_cohorts:
-        return [format_value(level) for level in levels], level_codes
+        return names, level_codes
     counts = np.bincount(level_codes[level_codes >= 0], minlength=len(levels))
     if is_ordered(values):
         # Cut the order where the cumulative share of rows crosses 1/k, 2/k, ...: runs of about equal size.
@@ -100,14 +107,14 @@ def _split_categories(values: pd.Series, max_cohorts: int) -> tuple[list[str], n
             (levels[np.flatnonzero(runs == run)[0]], levels[np.flatnonzero(runs == run)[-1]])
             for run in range(runs.max() + 1)
         ]
-        labels = [
-            format_value(low) if low == high else f"{format_value(low)}-{format_value(high)}" for low, high in ends
-        ]
+        name_of = dict(zip(levels, names, strict=True))
+        labels = [name_of[low] if low == high else f"{name_of[low]}-{name_of[high]}" for low, high in ends]
         return labels, np.where(level_codes >= 0, runs[level_codes], -1)
     largest = np.argsort(-counts, kind="stable")[: max_cohorts - 1]
     cohort_of_level = np.full(len(levels), max_cohorts - 1)
     cohort_of_level[largest] = np.arange(len(largest))
-    labels = [format_value(levels[code]) for code in largest] + [OTHER]
+    # "other" holds user's levels too: it must differ from every level's name, not only the kept ones.
+    labels = [names[code] for code in largest] + [pooled_label(names)]
     return labels, np.where(level_codes >= 0, cohort_of_level[level_codes], -1)
 
 
@@ -126,7 +133,7 @@ def _bin(values: pd.Series, name: str, bins) -> tuple[list[str], np.ndarray]:
     cuts = [float(cut) for cut in cuts]
     if not cuts:
         return [f"all {name}"], np.where(values.isna(), -1, 0)
-    texts = [format_number(cut) for cut in cuts]
+    texts = _cut_texts(cuts)
     labels = (
         [f"{name} <= {texts[0]}"]
         + [f"{low} < {name} <= {high}" for low, high in zip(texts[:-1], texts[1:], strict=True)]
@@ -135,3 +142,20 @@ def _bin(values: pd.Series, name: str, bins) -> tuple[list[str], np.ndarray]:
     codes = np.searchsorted(np.asarray(cuts), values.to_numpy(), side="left")
     codes = np.where(values.isna().to_numpy(), -1, codes)
     return labels, codes
+
+
+def _cut_texts(cuts: list[float]) -> list[str]:
+    """The cut points with the fewest significant digits (3 at least) that keep them apart, each within a quarter of
+    its distance to the next cut, so that no two bins share a name and no name moves a cut past a neighbour.
+    """
+    gaps = np.diff(cuts)
+    tolerance = np.minimum(np.append(gaps, np.inf), np.insert(gaps, 0, np.inf)) / 4
+    for digits in range(3, 18):
+        texts = [format_number(cut, digits=digits) for cut in cuts]
+        close = all(
+            abs(float(text.replace(",", "")) - cut) <= limit
+            for text, cut, limit in zip(texts, cuts, tolerance, strict=True)
+        )
+        if close and len(set(texts)) == len(texts):
+            return texts
+    return [repr(cut) for cut in cuts]

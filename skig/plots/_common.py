@@ -6,11 +6,14 @@ matplotlib is imported inside the functions that need it, so that importing skig
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from .._labels import MISSING, distinct_label, missing_label, pooled_label, value_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -23,9 +26,7 @@ GREY = "#777777"
 LINE_GREY = "#999999"
 GRID_GREY = "#cccccc"
 TEXT_GREY = "#666666"
-MISSING = "missing"
 # Categories beyond the most frequent ones share one colour and one name; lighter than missing grey.
-OTHER = "other"
 OTHER_COLOR = "#c8c8c8"
 # Ordered categories run along a sequential map (stopping short of viridis' palest yellow, hard to see on white).
 SEQUENTIAL = "viridis"
@@ -154,8 +155,8 @@ def collapse_features(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Columns in display order, the least important beyond ``max_display`` summed into one last column.
 
-    Returns the display frame (its last column is named ``label.format(n=...)`` when features were collapsed) and the
-    names of the features shown on their own.
+    Returns the display frame (its last column is named ``label.format(n=...)`` when features were collapsed, qualified
+    when a shown feature has that name) and the names of the features shown on their own.
     """
     max_display = check_max_display(max_display)
     order = feature_order(values) if order is None else order
@@ -165,7 +166,8 @@ def collapse_features(
         return values[[columns[name] for name in shown]].set_axis(shown, axis=1), shown
     shown, rest = list(order[: max_display - 1]), order[max_display - 1 :]
     frame = values[[columns[name] for name in shown]].set_axis(shown, axis=1)
-    frame[label.format(n=len(rest))] = values[[columns[name] for name in rest]].sum(axis=1)
+    summed = values[[columns[name] for name in rest]].sum(axis=1)
+    frame[distinct_label(label.format(n=len(rest)), shown, "sum")] = summed
     return frame, shown
 
 
@@ -224,6 +226,7 @@ class PointColors:
 
     ``legend`` maps names to colours: the named categories (then ``"other"``), or evenly spaced levels of an ordered
     category from first to last; it is empty for numbers, which have ``norm`` for a colour bar instead.
+    ``missing`` names missing values: ``"missing"``, qualified when a category reads so.
     """
 
     rgba: np.ndarray
@@ -231,6 +234,11 @@ class PointColors:
     legend: dict[str, str] = field(default_factory=dict)
     has_missing: bool = False
     ordered: bool = False
+    missing: str = MISSING
+
+    def legend_with_missing(self) -> dict[str, str]:
+        """``legend``, then the missing values' grey when there are any."""
+        return {**self.legend, **({self.missing: GREY} if self.has_missing else {})}
 
 
 def solid(color: str, n: int) -> np.ndarray:
@@ -260,7 +268,8 @@ def point_colors(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> Poi
     mapped = values.astype(object).map(colors).to_numpy(dtype=object)
     for color in set(colors.values()):
         rgba[mapped == color] = to_rgba(color)
-    return PointColors(rgba, None, legend, bool(missing.any()), is_ordered(values))
+    names = value_labels(list(colors), format_value)
+    return PointColors(rgba, None, legend, bool(missing.any()), is_ordered(values), missing_label([*names, *legend]))
 
 
 def category_colors(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> tuple[dict, dict[str, str]]:
@@ -281,17 +290,19 @@ def category_colors(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> 
         shades = colormaps[SEQUENTIAL](np.linspace(0, SEQUENTIAL_END, len(levels)) if len(levels) > 1 else [0.0])
         colors = {level: to_hex(shade) for level, shade in zip(levels, shades, strict=True)}
         picks = np.unique(np.round(np.linspace(0, len(levels) - 1, min(len(levels), max_categories))).astype(int))
-        return colors, {format_value(levels[i]): colors[levels[i]] for i in picks}
+        names = value_labels(levels, format_value)
+        return colors, {names[i]: colors[levels[i]] for i in picks}
     levels = categories(values)
+    names = dict(zip(levels, value_labels(levels, format_value), strict=True))
     named = levels
     if len(levels) > max_categories:
         counts = values.value_counts(dropna=True)
         named = sorted(levels, key=lambda level: -counts[level])[:max_categories]  # stable: ties keep their order
     colors = {level: palette_color(position) for position, level in enumerate(named)}
-    legend = {format_value(level): color for level, color in colors.items()}
+    legend = {names[level]: color for level, color in colors.items()}
     if len(named) < len(levels):
         colors.update({level: OTHER_COLOR for level in levels if level not in colors})
-        legend[OTHER] = OTHER_COLOR
+        legend[pooled_label(names.values())] = OTHER_COLOR
     return colors, legend
 
 
@@ -359,6 +370,16 @@ def arrow_polygon(start: float, end: float, y: float, height: float, head: float
     return Polygon(corners, closed=True)
 
 
+def clip_to_probabilities(ax: Axes, output: str, low: float, high: float) -> None:
+    """Keep an output axis in probability space from running past 0 or 1 where the drawing (``low`` to ``high``) does
+    not: the margins stop at the bounds of a probability.
+    """
+    if output != "probability":
+        return
+    left, right = ax.get_xlim()
+    ax.set_xlim(max(left, min(0.0, low)), min(right, max(1.0, high)))
+
+
 def points_per_unit(ax: Axes) -> float:
     """Typographic points per x data unit: how wide a span of the x axis is on the page, to fit text to it."""
     low, high = ax.get_xlim()
@@ -371,19 +392,23 @@ def text_points(text: str, fontsize: float) -> float:
     return 0.6 * fontsize * len(text)
 
 
-def shorten(text: str, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` characters, the last one an ellipsis when it was longer."""
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
+def shorten(texts: list[str], max_chars: int) -> list[str]:
+    """Each text cut to ``max_chars`` characters (the last an ellipsis) unless that would make two of them alike:
+    those stay whole, so that two categories never read the same.
+    """
+    cut = [text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026" for text in texts]
+    counts = Counter(cut)
+    return [short if counts[short] == 1 else text for text, short in zip(texts, cut, strict=True)]
 
 
-def category_ticks(ax: Axes, names: list[str], max_chars: int = 16) -> None:
+def category_ticks(ax: Axes, names: list[str], max_chars: int = 24) -> None:
     """Name positions 0, 1, ... on the x axis after ``names`` so that no two labels run together.
 
     Labels are upright when the longest fits its slot, else vertical (and smaller beyond 20 of them); when even
     vertical labels are closer than a line of text, only every k-th is written (the last one always), each position
     keeping a small tick.
     """
-    names = [shorten(name, max_chars) for name in names]
+    names = shorten(names, max_chars)
     n = len(names)
     fontsize = 10 if n <= 20 else 8
     # The colour bar and the layout take part of the width later: plan on 85 % of it.

@@ -15,6 +15,7 @@ from ._common import (
     TEXT_GREY,
     base_value_text,
     clean_axes,
+    clip_to_probabilities,
     collapse_features,
     finish,
     new_axes,
@@ -39,7 +40,8 @@ def decision(
     important features are summed into "Sum of N other features" at the bottom. For one row, labels carry its values.
     The base value's line is named under the axis as what it is (``exp.base_value_label``: ``f(baseline)`` or
     ``E[f(background)]``, "mean" first when rows explained for different classes start from different ones); the
-    output scale is read on top, where the paths end.
+    output scale is read on top, where the paths end. In probability space the scale stops at 0 and 1 unless a path
+    crosses them (a path's partial sums may).
 
     Parameters
     ----------
@@ -100,6 +102,7 @@ def decision(
     for path, end in zip(paths, ends, strict=True):
         ax.plot(path, heights, color=colormap(norm(end)), alpha=alpha, linewidth=1)
 
+    clip_to_probabilities(ax, exp.output, float(paths.min()), float(paths.max()))
     labels = row_labels(exp, shown.columns, names) if len(exp) == 1 else list(shown.columns)
     ax.set_yticks(np.arange(n_steps) + 0.5, labels[::-1])
     ax.set_ylim(0, n_steps)

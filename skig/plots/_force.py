@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._labels import distinct_label
 from ._common import (
     BLUE,
     GREY,
@@ -16,6 +17,7 @@ from ._common import (
     arrow_polygon,
     base_value_text,
     check_max_display,
+    clip_to_probabilities,
     completeness_gap,
     feature_column,
     finish,
@@ -43,7 +45,8 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     starts where the base value minus all decreases lies, so the base value is marked inside the band, named as what
     it is (``exp.base_value_label``: ``f(baseline)`` or ``E[f(background)]``). The
     ``max_display`` largest arrows that are wide enough carry their feature and raw value underneath. A visible
-    completeness error (``exp.delta``) is a grey arrow at the far end of its side.
+    completeness error (``exp.delta``) is a grey arrow at the far end of its side. In probability space the axis stops
+    at 0 and 1 unless the band itself crosses them.
 
     Parameters
     ----------
@@ -86,10 +89,11 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     prediction = float(exp.predictions.iloc[0])
     increases = sorted((item for item in contributions.items() if item[1] > 0), key=lambda item: -item[1])
     decreases = sorted((item for item in contributions.items() if item[1] < 0), key=lambda item: item[1])
+    # The gap's name is None here, never a text: a feature may be called "completeness gap".
     if gap > 0:
-        increases.append((GAP_LABEL, gap))
+        increases.append((None, gap))
     elif gap < 0:
-        decreases.append((GAP_LABEL, gap))
+        decreases.append((None, gap))
     labelled = {name for name, _ in sorted(contributions.items(), key=lambda item: -abs(item[1]))[:max_display]}
 
     ax = new_axes(ax, (12, 2.4))
@@ -98,6 +102,7 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
     low, high = prediction - total_up, prediction + total_down
     span = (high - low) or max(abs(prediction), 1.0)
     ax.set_xlim(min(low, base) - 0.05 * span, max(high, base) + 0.05 * span)
+    clip_to_probabilities(ax, exp.output, min(low, base), max(high, base))
     ax.set_ylim(-0.75, 1.0)
     per_unit = points_per_unit(ax)
     head = HEAD_INCHES * 72 / per_unit
@@ -107,14 +112,15 @@ def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show:
         edge = prediction
         for name, value in items:
             far = edge + side * abs(value)
-            color = GREY if name == GAP_LABEL else (RED if value > 0 else BLUE)
+            color = GREY if name is None else (RED if value > 0 else BLUE)
             patch = arrow_polygon(far, edge, 0.0, BAND_HEIGHT, head, notch=True)
             patch.set_facecolor(color)
             patch.set_edgecolor("white")
             patch.set_linewidth(0.8)
             ax.add_patch(patch)
-            if name in labelled or name == GAP_LABEL:
-                value_text = "" if name == GAP_LABEL else f"= {format_value(feature_column(exp.data, name).iloc[0])}"
+            if name in labelled or name is None:
+                value_text = "" if name is None else f"= {format_value(feature_column(exp.data, name).iloc[0])}"
+                name = distinct_label(GAP_LABEL, contributions, "delta") if name is None else name
                 width = max(text_points(name, FONT_SIZE), text_points(value_text, FONT_SIZE))
                 if width < abs(value) * per_unit:
                     ax.text(

@@ -21,8 +21,9 @@ _AXIS_LABELS = {"prediction": "rows, by increasing prediction", "cluster": "rows
 def heatmap(exp, order="prediction", max_display: int = 10, *, ax: Axes | None = None, show: bool = False) -> Axes:
     """Attributions as colours, one column per explained row and one line per feature (most important at the top).
 
-    Above the matrix, the line ``f(x)`` follows each row's prediction (relative to the mean base value, dashed); to
-    the right, black bars give each feature's mean absolute attribution. Colours are SHAP's blue (lowers the output)
+    Above the matrix, the line ``f(x)`` follows each row's prediction (relative to the mean base value, dashed), read
+    on its own scale right of it; to the right of the matrix, black bars give each feature's mean absolute
+    attribution. Colours are SHAP's blue (lowers the output)
     to red (raises it), symmetric around zero and clipped at the 1st and 99th percentiles.
 
     Parameters
@@ -72,9 +73,11 @@ def heatmap(exp, order="prediction", max_display: int = 10, *, ax: Axes | None =
 
     # f(x) in the band above the matrix: its dashed centre is the mean base value.
     base = float(exp.base_values.mean())
-    lift = exp.predictions.to_numpy(dtype=np.float64)[positions] - base
+    predictions = exp.predictions.to_numpy(dtype=np.float64)[positions]
+    scale = np.abs(predictions - base).max() or 1.0
     ax.axhline(-1.5, color=LINE_GREY, linestyle="--", linewidth=0.5)
-    ax.plot(np.arange(n_rows), -1.5 - lift / (np.abs(lift).max() or 1.0), color="black", linewidth=1)
+    ax.plot(np.arange(n_rows), -1.5 - (predictions - base) / scale, color="black", linewidth=1)
+    _fx_scale(ax, base, scale, predictions)
 
     importance = np.abs(matrix).mean(axis=1)
     bars = ax.barh(
@@ -103,6 +106,24 @@ def heatmap(exp, order="prediction", max_display: int = 10, *, ax: Axes | None =
         pad=0.12,
     )
     return finish(ax, show)
+
+
+def _fx_scale(ax: Axes, base: float, scale: float, predictions: np.ndarray) -> None:
+    """The f(x) band's own scale, right of it (where the importance bars leave room): ticks between the lowest and
+    the highest prediction, mapped as the line is (the dashed centre is ``base``, the band's half height ``scale``).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    band = ax.secondary_yaxis(
+        "right", functions=(lambda y: base - (y + 1.5) * scale, lambda value: -1.5 - (value - base) / scale)
+    )
+    low, high = float(predictions.min()), float(predictions.max())
+    ticks = [t for t in MaxNLocator(3).tick_values(low, high) if low - 1e-12 <= t <= high + 1e-12]
+    if len(ticks) < 2:
+        ticks = sorted({low, high})
+    band.set_yticks(ticks, [format_number(tick) for tick in ticks], fontsize=8)
+    band.tick_params(length=3, pad=2)
+    band.spines["right"].set_bounds(low, high)
 
 
 def row_order(exp, order) -> np.ndarray:

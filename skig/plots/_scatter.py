@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._labels import missing_label, value_labels
 from ._common import (
     BLUE,
     GREY,
@@ -131,13 +132,14 @@ def scatter(
         if colors is None:
             rgba[missing] = solid(GREY, 1)
         ax.scatter(positions + jitter, attributions, c=rgba, s=size, alpha=alpha, linewidth=0, zorder=3)
-        names = [format_value(level) for level in levels] + ([MISSING] if missing.any() else [])
+        names = value_labels(levels, format_value)
+        names += [missing_label(names)] if missing.any() else []
         ax.set_xlim(-0.5, len(names) - 0.5)
         category_ticks(ax, names)
 
     ax.axhline(0, color=LINE_GREY, linewidth=0.8, zorder=-1)
     if colors is not None:
-        legend = {**colors.legend, **({MISSING: GREY} if colors.has_missing else {})}
+        legend = colors.legend_with_missing()
         where = {"ax": ax, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "title": color}
         if colors.norm is not None:
             colorbar = add_colorbar(ax, color, norm=colors.norm)

@@ -28,7 +28,6 @@ from ._common import (
     one_row,
     points_per_unit,
     row_labels,
-    text_points,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +37,7 @@ ROW_HEIGHT = 0.5
 BAR_HEIGHT = 0.8
 HEAD_INCHES = 0.08
 FONT_SIZE = 12
+LABEL_PAD_POINTS = 5
 GAP_LABEL = "completeness gap"
 
 
@@ -109,24 +109,29 @@ def waterfall(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, s
     span = float(points.max() - points.min()) or max(abs(base), 1.0)
     ax.set_xlim(points.min() - 0.12 * span, points.max() + 0.12 * span)
     ax.set_ylim(-0.6, n_rows - 0.4)
-    per_unit = points_per_unit(ax)
-    head = HEAD_INCHES * 72 / per_unit
+    ax.set_yticks(np.arange(n_rows), labels, fontsize=12)
+    clean_axes(ax)
+    texts = [format_attribution(width) for width in widths]
+    inside = _fit_value_labels(ax, starts, ends, texts)
+    head = HEAD_INCHES * 72 / points_per_unit(ax)
 
-    for y, (label, start, end, width) in enumerate(zip(labels, starts, ends, widths, strict=True)):
-        color = GREY if label == GAP_LABEL else (RED if width >= 0 else BLUE)
+    for y, (start, end, width, text) in enumerate(zip(starts, ends, widths, texts, strict=True)):
+        color = GREY if gap and y == 0 else (RED if width >= 0 else BLUE)
         patch = arrow_polygon(start, end, y, BAR_HEIGHT, head)
         patch.set_facecolor(color)
         patch.set_edgecolor("none")
         ax.add_patch(patch)
-        text = format_attribution(width)
-        if text_points(text, FONT_SIZE) + 6 < abs(width) * per_unit:
-            ax.text((start + end) / 2, y, text, ha="center", va="center", color="white", fontsize=FONT_SIZE)
+        if inside[y]:
+            # Centred on the arrow's body, before its head.
+            neck = end - np.sign(width) * min(head, abs(width))
+            ax.text((start + neck) / 2, y, text, ha="center", va="center", color="white", fontsize=FONT_SIZE)
         else:
             side = 1 if width >= 0 else -1
-            ax.text(
-                end + side * 5 / per_unit,
-                y,
+            ax.annotate(
                 text,
+                xy=(end, y),
+                xytext=(side * LABEL_PAD_POINTS, 0),
+                textcoords="offset points",
                 ha="left" if side > 0 else "right",
                 va="center",
                 color=color,
@@ -155,6 +160,40 @@ def waterfall(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, s
             va=va,
             fontsize=12,
         )
-    ax.set_yticks(np.arange(n_rows), labels, fontsize=12)
-    clean_axes(ax)
     return finish(ax, show)
+
+
+def _fit_value_labels(ax: Axes, starts: np.ndarray, ends: np.ndarray, texts: list[str]) -> list[bool]:
+    """Which value labels fit inside their arrow's body (white), the others going past its tip; the x limits are
+    widened until every label past a tip stays inside the axes, clear of the feature names left of them.
+
+    Measured on the page after the figure's layout has placed the axes: text widths from the font, arrow lengths
+    in points from the axes' width, so a label that is written inside an arrow never spills out of it.
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    ax.figure.draw_without_rendering()  # the layout engine sizes the axes around the feature names first
+    font = FontProperties(size=FONT_SIZE)
+    measure = TextToPath()  # in points, on any canvas (a report's figure has no renderer of its own)
+    text_widths = np.array([measure.get_text_width_height_descent(text, font, ismath=False)[0] for text in texts])
+    axes_points = ax.get_position().width * ax.figure.get_figwidth() * 72
+    widths = ends - starts
+    head = HEAD_INCHES * 72
+    for _ in range(20):
+        low, high = ax.get_xlim()
+        per_unit = axes_points / (high - low)
+        body = np.abs(widths) * per_unit - np.minimum(head, np.abs(widths) * per_unit)
+        inside = text_widths + 2 * LABEL_PAD_POINTS <= body
+        # Points each outside label needs beyond its tip, and the points there are between the tip and the edge.
+        needed = np.where(inside, 0.0, LABEL_PAD_POINTS + text_widths + 2)
+        room = np.where(widths >= 0, (high - ends) * per_unit, (ends - low) * per_unit)
+        short = needed > room
+        if not short.any():
+            return list(inside)
+        # Widen by what the shortest of room needs, in data units at the current scale; repeat as the scale changes.
+        grow = (needed - room) / per_unit
+        new_low = low - grow[short & (widths < 0)].max(initial=0.0)
+        new_high = high + grow[short & (widths >= 0)].max(initial=0.0)
+        ax.set_xlim(new_low, new_high)
+    return list(inside)

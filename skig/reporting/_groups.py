@@ -10,18 +10,16 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-#: Label of the rows with no group value.
-MISSING = "missing"
-#: Label of the pooled small (or beyond the largest) groups.
-OTHER = "other"
+from .._labels import missing_label, pooled_label, value_labels
+
 #: Resamples of the bootstrap intervals and relabellings of the permutation test.
 N_RESAMPLES = 999
 #: Most matrix elements one bootstrap chunk draws (bounds memory on large groups).
 _CHUNK_ELEMENTS = 4_000_000
 
 
-def group_labels(group, X: pd.DataFrame) -> tuple[pd.Series, str]:
-    """One group label (a string) per row of ``X``, and the group's name.
+def group_labels(group, X: pd.DataFrame) -> tuple[pd.Series, str, dict]:
+    """One group label (a string) per row of ``X``, the group's name, and the value each label stands for.
 
     Parameters
     ----------
@@ -34,9 +32,13 @@ def group_labels(group, X: pd.DataFrame) -> tuple[pd.Series, str]:
     Returns
     -------
     labels : Series of str, indexed like ``X``
-        Missing values become ``"missing"``.
+        A different label for each different value: the value as text, written in full where two values read alike
+        (the number 1 is ``"1"``, the string ``"1"`` is ``"'1'"``). Missing values become ``"missing"``
+        (``"missing (no value)"`` when a value is the string ``"missing"``).
     name : str
         The column's or Series' name, else ``"group"``.
+    values : dict of str to object
+        The value each label stands for (NaN for missing values' label).
     """
     if isinstance(group, str):
         if group not in X.columns:
@@ -60,8 +62,37 @@ def group_labels(group, X: pd.DataFrame) -> tuple[pd.Series, str]:
                 f"group has shape {values.shape}; an array or list needs one label per row of X ({len(X)} rows)."
             )
         labels, name = pd.Series(values, index=X.index), None
-    labels = labels.astype(object).where(labels.notna(), MISSING).astype(str)
-    return labels.rename(None), str(name) if name is not None else "group"
+    raw = labels.astype(object).to_numpy()
+    present = pd.notna(raw)
+    values = list(pd.unique(raw[present]))
+    names = value_labels(values)
+    label_of = dict(zip(values, names, strict=True))
+    missing = str(missing_label(names))
+    text = np.full(len(raw), missing, dtype=object)
+    text[present] = [label_of[value] for value in raw[present]]
+    stands_for = dict(zip(names, values, strict=True)) | ({missing: np.nan} if not present.all() else {})
+    return pd.Series(text, index=X.index), str(name) if name is not None else "group", stands_for
+
+
+def labelled_columns(frame: pd.DataFrame, values: dict) -> pd.DataFrame:
+    """The columns of ``frame`` (one per group value, as a full-data summary has them) that a label stands for,
+    renamed to their labels, in ``values``' order.
+
+    ``values`` maps labels to their values, as :func:`group_labels` gives it (NaN for missing values). A string never
+    matches a number that reads the same.
+    """
+    positions, labels = [], []
+    for label, value in values.items():
+        for position, group in enumerate(frame.columns):
+            if pd.isna(value):
+                found = np.ndim(group) == 0 and bool(pd.isna(group))
+            else:
+                found = isinstance(group, str) == isinstance(value, str) and bool(group == value)
+            if found:
+                positions.append(position)
+                labels.append(label)
+                break
+    return frame.iloc[:, positions].set_axis(labels, axis=1)
 
 
 @dataclass
@@ -78,7 +109,8 @@ def pool_groups(labels: pd.Series, *, min_size: int, max_groups: int) -> PooledG
     """Keep the ``max_groups`` largest groups with at least ``min_size`` rows; pool the rest as ``"other"``.
 
     Ties in size are broken by label, so the result does not depend on row order. The pooled group is named
-    ``"other"`` (``"other (pooled)"`` when a real group is called ``"other"``).
+    ``"other"`` (``"other (pooled)"`` when a group is called ``"other"``, kept or pooled, and so on until no group
+    has the name); every row keeps exactly one label.
     """
     counts = labels.value_counts()
     order = sorted(counts.index, key=lambda label: (-counts[label], label))
@@ -86,7 +118,7 @@ def pool_groups(labels: pd.Series, *, min_size: int, max_groups: int) -> PooledG
     pooled = [label for label in order if label not in set(kept)]
     other = None
     if pooled:
-        other = OTHER if OTHER not in set(kept) else f"{OTHER} (pooled)"
+        other = str(pooled_label(counts.index))
         labels = labels.where(labels.isin(kept), other)
     rows = [(label, int(counts[label]), "") for label in kept]
     if pooled:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
 from . import _format as fmt
-from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, pool_groups
+from ._groups import N_RESAMPLES, compare_groups, group_labels, group_means, labelled_columns, pool_groups
 from ._page import document, escape, figure, heading, paragraph, table
 from ._reason_codes import check_reason_arguments, ranked_reasons, unmapped_features, warn_unmapped
 from ._settings import (
@@ -129,7 +130,9 @@ def report(
     labels = _row_labels(rows, X)
     group_name, grouping = None, None
     if group is not None:
-        grouping, group_name = group_labels(group, X)
+        grouping, group_name, group_values = group_labels(group, X)
+        if full is not None and full.group_mean is not None:  # its columns are values: name them as the rows are
+            full = replace(full, group_mean=labelled_columns(full.group_mean, group_values))
         if isinstance(group, str) and group not in _model_columns(explainer):
             X = X.drop(columns=group)  # an audit column the model does not read: never explained
 

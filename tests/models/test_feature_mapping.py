@@ -36,6 +36,10 @@ from sklearn.preprocessing import (
 
 from skig.models._feature_mapping import NonSeparableTransformerError, encoded_feature_groups
 
+#: KBinsDiscretizer's quantile rule, named since scikit-learn 1.7 (which warns when it is left out); earlier
+#: releases have one rule and no parameter.
+_QUANTILE = {"quantile_method": "averaged_inverted_cdf"} if "quantile_method" in KBinsDiscretizer().get_params() else {}
+
 N = 120
 NUM = ["Income", "Age", "Home_rent"]
 CAT = ["Home", "Color"]
@@ -154,8 +158,8 @@ CONFIGS = {
         ("income", _num_pipe(), ["Income", "Age"]),
     ),
     "binning_quantiles_splines": lambda: _ct(
-        ("onehot_bins", _num_pipe(KBinsDiscretizer(n_bins=[3, 4], quantile_method="averaged_inverted_cdf")), [0, 1]),
-        ("ordinal_bins", KBinsDiscretizer(n_bins=3, encode="ordinal", quantile_method="averaged_inverted_cdf"), [1, 3]),
+        ("onehot_bins", _num_pipe(KBinsDiscretizer(n_bins=[3, 4], **_QUANTILE)), [0, 1]),
+        ("ordinal_bins", KBinsDiscretizer(n_bins=3, encode="ordinal", **_QUANTILE), [1, 3]),
         ("quantile", _num_pipe(QuantileTransformer(n_quantiles=50)), ["Income", "Age"]),
         ("spline", make_pipeline(SimpleImputer(), SplineTransformer(n_knots=4, include_bias=False)), [0, 3]),
         ("binary", Binarizer(threshold=0.0), ["Home_rent", "Age"]),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skig.reporting._groups import compare_groups, group_labels, pool_groups
+from skig.reporting._groups import compare_groups, group_labels, labelled_columns, pool_groups
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def X():
 
 def test_series_is_aligned_by_label_not_position(X):
     by_label = pd.Series({100: "p", 101: "q", 102: "r", 103: "s", 104: "t", 105: "u"}, name="tier")
-    labels, name = group_labels(by_label, X)
+    labels, name, _ = group_labels(by_label, X)
     assert name == "tier"
     assert labels.tolist() == ["u", "q", "s", "p", "t", "r"]  # X's order, looked up by label
     longer = pd.concat([by_label, pd.Series({999: "extra"})])  # extra labels do not matter, length does not either
@@ -31,9 +31,9 @@ def test_series_missing_labels_is_refused_with_the_labels(X):
 
 
 def test_column_array_and_missing_values(X):
-    labels, name = group_labels("band", X)
+    labels, name, _ = group_labels("band", X)
     assert name == "band" and labels.tolist() == list("xxyyzz") and labels.index.equals(X.index)
-    labels, name = group_labels(np.array(["a", None, "b", "a", np.nan, "b"], dtype=object), X)
+    labels, name, _ = group_labels(np.array(["a", None, "b", "a", np.nan, "b"], dtype=object), X)
     assert name == "group" and labels.tolist() == ["a", "missing", "b", "a", "missing", "b"]
     with pytest.raises(ValueError, match="one label per row of X \\(6 rows\\)"):
         group_labels(["a", "b"], X)
@@ -67,6 +67,37 @@ def test_a_real_group_called_other_is_not_merged():
         "other",
         "other (pooled)",
     ]  # ties by label
+
+
+def test_users_values_named_like_skigs_labels_stay_apart():
+    X = pd.DataFrame(index=pd.Index([9, 3, 7, 1, 5, 2, 8, 4], name="loan"))
+    raw = ["missing", np.nan, 1, "1", "other", "other (pooled)", None, "missing"]
+    labels, _, values = group_labels(np.array(raw, dtype=object), X)
+    assert labels.tolist() == [
+        "missing",
+        "missing (no value)",
+        "1",
+        "'1'",
+        "other",
+        "other (pooled)",
+        "missing (no value)",
+        "missing",
+    ]
+    assert values["1"] == 1 and values["'1'"] == "1" and np.isnan(values["missing (no value)"])
+    # Pooled, the real "other" and "other (pooled)" keep their rows; skig's pool takes the next free name.
+    labels = pd.Series(["other"] * 40 + ["other (pooled)"] * 30 + ["missing"] * 35 + ["c"] * 2 + ["other"] * 0)
+    pooled = pool_groups(labels, min_size=30, max_groups=8)
+    assert pooled.sizes["rows"].to_dict() == {"other": 40, "missing": 35, "other (pooled)": 30, "other (pooled 2)": 2}
+    assert pooled.other == "other (pooled 2)" and pooled.labels.value_counts().sum() == len(labels)
+    # A real "other" that is itself pooled still gives skig's pool a name of its own.
+    small = pool_groups(pd.Series(["a"] * 40 + ["other"] * 3 + ["c"] * 2), min_size=30, max_groups=8)
+    assert small.other == "other (pooled)" and small.sizes["rows"].to_dict() == {"a": 40, "other (pooled)": 5}
+
+
+def test_full_data_group_means_are_matched_by_value_not_text():
+    frame = pd.DataFrame([[1.0, 2.0, 3.0, 4.0]], columns=pd.Index(["1", 1, np.nan, "other"], dtype=object))
+    values = {"1": 1, "'1'": "1", "missing (no value)": np.nan}
+    assert labelled_columns(frame, values).iloc[0].to_dict() == {"1": 2.0, "'1'": 1.0, "missing (no value)": 3.0}
 
 
 def test_gap_with_interval_and_p_value_tell_a_disparity_from_noise():

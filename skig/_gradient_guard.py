@@ -1,0 +1,244 @@
+"""The guard against attributions that cannot add up: columns that reach the output only through steps without a
+gradient (an integer cast, rounding, argmax, a lookup skig could not trace), found at ``fit`` and after ``explain``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.overrides import TorchFunctionMode
+
+from .engine._piecewise import _METADATA, _SAFE_PROPERTIES, _function_name
+
+#: Calls whose gradient is zero wherever it exists although their output changes with their input.
+_STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",
+                             "sgn", "heaviside", "bucketize", "searchsorted"})  # fmt: skip
+_CAUSES = {
+    "cast": "an integer cast (.long(), .int(), .to(torch.long)): codes cast inside forward and used in a way skig "
+    "could not trace as an embedding lookup of that column",
+    "round": "rounding or a step (round, floor, ceil, sign, bucketize)",
+    "argmax": "argmax/argmin (or max/min indices, topk, sort) of something the column changes",
+    "detach": "a detach (.detach(), .item(), .numpy(), .tolist()) inside forward",
+    "lookup": "an embedding lookup whose indices skig could not trace to one input column (indices computed from "
+    "several columns, hashed or scaled)",
+    "compare": "a comparison (>, <, ==) feeding a mask or a branch",
+}
+_KIND_OF = {
+    **dict.fromkeys(("long", "int", "short", "byte", "char", "bool", "to", "type"), "cast"),
+    **dict.fromkeys(_STEP_FUNCTIONS, "round"),
+    **dict.fromkeys(("argmax", "argmin", "max", "min", "topk", "sort", "argsort", "kthvalue", "mode"), "argmax"),
+    **dict.fromkeys(("detach", "detach_", "item", "numpy", "tolist", "data"), "detach"),
+    **dict.fromkeys(("embedding", "embedding_bag"), "lookup"),
+    **dict.fromkeys(("gt", "lt", "ge", "le", "eq", "ne", "__gt__", "__lt__", "__ge__", "__le__", "__eq__", "__ne__",
+                     "greater", "less", "greater_equal", "less_equal", "equal", "isclose"), "compare"),
+}  # fmt: skip
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _GradientStops(TorchFunctionMode):
+    """Records the calls of a forward pass where the input's gradient stops: an input-dependent argument goes in and
+    what comes out carries no gradient (casts, argmax, comparisons, detach), or carries a zero one (round, sign)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        shown = _function_name(func)
+        name = shown.rsplit(".", 1)[-1]
+        if name in _METADATA or name in _SAFE_PROPERTIES:
+            return result
+        depends = any(t.requires_grad for t in _tensors((args, kwargs)))
+        if not depends:
+            return result
+        outputs = list(_tensors(result))
+        stopped = (not isinstance(result, torch.Tensor) and not outputs) or (
+            bool(outputs) and not any(t.requires_grad for t in outputs)
+        )
+        kind = _KIND_OF.get(name)
+        if (stopped and kind is not None) or name in _STEP_FUNCTIONS:
+            self.found.append((kind or "round", shown))
+        elif stopped:
+            self.found.append(("detach", shown))
+        return result
+
+
+def gradient_stops(function, points: torch.Tensor, columns: np.ndarray) -> list[tuple[str, str]]:
+    """The gradient-stopping calls ``function`` makes on ``points`` when only ``columns`` carry a gradient."""
+    mask = torch.zeros(points.shape[1], dtype=torch.bool, device=points.device)
+    mask[torch.as_tensor(columns, device=points.device)] = True
+    varying = points.detach().clone().requires_grad_(True)
+    # Only the chosen columns depend on the leaf: the others are cut off from it.
+    mixed = torch.where(mask, varying, varying.detach())
+    recorder = _GradientStops()
+    with torch.enable_grad(), recorder:
+        function(mixed)
+    seen: dict[tuple[str, str], None] = {}
+    for item in recorder.found:
+        seen.setdefault(item, None)
+    return list(seen)
+
+
+def _cause_text(stops: list[tuple[str, str]]) -> str:
+    if not stops:
+        return (
+            "no gradient-stopping call was seen on the probe rows: look for a step computed outside torch (numpy, "
+            "Python numbers) inside forward"
+        )
+    kinds = list(dict.fromkeys(kind for kind, _ in stops if kind != "compare")) or ["compare"]
+    calls = ", ".join(dict.fromkeys(name for _, name in stops))
+    return f"likely {'; or '.join(_CAUSES[kind] for kind in kinds)} (forward calls: {calls})"
+
+
+def check_columns_differentiable(
+    scalar,
+    ends: torch.Tensor,
+    start: torch.Tensor,
+    groups: np.ndarray,
+    names: np.ndarray,
+    description: str,
+    *,
+    when: str = "raise",
+) -> None:
+    """Name the raw columns whose gradient is zero all along the probe paths while changing them changes the output.
+
+    Parameters
+    ----------
+    scalar : callable
+        ``scalar(points) -> (m,)``: the explained output at points of the space where paths run.
+    ends : Tensor of shape (m, d)
+        Probe rows in that space.
+    start : Tensor of shape (d,)
+        The baseline the probe paths start from.
+    groups : ndarray of shape (d,)
+        The raw column of each coordinate.
+    names : ndarray
+        Raw column names.
+    description : str
+        The model, for the message.
+    when : {"raise", "warn"}
+        Raise a TypeError, or warn.
+    """
+    dtype, device = ends.dtype, ends.device
+    start = start.reshape(1, -1).expand_as(ends)
+    alphas = torch.linspace(0.05, 0.95, 7, dtype=dtype, device=device)
+    points = (start.unsqueeze(0) + alphas.view(-1, 1, 1) * (ends - start).unsqueeze(0)).reshape(-1, ends.shape[1])
+    with torch.enable_grad():
+        points = points.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar(points).sum(), points, allow_unused=True)
+    dead_coordinates = np.ones(ends.shape[1], dtype=bool) if grad is None else (grad == 0).all(0).cpu().numpy()
+    groups = np.asarray(groups)
+    flagged, changes = [], []
+    with torch.no_grad():
+        at_ends = scalar(ends).double()
+        scale = float(at_ends.abs().max()) + 1.0
+        for column in np.unique(groups):
+            coordinates = np.flatnonzero(groups == column)
+            if not dead_coordinates[coordinates].all():
+                continue
+            moved = ends.clone()
+            moved[:, coordinates] = start[:, coordinates]
+            change = float((scalar(moved).double() - at_ends).abs().max())
+            if change > 1e3 * torch.finfo(dtype).eps * scale:
+                flagged.append(column)
+                changes.append(change)
+    if not flagged:
+        return
+    coordinates = np.flatnonzero(np.isin(groups, flagged))
+    stops = gradient_stops(scalar, ends, coordinates)
+    listed = [str(names[column]) for column in flagged]
+    every = len(flagged) == len(np.unique(groups))
+    message = (
+        f"{description}'s gradient is zero at every probed point between the baseline and the reference rows for "
+        f"column(s) {listed}{' (all of them)' if every else ''}, while changing them changes its output (by up to "
+        f"{max(changes):.3g}): Integrated Gradients would give them 0 and their effect would only show as a "
+        f"completeness error. Cause: {_cause_text(stops)}. Feed such columns to the model differentiably (look codes "
+        "up with nn.Embedding / F.embedding on the input column, optionally offset, so skig integrates in embedding "
+        "space), explain the model before its rounding or argmax (e.g. its logits), or use a perturbation method such "
+        "as shap.KernelExplainer. Pass zero_gradient='warn' to explain anyway."
+    )
+    if when == "raise":
+        raise TypeError(message)
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def rows_named(index: pd.Index, mask: np.ndarray) -> str:
+    """The labels of the masked rows, the first ten of them, and how many there are, for messages."""
+    labels = index[mask]
+    shown = ", ".join(repr(label) for label in labels[:10])
+    return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
+
+
+#: Re-integration takes at least this many Gauss-Legendre steps: below, the quadrature error itself is erratic.
+REFINED_MIN_STEPS = 64
+#: A row's completeness error is "large" past this share of its output change (and past float rounding).
+LARGE_DELTA = 0.05
+
+
+def large_delta_rows(delta: np.ndarray, change: np.ndarray, eps: float) -> np.ndarray:
+    """Rows whose completeness error is a large share of the output change they explain (or, for rows that barely
+    move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
+    change = np.abs(change)
+    scale = np.maximum(change, np.median(change[np.isfinite(change)]) if np.isfinite(change).any() else 0.0)
+    return np.abs(delta) > LARGE_DELTA * scale + 1e3 * eps * (1.0 + change)
+
+
+def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, exact: bool) -> None:
+    """Warn about rows (positions ``stuck``) whose completeness error stays large when more steps (or exact
+    integration) cannot close it."""
+    if len(stuck) == 0:
+        return
+    mask = np.zeros(len(index), dtype=bool)
+    mask[stuck] = True
+    worst = float(np.abs(delta[stuck]).max())
+    warnings.warn(
+        f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) "
+        f"{'under exact integration' if exact else 'with four times the steps (at least 64)'}: the output jumps "
+        "along their paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could "
+        "not trace), so their attributions do not add up to the prediction. Read exp.delta; fit with "
+        "zero_gradient='raise' names the columns when the probe rows show them.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def check_completeness(method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit):
+    """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps
+    (at least 64), and warn about those whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature
+    error would.
+
+    ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
+    steps). Only IG
+    is checked: the other methods' delta also holds sampling or smoothing error, or their path is not straight.
+    """
+    if method.name != "ig" or problem.n_rows == 0:
+        return
+    predictions = problem.predictions.cpu().numpy()
+    base_values = problem.base_values.cpu().numpy()
+    delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
+    rows = np.flatnonzero(large_delta_rows(delta, predictions - base_values, problem.eps) & np.isfinite(delta))
+    exact = method.integration.exact
+    if not exact and len(rows):
+        chosen = torch.as_tensor(rows, device=problem.inputs.device)
+        n_steps = max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max()))
+        again, _ = refit(n_steps).attribute(problem.rows(chosen))
+        refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
+        # A jump's error is the same at any steps; Gauss-Legendre's falls (at least about 4x where the gradient jumps
+        # at ReLU kinks, much more on smooth nets).
+        rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
+    warn_unexplained_deltas(index, delta, rows, exact)

@@ -1,0 +1,142 @@
+"""Modules with several forward arguments (``forward(x_num, x_cat)``): ``inputs=`` maps each argument, by name, to
+its raw columns; the columns become one float matrix (codes for categorical columns) and a wrapper splits it again.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import FunctionTransformer
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One forward argument: its name, its positions in the flat matrix, and whether it is read as integer codes."""
+
+    name: str
+    positions: tuple[int, ...]
+    codes: bool
+
+
+class ArgumentsModule(torch.nn.Module):
+    """``module`` called with keyword arguments cut from one float matrix (codes cast to ``long``)."""
+
+    def __init__(self, module: torch.nn.Module, arguments: tuple[Argument, ...]) -> None:
+        super().__init__()
+        self.module = module
+        self.arguments = arguments
+
+    def forward(self, x: torch.Tensor):
+        named = {}
+        for argument in self.arguments:
+            part = x[:, list(argument.positions)]
+            named[argument.name] = part.long() if argument.codes else part
+        return self.module(**named)
+
+
+def _forward_parameters(module) -> list[inspect.Parameter]:
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return []
+    return [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+class InputLayout:
+    """``inputs=`` resolved against the reference rows: the column order of the flat matrix, which columns are
+    codes (and of which categories), and the forward arguments they make.
+
+    Parameters
+    ----------
+    inputs : dict
+        ``{argument: [column, ...]}`` or ``{argument: {column: categories or None}}``; categories (a list) map
+        string values to codes by position, None keeps the column's codes.
+    rows : DataFrame
+        Reference rows.
+    module : torch.nn.Module
+        The module whose forward arguments are named.
+    description : str
+        The model, for messages.
+    """
+
+    def __init__(self, inputs: dict, rows, module: torch.nn.Module, description: str) -> None:
+        if not isinstance(rows, pd.DataFrame):
+            rows = pd.DataFrame(np.asarray(rows))
+        known = {p.name for p in _forward_parameters(module)}
+        unknown = [name for name in inputs if name not in known]
+        if unknown:
+            raise ValueError(
+                f"inputs names {unknown}, which {description}.forward does not take; its arguments are {sorted(known)}."
+            )
+        named = pd.Index(
+            [column for spec in inputs.values() if isinstance(spec, (dict, list, tuple)) for column in spec]
+        )
+        if named.has_duplicates:
+            raise ValueError(
+                f"inputs gives columns {named[named.duplicated()].unique().tolist()} to several arguments; give each "
+                "column to one."
+            )
+        self.columns: list = []
+        self.categories: dict = {}
+        arguments = []
+        for name, spec in inputs.items():
+            columns = list(spec) if isinstance(spec, (dict, list, tuple, pd.Index, np.ndarray)) else None
+            if not columns:
+                raise ValueError(f"inputs[{name!r}] must list the columns the argument reads, got {spec!r}.")
+            missing = [column for column in columns if column not in rows.columns]
+            if missing:
+                raise ValueError(
+                    f"inputs[{name!r}] names columns {missing} that X lacks; X has {list(rows.columns)[:20]}."
+                )
+            start = len(self.columns)
+            for column in columns:
+                given = spec.get(column) if isinstance(spec, dict) else None
+                self._column_kind(column, rows[column], given)
+                self.columns.append(column)
+            codes = all(column in self.categories for column in columns)
+            arguments.append(Argument(str(name), tuple(range(start, len(self.columns))), codes))
+        self.arguments = tuple(arguments)
+
+    def _column_kind(self, column, values: pd.Series, given) -> None:
+        if given is not None:
+            self.categories[column] = pd.Index(list(given))
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            self.categories[column] = values.cat.categories
+        elif pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+            self.categories[column] = None  # already codes
+        elif not pd.api.types.is_numeric_dtype(values):
+            raise ValueError(
+                f"column {column!r} holds non-numeric values such as {values.iloc[0]!r}; make it a pandas "
+                f"Categorical, or give its categories in inputs (e.g. {{{column!r}: [...categories...]}})."
+            )
+
+    def encode(self, rows) -> np.ndarray:
+        """The flat float matrix: the layout's columns in order, categorical ones as codes (-1 for a category the
+        layout does not know, NaN for a missing value, so that the code check names them)."""
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(np.asarray(rows))
+        out = np.empty((len(frame), len(self.columns)))
+        for position, column in enumerate(self.columns):
+            values = frame[column]
+            categories = self.categories.get(column, False)
+            if categories is None or categories is False:
+                out[:, position] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                continue
+            source = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
+            codes = pd.Categorical(source, categories=categories).codes.astype(np.float64)
+            codes[(codes < 0) & ~values.isna().to_numpy()] = -1.0  # an unknown category: named by the code check
+            codes[values.isna().to_numpy()] = np.nan
+            out[:, position] = codes
+        return out
+
+    def transformer(self, rows) -> FunctionTransformer:
+        """A fitted one-to-one transformer giving :meth:`encode`'s matrix, so the adapter treats it as preprocessing."""
+        transformer = FunctionTransformer(self.encode, feature_names_out="one-to-one", validate=False)
+        return transformer.fit(rows[self.columns] if isinstance(rows, pd.DataFrame) else rows)

@@ -1,0 +1,135 @@
+"""``inputs=``: forward arguments mapped by name to their columns, for torch modules and skorch nets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from embedding_oracle import joint_ig
+from torch import nn
+
+import skig
+
+TERMS = ["36 months", "60 months", "other"]
+
+
+class NumCat(nn.Module):
+    """``forward(x_num, x_cat)`` with one table per categorical column, then a ReLU MLP."""
+
+    def __init__(self, cardinalities=(3, 4)):
+        super().__init__()
+        generator = torch.Generator().manual_seed(1)
+        self.tables = nn.ModuleList([nn.Embedding(c, 2) for c in cardinalities])
+        self.net = nn.Sequential(nn.Linear(2 + 2 * len(cardinalities), 10), nn.ReLU(), nn.Linear(10, 2))
+        with torch.no_grad():
+            for param in self.parameters():
+                param.copy_(torch.randn(param.shape, generator=generator))
+
+    def forward(self, x_num, x_cat):
+        vectors = [table(x_cat[:, i]) for i, table in enumerate(self.tables)]
+        return self.net(torch.cat([x_num, *vectors], dim=1))
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.RandomState(2)
+    n = 80
+    return pd.DataFrame(
+        {
+            "term": rng.choice(TERMS, n),
+            "amount": rng.normal(size=n),
+            "purpose": rng.randint(0, 4, n),
+            "rate": rng.normal(size=n),
+            "unused": rng.normal(size=n),
+        },
+        index=pd.Index(rng.permutation(n) + 500, name="id"),
+    )
+
+
+INPUTS = {"x_num": ["amount", "rate"], "x_cat": {"term": TERMS, "purpose": None}}
+
+
+def oracle(model, explainer, X, logit=True):
+    """The joint-space oracle on the flat matrix skig builds: amount, rate, term code, purpose code; explaining the
+    logit of class 1 (a classifier's) or the module's raw output 1."""
+    matrix = np.column_stack(
+        [X["amount"], X["rate"], pd.Categorical(X["term"], categories=TERMS).codes, X["purpose"]]
+    ).astype(float)
+    baseline = explainer.encoded_baseline_.to_numpy()[0]
+
+    def run(m, x):
+        out = m(x[:, :2], x[:, 2:].long())
+        return (out[:, 1] - out[:, 0]).unsqueeze(1) if logit else out[:, 1:]
+
+    lookups = [(model.tables[0], [2]), (model.tables[1], [3])]
+    return np.array(
+        [
+            joint_ig(model, run, lookups, [0, 1], row, baseline, n_columns=4, n_points=2**15, midpoint=True)[0]
+            for row in matrix
+        ]
+    )
+
+
+def test_torch_module_with_string_categories(frame):
+    model = NumCat()
+    with pytest.warns(UserWarning, match="unused"):
+        explainer = skig.Explainer(model, inputs=INPUTS, target=1, output="raw").fit(frame)
+    assert explainer.rule_ == "exact"
+    X = frame.iloc[:5]
+    with pytest.warns(UserWarning, match="unused"):
+        exp = explainer.explain(X)
+    assert list(exp.values.columns) == ["amount", "rate", "term", "purpose"]
+    assert exp.delta.abs().max() < 1e-5
+    np.testing.assert_allclose(exp.values.to_numpy(), oracle(model, explainer, X, logit=False), rtol=0, atol=3e-4)
+    assert explainer.baseline_.loc[0, "term"] in TERMS
+
+
+def test_skorch_net_with_dict_inputs(frame):
+    skorch = pytest.importorskip("skorch")
+    X = frame.drop(columns="unused")
+    net = skorch.NeuralNetClassifier(
+        NumCat, criterion=nn.CrossEntropyLoss, max_epochs=5, lr=0.05, train_split=None, verbose=0
+    )
+    codes = pd.Categorical(X["term"], categories=TERMS).codes
+    torch.manual_seed(0)
+    net.fit(
+        {
+            "x_num": X[["amount", "rate"]].to_numpy(dtype=np.float32),
+            "x_cat": np.column_stack([codes, X["purpose"]]).astype(np.int64),
+        },
+        (X["amount"] > 0).astype(np.int64).to_numpy(),
+    )
+    explainer = skig.Explainer(net, inputs=INPUTS).fit(X)
+    exp = explainer.explain(X.iloc[:5])
+    assert exp.delta.abs().max() < 1e-5
+    np.testing.assert_allclose(exp.values.to_numpy(), oracle(net.module_, explainer, X.iloc[:5]), rtol=0, atol=3e-4)
+    # The prediction is the net's own: the logit of class 1 from the module's outputs, as skorch computes them.
+    with torch.no_grad():
+        logits = net.forward(
+            {
+                "x_num": X[["amount", "rate"]].to_numpy(dtype=np.float32)[:5],
+                "x_cat": np.column_stack([codes, X["purpose"]]).astype(np.int64)[:5],
+            }
+        ).double()
+    np.testing.assert_allclose(exp.predictions.to_numpy(), (logits[:, 1] - logits[:, 0]).numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "inputs, error, match",
+    [
+        ({"x_num": ["amount", "rate"], "x_cats": ["purpose"]}, ValueError, r"\['x_cats'\].*\['x_cat', 'x_num'\]"),
+        ({"x_num": ["amount", "rate"], "x_cat": ["term", "purpose"]}, ValueError, r"'term'.*Categorical.*categories"),
+        ({"x_num": ["amount", "nope"], "x_cat": ["purpose"]}, ValueError, r"nope"),
+        ({"x_num": ["amount", "rate"], "x_cat": ["purpose", "rate"]}, ValueError, r"\['rate'\].*several"),
+    ],
+    ids=["unknown-argument", "strings-without-categories", "missing-column", "column-twice"],
+)
+def test_bad_inputs_are_named(frame, inputs, error, match):
+    with pytest.raises(error, match=match):
+        skig.Explainer(NumCat(), inputs=inputs).fit(frame)
+
+
+def test_inputs_need_a_dataframe(frame):
+    with pytest.raises(TypeError, match="DataFrame"):
+        skig.Explainer(NumCat(), inputs=INPUTS).fit(frame.to_numpy())

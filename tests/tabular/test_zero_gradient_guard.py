@@ -1,0 +1,149 @@
+"""The zero-gradient guard: columns reaching the output only through steps without a gradient are named at fit,
+and rows whose completeness error stays large whatever the steps are named after explain."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import skig
+
+
+class RoundsOneColumn(torch.nn.Module):
+    """``income`` is rounded to whole thousands before a linear score; ``age`` and ``debt`` flow smoothly."""
+
+    def forward(self, x):
+        return 0.8 * torch.round(x[:, 0:1]) - 0.5 * x[:, 1:2] + torch.tanh(x[:, 2:3])
+
+
+class PairLookup(torch.nn.Module):
+    """Looks up one table with an index computed from two code columns (grade * 4 + term): no single column owns the
+    lookup, so skig cannot integrate it in embedding space."""
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(3)
+        self.table = torch.nn.Embedding(12, 3)
+        self.out = torch.nn.Linear(4, 1)
+        with torch.no_grad():
+            self.table.weight.copy_(torch.randn(12, 3, generator=generator))
+            self.out.weight.copy_(torch.randn(1, 4, generator=generator))
+
+    def forward(self, x):
+        index = (x[:, 0] * 4 + x[:, 1]).long()
+        return self.out(torch.cat([self.table(index), x[:, 2:3]], dim=1))
+
+
+class ArgmaxVote(torch.nn.Module):
+    """The output reads the argmax of a small layer over ``a`` and ``b``; ``c`` flows smoothly."""
+
+    def __init__(self):
+        super().__init__()
+        self.vote = torch.nn.Linear(2, 3)
+        with torch.no_grad():
+            self.vote.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+            self.vote.bias.zero_()
+
+    def forward(self, x):
+        chosen = self.vote(x[:, :2]).argmax(dim=1).to(x.dtype)
+        return (chosen + x[:, 2]).unsqueeze(1)
+
+
+def frame(n=60, seed=0):
+    rng = np.random.RandomState(seed)
+    return pd.DataFrame(
+        {"income": rng.uniform(20, 90, n), "age": rng.normal(40, 9, n), "debt": rng.normal(size=n)},
+        index=pd.Index(rng.permutation(n) * 7 + 1000, name="applicant"),
+    )
+
+
+def codes(n=60, seed=1):
+    rng = np.random.RandomState(seed)
+    return pd.DataFrame(
+        {
+            "grade": rng.randint(0, 3, n).astype(float),
+            "term": rng.randint(0, 4, n).astype(float),
+            "x": rng.normal(size=n),
+        }
+    )
+
+
+def test_rounded_column_is_named_with_its_cause():
+    with pytest.raises(TypeError) as info:
+        skig.Explainer(RoundsOneColumn()).fit(frame())
+    message = str(info.value)
+    assert "['income']" in message, message
+    assert "age" not in message and "debt" not in message, message
+    assert "torch.round" not in message or "round" in message
+    assert "round" in message and "rounding" in message, message
+    assert "zero_gradient='warn'" in message
+
+
+def test_warn_instead_of_raise_and_rows_named_after_explain():
+    X = frame()
+    with pytest.warns(UserWarning, match=r"\['income'\]"):
+        explainer = skig.Explainer(RoundsOneColumn(), zero_gradient="warn", n_steps=16).fit(X)
+    with pytest.warns(UserWarning, match="stays large") as record:
+        exp = explainer.explain(X)
+    message = next(str(w.message) for w in record if "stays large" in str(w.message))
+    # The rows it names are exactly those whose delta is large against their output change.
+    change = (exp.predictions - exp.base_values).abs()
+    large = exp.delta.abs() > 0.05 * change + 1e-3
+    assert large.any()
+    for label in exp.delta.index[large][:10]:
+        assert repr(label) in message, message
+
+
+def test_untraced_pair_lookup_is_named_as_a_cast_or_lookup():
+    with pytest.raises(TypeError) as info:
+        skig.Explainer(PairLookup()).fit(codes())
+    message = str(info.value)
+    assert "['grade', 'term']" in message, message
+    assert "integer cast" in message and "Tensor.long" in message, message
+    assert "'x'" not in message
+
+
+def test_argmax_is_named():
+    X = pd.DataFrame(np.random.RandomState(2).normal(size=(40, 3)), columns=["a", "b", "c"])
+    with pytest.raises(TypeError) as info:
+        skig.Explainer(ArgmaxVote()).fit(X)
+    message = str(info.value)
+    assert "['a', 'b']" in message and "argmax" in message, message
+
+
+def test_smooth_models_pass_silently_and_constant_columns_are_not_flagged():
+    X = frame().assign(debt=0.0)  # debt never moves: its zero gradient is no evidence of anything
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exp = skig.Explainer(model, n_steps=32).fit(X).explain(X.iloc[:10])
+    assert exp.delta.abs().max() < 1e-4
+
+
+def test_unused_column_is_not_flagged():
+    class IgnoresDebt(torch.nn.Module):
+        def forward(self, x):
+            return torch.tanh(x[:, 0:1] / 50) + 0.1 * x[:, 1:2]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skig.Explainer(IgnoresDebt()).fit(frame())
+
+
+def test_quadrature_error_alone_is_not_reported():
+    """A sharp but smooth net: a large delta at 2 steps shrinks at 8, so no warning."""
+
+    class Sharp(torch.nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(3 * (x[:, 0:1] - 55) / 10) * 4 + x[:, 1:2] / 10
+
+    X = frame()
+    explainer = skig.Explainer(Sharp(), n_steps=2, rule="gausslegendre").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exp = explainer.explain(X)
+    assert (exp.delta.abs() > 0.05 * (exp.predictions - exp.base_values).abs() + 1e-3).any()
