@@ -43,6 +43,7 @@ from .engine import (
     row_keys,
 )
 from .engine._device import COPY_ATTEMPTS
+from .engine._gradients import check_rows_fit
 from .engine._inputs import InputSpace, trace_lookups
 from .models import (
     ModelChangedError,
@@ -532,6 +533,13 @@ class Explainer(TransformerMixin, BaseEstimator):
             exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
+        # Before the rows are converted: under a tight limit even their float64 copy may not fit.
+        n_rows = getattr(X, "shape", (None,))[0] if hasattr(X, "shape") else None
+        if isinstance(n_rows, Integral):
+            n_encoded = len(self.encoded_feature_names_)
+            check_rows_fit(
+                n_rows, self.n_features_in_, n_encoded, interactions=interactions, batch_size=self.batch_size
+            )
         rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
         adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)

@@ -135,6 +135,53 @@ def memory_headroom() -> tuple[int, str]:
     return min(found)
 
 
+#: Bytes per row and per column that an explanation holds at once besides its passes, in float64: the encoded rows
+#: and their attributions (with their tensor copies) per encoded column, the raw rows and the result's frames per raw
+#: column. On 1,000,000 rows x 30 columns the peak measured 4.6x the input (benchmarks/bench_memory.py): 8 x 5 = 40
+#: bytes per row and column holds it.
+_ROW_BYTES_PER_ENCODED_COLUMN = 24
+_ROW_BYTES_PER_RAW_COLUMN = 16
+
+
+def check_rows_fit(
+    n_rows: int, n_raw: int, n_encoded: int, *, interactions: bool = False, batch_size: int | str = "auto"
+) -> None:
+    """Refuse, before any work, an explanation whose rows cannot fit in what this process may still allocate.
+
+    With ``batch_size="auto"`` room for the passes is kept too (what :func:`chunk_points` needs); a ``batch_size``
+    given explicitly sizes the passes itself.
+
+    Raises
+    ------
+    MemoryError
+        Naming the rows, the memory they need, the limit (:func:`memory_headroom`) and how many rows fit per call.
+    """
+    per_row = _ROW_BYTES_PER_ENCODED_COLUMN * n_encoded + _ROW_BYTES_PER_RAW_COLUMN * n_raw + 64
+    if interactions:
+        per_row += 8 * n_raw * n_raw
+    headroom, limit = memory_headroom()
+    passes = _MIN_HEADROOM_BYTES if batch_size == "auto" else 0
+    room = headroom - passes
+    if n_rows * per_row <= room:
+        return
+    fits = max(0, room // per_row)
+    needed = (
+        f"explaining {n_rows:,} rows needs about {n_rows * per_row / 2**20:,.0f} MiB for the rows, their attributions "
+        f"and the result, and {passes / 2**20:,.0f} MiB for its passes, but this process may allocate only "
+        f"{max(headroom, 0) / 2**20:,.0f} MiB more ({limit})"
+    )
+    raise_limit = "raise the limit (`ulimit -v`, the container's or cgroup's memory limit)"
+    if fits == 0:
+        raise MemoryError(
+            f"{needed}: no rows can be explained in this process; {raise_limit}"
+            + (", or give batch_size= explicitly to size the passes yourself." if passes else ".")
+        )
+    raise MemoryError(
+        f"{needed}. Explain the rows in parts of at most {fits:,} (explainer.explain(X.iloc[i : i + {fits}])), "
+        f"spread them over workers with skig.dask or skig.spark, or {raise_limit}."
+    )
+
+
 def activation_size(module: torch.nn.Module, probe: torch.Tensor) -> int:
     """Number of activation values one input row creates in a forward pass (summed over leaf modules)."""
     total = 0

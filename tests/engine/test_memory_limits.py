@@ -59,3 +59,40 @@ def test_too_little_address_space_is_refused_before_starting_with_what_to_set():
 def test_under_an_address_space_limit_the_run_fits(method, rule):
     out = run(1024, method, rule)
     assert out.startswith("DONE"), out
+
+
+def test_rows_that_cannot_fit_are_refused_before_any_work(monkeypatch):
+    """The rows' own arrays (inputs, attributions, the result) are checked against the limit before anything runs."""
+    import numpy as np
+    import torch
+
+    import skig
+    from skig.engine import _gradients
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(30, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    X = np.random.RandomState(0).normal(size=(200_000, 30)).astype(np.float32)
+    explainer = skig.Explainer(model).fit(X[:500])
+    flags = [param.requires_grad for param in model.parameters()]
+    monkeypatch.setattr(_gradients, "memory_headroom", lambda: (300 * 2**20, "a test limit of 300 MiB"))
+    expected = r"explaining 200,000 rows needs about .* MiB .*a test limit of 300 MiB.*parts of at most"
+    with pytest.raises(MemoryError, match=expected):
+        explainer.explain(X)
+    assert [param.requires_grad for param in model.parameters()] == flags
+    # As many rows as the message says fit are explained.
+    assert len(explainer.explain(X[:20_000]).values) == 20_000
+
+
+def test_a_limit_that_leaves_no_room_says_so(monkeypatch):
+    import numpy as np
+    import torch
+
+    import skig
+    from skig.engine import _gradients
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    X = np.random.RandomState(0).normal(size=(100, 4))
+    explainer = skig.Explainer(model).fit(X)
+    monkeypatch.setattr(_gradients, "memory_headroom", lambda: (100 * 2**20, "a test limit"))
+    with pytest.raises(MemoryError, match="no rows can be explained in this process; raise the limit"):
+        explainer.explain(X)
