@@ -7,10 +7,9 @@ from . import plots
 from ._explainer import Explainer
 from ._explanation import Explanation
 from ._selection import FeatureSelector
+from ._version import __version__
 from .models import ModelChangedError
 from .reporting import adverse_action, drift, quality, reason_codes, report, write_csv
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Explainer",

@@ -22,6 +22,7 @@ from ._explanation import Explanation
 from ._fit_checks import check_gradient_rule, check_parameters
 from ._gradient_guard import check_columns_differentiable, check_completeness
 from ._gradient_guard import rows_named as _rows_named
+from ._interactions import check_interactions, interaction_lines, interaction_values
 from ._plan import make_plan
 from ._targets import resolve_targets
 from ._validation import check_encoded_finite, check_rows, feature_names
@@ -43,6 +44,7 @@ from .engine import (
     row_keys,
 )
 from .engine._device import COPY_ATTEMPTS
+from .engine._gradients import check_rows_fit
 from .engine._inputs import InputSpace, trace_lookups
 from .models import (
     ModelChangedError,
@@ -519,7 +521,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         return encoded_names
 
     # -------------------------------------------------------------- explain
-    def explain(self, X, *, target=None) -> Explanation:
+    def explain(self, X, *, target=None, interactions=False) -> Explanation:
         """Attribute the model's output on each row to its raw features.
 
         Parameters
@@ -529,6 +531,11 @@ class Explainer(TransformerMixin, BaseEstimator):
             dropped with a warning). A Series is one row.
         target : None, label, index or array-like of shape (n_rows,), default=None
             Overrides the ``target`` parameter for this call.
+        interactions : bool, default=False
+            Also compute each row's pairwise interactions (``Explanation.interactions``): Integrated Hessians for
+            ``method="ig"``, Expected Hessians for ``method="expected"``, exact on piecewise-linear networks. See
+            ``docs/interactions.md``. Other methods and gradient rules are refused (``ValueError``), as is a quadrature
+            ``rule`` on a piecewise-linear network, whose Hessian is zero almost everywhere.
 
         Returns
         -------
@@ -547,6 +554,13 @@ class Explainer(TransformerMixin, BaseEstimator):
             exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
+        # Before the rows are converted: under a tight limit even their float64 copy may not fit.
+        n_rows = getattr(X, "shape", (None,))[0] if hasattr(X, "shape") else None
+        if isinstance(n_rows, Integral):
+            n_encoded = len(self.encoded_feature_names_)
+            check_rows_fit(
+                n_rows, self.n_features_in_, n_encoded, interactions=interactions, batch_size=self.batch_size
+            )
         rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
         adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
@@ -556,6 +570,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
         plan = self.plan_.updated(self.get_params(deep=False))
+        if interactions:  # --- interactions (skig/_interactions.py)
+            check_interactions(self)
 
         # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
         module = private_copy(adapter.module, resolve_device(self.device))
@@ -583,6 +599,8 @@ class Explainer(TransformerMixin, BaseEstimator):
             )
             explained = PredictionOnly(module)
             # The module as fit read it, unless its weights changed since (then read once, for this call).
+            if interactions:
+                plan = plan.with_interactions(explained, baselines, inputs[:_PROBE_ROWS])
             method = plan.bound(explained, baselines, inputs[:_PROBE_ROWS]).attribution_method(
                 check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
             )
@@ -602,12 +620,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
+            lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
                 check_completeness(method, problem, attributions, steps, index, self._refit_method)
+            hessians = None if lines is None else interaction_values(self, problem, lines, method)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
-        return self._explanation(
+        explanation = self._explanation(
             rows,
             encoded,
             index,
@@ -618,6 +638,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             steps.cpu().numpy(),
             method,
         )
+        if hessians is not None:
+            explanation.set_interactions(hessians)
+        return explanation
 
     def _adapter_now(self, rows):
         """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.

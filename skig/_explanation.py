@@ -51,6 +51,12 @@ class Explanation:
     ----------
     delta : Series of shape (n_rows,)
         Completeness error ``values.sum(axis=1) + base_values - predictions``.
+    interactions : DataFrame of shape (n_rows * n_features, n_features) or None
+        Pairwise interactions (``explain(X, interactions=True)``): rows are (row label, feature), columns features;
+        ``interactions.loc[label]`` is that row's symmetric matrix, whose rows sum to its attributions.
+    interaction_delta : DataFrame of shape (n_rows, 2) or None
+        Completeness of the interactions per row: ``rows`` is the largest ``|sum_j G_ij - values_i|``, ``total`` is
+        ``sum_ij G_ij + base_values - predictions``.
     feature_names : list of str
         Raw feature names, in column order.
 
@@ -104,6 +110,53 @@ class Explanation:
         self.outcome = outcome
         self.is_row = is_row
         self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
+        self._interactions: np.ndarray | None = None
+
+    # --- interactions (Integrated / Expected Hessians; skig/_interactions.py computes them)
+    def set_interactions(self, matrices: np.ndarray) -> None:
+        """Attach per-row interaction matrices of shape (n_rows, n_features, n_features)."""
+        matrices = np.asarray(matrices, dtype=np.float64)
+        if matrices.shape != (len(self), self.values.shape[1], self.values.shape[1]):
+            raise ValueError(f"interaction matrices must have shape {(len(self), *self.values.shape[1:] * 2)}.")
+        self._interactions = matrices
+
+    @property
+    def interactions(self) -> pd.DataFrame | None:
+        if self._interactions is None:
+            return None
+        columns = self.values.columns
+        index = pd.MultiIndex.from_product(
+            [self.values.index, columns], names=[self.values.index.name or "row", "feature"]
+        )
+        return pd.DataFrame(self._interactions.reshape(-1, len(columns)), index=index, columns=columns)
+
+    @property
+    def interaction_delta(self) -> pd.DataFrame | None:
+        if self._interactions is None:
+            return None
+        row_error = np.abs(self._interactions.sum(axis=2) - self.values.to_numpy(dtype=np.float64)).max(axis=1)
+        total = self._interactions.sum(axis=(1, 2)) + (self.base_values - self.predictions).to_numpy()
+        return pd.DataFrame({"rows": row_error, "total": total}, index=self.values.index)
+
+    def interaction_importance(self) -> pd.Series:
+        """Mean absolute interaction of each pair of distinct features, largest first.
+
+        Returns
+        -------
+        Series
+            Indexed by (feature, other feature), each unordered pair once; ``interactions`` holds the signed
+            per-row values, ``skig.plots.interaction_heatmap`` draws the whole matrix.
+        """
+        if self._interactions is None:
+            raise ValueError("this explanation has no interactions: explain the rows with interactions=True.")
+        columns = self.values.columns
+        mean_abs = np.abs(self._interactions).mean(axis=0)
+        first, second = np.triu_indices(len(columns), k=1)
+        index = pd.MultiIndex.from_arrays([columns[first], columns[second]], names=["feature", "other"])
+        pairs = pd.Series(mean_abs[first, second], index=index, name="mean_abs_interaction")
+        return pairs.sort_values(ascending=False, kind="stable")
+
+    # --- end interactions
 
     @property
     def feature_names(self) -> list[str]:
@@ -127,7 +180,7 @@ class Explanation:
         def rows(frame):
             return None if frame is None else frame.iloc[positions]
 
-        return Explanation(
+        taken = Explanation(
             rows(self.values),
             rows(self.base_values),
             rows(self.predictions),
@@ -142,6 +195,9 @@ class Explanation:
             outcome=self.outcome,
             is_row=is_row,
         )
+        if self._interactions is not None:
+            taken.set_interactions(self._interactions[positions])
+        return taken
 
     @property
     def loc(self) -> _RowIndexer:
@@ -185,9 +241,16 @@ class Explanation:
         data = self.data.astype(object).rename_axis(index=index_name, columns="feature").stack(future_stack=True)
         return pd.DataFrame({"feature_value": data, "attribution": values}).reset_index()
 
-    def to_shap(self):
+    def to_shap(self, interactions: bool = False):
         """This explanation as a ``shap.Explanation`` (values, base_values, data, feature_names), drawing the same
         f(x) in SHAP's plots as in skig's.
+
+        With ``interactions=True`` (an explanation computed with interactions) the values are the per-row interaction
+        matrices, shape (n_rows, n_features, n_features), as SHAP's tree interaction values: ``shap.Explanation`` has
+        no separate slot for them, and SHAP's plots that read interaction values take that array,
+        ``shap.summary_plot(e.values, e.data, feature_names=e.feature_names)`` and
+        ``shap.dependence_plot((a, b), e.values, e.data, feature_names=e.feature_names)``. The matrices sum to the
+        same ``values`` over their last axis, so the base values are the same.
 
         SHAP draws a row's output as ``base_values + values.sum()``: where its waterfall ends, the bold number of its
         force plot, the end of a decision path. skig's attributions add up to the prediction only within the
@@ -208,6 +271,10 @@ class Explanation:
         numeric, display = _numeric_data(self.data)
         values = self.values.to_numpy(dtype=np.float64)
         base_values = self.predictions.to_numpy(dtype=np.float64) - values.sum(axis=1)
+        if interactions:
+            if self._interactions is None:
+                raise ValueError("this explanation has no interactions: explain the rows with interactions=True.")
+            values = self._interactions
         if self.is_row:
             values, base_values, numeric, display = values[0], base_values[0], numeric[0], display[0]
         return shap.Explanation(

@@ -80,6 +80,16 @@ class Plan:
         integrator = self.integrator.bind(module, starts, ends)
         return self if integrator is self.integrator else dataclasses.replace(self, integrator=integrator)
 
+    def with_interactions(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Plan:
+        """This plan for an explanation with interactions: ``rule="auto"`` integrates exactly wherever exact
+        integration applies, also for methods whose ``auto_exact`` is false (Expected IG). A piecewise-linear
+        network's Hessian is zero almost everywhere, so only exact integration finds its interactions, and the
+        attributions must come from the same exact lines for each row's matrix to sum to them."""
+        if self.integrator.exact or self.params["rule"] != "auto" or self.method.auto_exact:
+            return self
+        integrator = resolve_integrator(self.params, self.method, None, module, ends, starts, exact_if_possible=True)
+        return dataclasses.replace(self, integrator=integrator) if integrator.exact else self
+
     def points_per_row(self, n_baselines: int) -> int:
         """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""
         return int(self.method.points_per_row(self.params, self.integrator.points_per_path, n_baselines))
@@ -147,16 +157,22 @@ def resolve_integrator(
     module: torch.nn.Module,
     rows: torch.Tensor,
     baselines: torch.Tensor,
+    *,
+    exact_if_possible: bool = False,
 ) -> Integrator:
     """The integrator: ``rule="auto"`` is exact on piecewise-linear nets, Gauss-Legendre otherwise.
 
     Exact integration follows the true gradient along straight lines: Guided IG's path and the deconvolution and
     guided-backprop rules are neither, so ``"exact"`` is refused there and ``"auto"`` falls back (as on MPS
-    devices, which lack the float64 it places breakpoints in).
+    devices, which lack the float64 it places breakpoints in). Methods whose error is not the quadrature's
+    (``auto_exact`` false: Expected IG, whose sampling error dominates) get Gauss-Legendre from ``"auto"``, unless
+    ``exact_if_possible`` (interactions, see :meth:`Plan.with_interactions`).
     """
     rule, gradient = params["rule"], params["gradient_rule"]
     if rule not in ("auto", "exact"):
         return _quadrature_integrator(rule, params)
+    if rule == "auto" and not method.auto_exact and not exact_if_possible:
+        return _quadrature_integrator("gausslegendre", params)
     if not method.straight_path or gradient != "standard":
         if rule == "exact":
             why = (

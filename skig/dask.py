@@ -6,28 +6,20 @@ Needs the ``dask`` extra: ``pip install 'skig[dask]'`` (dask, distributed, dask-
 
 from __future__ import annotations
 
-import functools
+import threading
 
 import pandas as pd
 
 try:
     import dask
     import dask.dataframe as dd
+    from dask.system import CPU_COUNT
 except ImportError as error:  # pragma: no cover - the message is the point
     raise ImportError("skig.dask needs dask: pip install 'skig[dask]'.") from error
 
-from ._distributed import (
-    RESULT_COLUMNS,
-    OutputLayout,
-    Summary,
-    _as_columns,
-    combine_totals,
-    explain_frame,
-    partial_totals,
-    plan,
-    shipped,
-    summary_features,
-)
+from ._distributed._backend import Backend, explain_on, summarize_on
+from ._distributed._partition import PartitionTask
+from ._distributed._summary import Summary, combine_totals, partial_totals
 
 __all__ = ["explain", "summarize"]
 
@@ -52,11 +44,6 @@ def _ship(explainer):
     return client.scatter(explainer, broadcast=True, hash=False)
 
 
-def _explain_partition(partition: pd.DataFrame, explainer, *, layout: OutputLayout, batch_rows: int) -> pd.DataFrame:
-    # One explainer serves every thread of a worker: explain runs on a private copy of the model.
-    return explain_frame(explainer, partition, layout, batch_rows)
-
-
 def explain(
     explainer,
     ddf: dd.DataFrame,
@@ -73,8 +60,10 @@ def explain(
 
     Each partition is explained with ``explainer.explain`` (``map_partitions``). Under a ``distributed.Client``
     the fitted explainer is scattered once to every worker; under the threaded scheduler threads share it (each
-    explanation runs on a private copy of the model). Every row gets the numbers ``explainer.explain`` gives it on
-    one machine, whatever the partitioning: draws of the stochastic methods are keyed by the row key.
+    explanation runs on a private copy of the model). Tasks that run at once in one process share its torch threads
+    (a worker's threads divide them; see docs/scaling.md), restored when they end. Every row gets the numbers
+    ``explainer.explain`` gives it on one machine, whatever the partitioning: draws of the stochastic methods are
+    keyed by the row key.
 
     Parameters
     ----------
@@ -99,7 +88,8 @@ def explain(
     prefix : str, default=""
         Put before each attribution column's name.
     batch_rows : int, default=None
-        Rows per call of ``explain`` inside a partition. None sizes them from skig's memory bound.
+        Rows per call of ``explain`` inside a partition. None sizes them from skig's memory bound: the rows whose
+        path points fill 256 passes of the engine.
 
     Returns
     -------
@@ -113,22 +103,18 @@ def explain(
     >>> attributions = skig.dask.explain(explainer, accounts, key="account_id")  # doctest: +SKIP
     >>> attributions.to_parquet("s3://bank/attributions/2024-06")  # doctest: +SKIP
     """
-    layout, rows = plan(
+    return explain_on(
+        DASK,
         explainer,
-        ddf.columns,
-        "dask",
-        rows_per_batch=batch_rows,
+        ddf,
         key=key,
         keep=keep,
         reasons=reasons,
         n_reasons=n_reasons,
         direction=direction,
         prefix=prefix,
+        batch_rows=batch_rows,
     )
-    selected = ddf[layout.needed]
-    # A partial keeps the layout out of Dask's traversal of task arguments.
-    function = functools.partial(_explain_partition, layout=layout, batch_rows=rows)
-    return selected.map_partitions(function, _ship(shipped(explainer)), meta=layout.empty(selected._meta))
 
 
 def summarize(explainer, explained: dd.DataFrame, *, by=None, prefix: str = "") -> Summary:
@@ -152,14 +138,7 @@ def summarize(explainer, explained: dd.DataFrame, *, by=None, prefix: str = "") 
     Summary
         See :func:`skig.spark.summarize`.
     """
-    names, columns = summary_features(explainer, prefix)
-    by = _as_columns(by, "by")
-    missing = [column for column in (*by, *columns, *RESULT_COLUMNS[:3]) if column not in set(explained.columns)]
-    if missing:
-        raise ValueError(f"explained has no columns {missing}; it has {list(explained.columns)}.")
-    meta = partial_totals(explained._meta, columns, by)
-    partials = explained.map_partitions(partial_totals, columns, by, meta=meta).compute()
-    return Summary.from_totals(combine_totals(partials, by), names, by)
+    return summarize_on(DASK, explainer, explained, by=by, prefix=prefix)
 
 
 def _connect():
@@ -172,21 +151,65 @@ def _connect():
     return Client(address)
 
 
-def _select(ddf: dd.DataFrame, columns) -> dd.DataFrame:
-    """The named columns."""
-    return ddf[list(columns)]
+def _worker_threads() -> int | None:
+    """Threads of the ``distributed`` worker running this task, or None outside one."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return get_worker().state.nthreads
+    except ValueError:
+        return None
 
 
-def _sample_rows(ddf: dd.DataFrame, n: int, random_state: int) -> pd.DataFrame:
-    """About ``n`` rows drawn without replacement with seed ``random_state``, computed as pandas."""
-    count = int(ddf.shape[0].compute())
-    if count <= n:
-        return ddf.compute()
-    fraction = min(1.0, (1.2 * n + 20) / count)
-    return ddf.sample(frac=fraction, random_state=random_state).compute().iloc[:n]
+class DaskBackend(Backend):
+    """Dask: ``map_partitions`` with the layout's ``meta``, the explainer scattered once, totals per partition."""
+
+    name = "dask"
+    rows_have_index = True
+
+    def columns(self, data: dd.DataFrame) -> list[str]:
+        return list(data.columns)
+
+    def map_partitions(self, data: dd.DataFrame, task: PartitionTask, explainer) -> dd.DataFrame:
+        selected = data[task.layout.needed]
+        return selected.map_partitions(task, _ship(explainer), meta=task.layout.empty(selected._meta))
+
+    def task_threads(self, outer: int) -> int:
+        """The process's threads shared among the tasks that run in it at once.
+
+        On a ``distributed`` worker those are its ``nthreads``; under the threaded scheduler Dask's pool
+        (``num_workers``, the CPU count by default); under the synchronous scheduler (the main thread) one.
+        """
+        tasks = _worker_threads()
+        if tasks is None:
+            main = threading.current_thread() is threading.main_thread()
+            tasks = 1 if main else dask.config.get("num_workers", None) or CPU_COUNT
+        return max(1, outer // tasks)
+
+    def totals(self, explained: dd.DataFrame, attributions, by) -> pd.DataFrame:
+        meta = partial_totals(explained._meta, attributions, by)
+        partials = explained.map_partitions(partial_totals, attributions, by, meta=meta).compute()
+        return combine_totals(partials, by)
+
+    def sample(self, data: dd.DataFrame, columns, n: int, random_state: int) -> pd.DataFrame:
+        data = data[list(columns)]
+        count = int(data.shape[0].compute())
+        if count <= n:
+            return data.compute()
+        fraction = min(1.0, (1.2 * n + 20) / count)
+        return data.sample(frac=fraction, random_state=random_state).compute().iloc[:n]
+
+    def read_parquet(self, path) -> dd.DataFrame:
+        """Connected to the scheduler Dask is configured with (``DASK_SCHEDULER_ADDRESS``), if any."""
+        _connect()
+        return dd.read_parquet(str(path))
+
+    def write_parquet(self, explained: dd.DataFrame, out, partitions) -> int:
+        explained.to_parquet(str(out), partition_on=list(partitions) or None, write_index=False)
+        return int(dd.read_parquet(str(out)).shape[0].compute())
 
 
-def _write_parquet(explained: dd.DataFrame, out, partitions) -> int:
-    """Write ``explained`` as Parquet under ``out``, in ``partitions`` folders; the number of rows written."""
-    explained.to_parquet(str(out), partition_on=list(partitions) or None, write_index=False)
-    return int(dd.read_parquet(str(out)).shape[0].compute())
+#: The Dask backend of :mod:`skig._distributed`.
+DASK = DaskBackend()

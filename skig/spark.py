@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 try:
-    from pyspark import cloudpickle
+    from pyspark import TaskContext, cloudpickle
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -17,16 +17,10 @@ except ImportError as error:  # pragma: no cover - the message is the point
         "skig.spark needs pyspark: pip install 'skig[spark]' (Spark also needs Java 17 or later)."
     ) from error
 
-from ._distributed import (
-    RESULT_COLUMNS,
-    OutputLayout,
-    Summary,
-    _as_columns,
-    explain_frame,
-    plan,
-    shipped,
-    summary_features,
-)
+from ._distributed._backend import Backend, explain_on, summarize_on
+from ._distributed._partition import PartitionTask
+from ._distributed._schema import OutputLayout
+from ._distributed._summary import Summary
 from ._spark_workers import check_workers
 
 __all__ = ["explain", "summarize"]
@@ -71,7 +65,8 @@ def explain(
     """Explain every row of a Spark DataFrame; a lazy Spark DataFrame of attributions comes back.
 
     Each Python worker explains Arrow batches of rows with ``explainer.explain`` (``mapInPandas``); the fitted
-    explainer is pickled once and broadcast. Every row gets the numbers ``explainer.explain`` gives it on one
+    explainer is pickled once and broadcast. Each task runs torch on ``spark.task.cpus`` threads (1 by default),
+    restored when it ends. Every row gets the numbers ``explainer.explain`` gives it on one
     machine, whatever the partitioning: draws of the stochastic methods are keyed by the row key.
 
     Parameters
@@ -100,7 +95,7 @@ def explain(
         keep or result column).
     batch_rows : int, default=None
         Rows per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the session). None sizes
-        batches from skig's memory bound: the rows whose path points fill one pass of the engine.
+        batches from skig's memory bound: the rows whose path points fill 256 passes of the engine.
 
     Returns
     -------
@@ -123,35 +118,18 @@ def explain(
     >>> attributions = skig.spark.explain(explainer, accounts, key="account_id")  # doctest: +SKIP
     >>> attributions.write.parquet("s3://bank/attributions/2024-06")  # doctest: +SKIP
     """
-    layout, rows = plan(
+    return explain_on(
+        SPARK,
         explainer,
-        sdf.columns,
-        "spark",
-        rows_per_batch=batch_rows,
+        sdf,
         key=key,
         keep=keep,
         reasons=reasons,
         n_reasons=n_reasons,
         direction=direction,
         prefix=prefix,
+        batch_rows=batch_rows,
     )
-    session = sdf.sparkSession
-    # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
-    session.conf.set(MAX_RECORDS_PER_BATCH, str(rows))
-    payload = session.sparkContext.broadcast(cloudpickle.dumps(shipped(explainer)))
-    check_workers(session, payload)  # a clear error now, rather than "No module named 'skig'" at the first action
-
-    def explain_batches(batches):
-        worker_explainer = _worker_explainer(payload)
-        for batch in batches:
-            batch.columns = layout.needed
-            # Slicing again keeps the memory bound whatever maxRecordsPerBatch is when the job runs.
-            yield explain_frame(worker_explainer, batch, layout, rows).reset_index(drop=True)
-
-    # mapInPandas resolves its input columns by name, which fails on names such as "debt.ratio": it gets
-    # positional aliases, and each batch its real names back.
-    selected = sdf.select(*[_column(name).alias(f"_skig_{i}") for i, name in enumerate(layout.needed)])
-    return selected.mapInPandas(explain_batches, output_schema(layout, sdf.schema))
 
 
 def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> Summary:
@@ -176,49 +154,77 @@ def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> 
         ``importance`` (``mean |attribution|`` per feature, largest first), ``mean_attribution``, ``completeness``,
         and with ``by``: ``group_rows``, ``group_mean`` and ``group_mean_abs`` (features x groups).
     """
-    names, columns = summary_features(explainer, prefix)
-    by = _as_columns(by, "by")
-    missing = [column for column in (*by, *columns, *RESULT_COLUMNS[:3]) if column not in set(explained.columns)]
-    if missing:
-        raise ValueError(f"explained has no columns {missing}; it has {explained.columns}.")
-    delta = F.abs(_column("delta"))
-    aggregates = [
-        F.count(F.lit(1)).alias("rows"),
-        F.max(delta).alias("abs_delta_max"),
-        F.sum(delta).alias("abs_delta_sum"),
-        F.sum(F.abs(_column("prediction") - _column("base_value"))).alias("abs_change_sum"),
-    ]
-    for position, name in enumerate(columns):
-        aggregates += [
-            F.sum(_column(name)).alias(f"sum_{position}"),
-            F.sum(F.abs(_column(name))).alias(f"abs_{position}"),
+    return summarize_on(SPARK, explainer, explained, by=by, prefix=prefix)
+
+
+class SparkBackend(Backend):
+    """Spark: ``mapInPandas`` over Arrow batches, the explainer broadcast once, totals by ``groupBy``."""
+
+    name = "spark"
+    rows_have_index = False
+
+    def columns(self, data: DataFrame) -> list[str]:
+        return list(data.columns)
+
+    def map_partitions(self, data: DataFrame, task: PartitionTask, explainer) -> DataFrame:
+        layout = task.layout
+        session = data.sparkSession
+        # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
+        session.conf.set(MAX_RECORDS_PER_BATCH, str(task.batch_rows))
+        payload = session.sparkContext.broadcast(cloudpickle.dumps(explainer))
+        check_workers(session, payload)  # a clear error now, rather than "No module named 'skig'" at the first action
+
+        def explain_batches(batches):
+            worker_explainer = _worker_explainer(payload)
+            for batch in batches:
+                batch.columns = layout.needed
+                # Slicing again keeps the batch size whatever maxRecordsPerBatch is when the job runs.
+                yield task(batch, worker_explainer).reset_index(drop=True)
+
+        # mapInPandas resolves its input columns by name, which fails on names such as "debt.ratio": it gets
+        # positional aliases, and each batch its real names back.
+        selected = data.select(*[_column(name).alias(f"_skig_{i}") for i, name in enumerate(layout.needed)])
+        return selected.mapInPandas(explain_batches, output_schema(layout, data.schema))
+
+    def task_threads(self, outer: int) -> int:
+        """``spark.task.cpus`` (1 by default): the cores Spark reserved for the task."""
+        context = TaskContext.get()
+        return outer if context is None else context.cpus()
+
+    def totals(self, explained: DataFrame, attributions, by) -> pd.DataFrame:
+        delta = F.abs(_column("delta"))
+        aggregates = [
+            F.count(F.lit(1)).alias("rows"),
+            F.max(delta).alias("abs_delta_max"),
+            F.sum(delta).alias("abs_delta_sum"),
+            F.sum(F.abs(_column("prediction") - _column("base_value"))).alias("abs_change_sum"),
         ]
-    totals = explained.groupBy(*[_column(column) for column in by]).agg(*aggregates).toPandas()
-    if by:
-        totals = totals.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
-    return Summary.from_totals(totals, names, by)
+        for position, name in enumerate(attributions):
+            aggregates += [
+                F.sum(_column(name)).alias(f"sum_{position}"),
+                F.sum(F.abs(_column(name))).alias(f"abs_{position}"),
+            ]
+        totals = explained.groupBy(*[_column(column) for column in by]).agg(*aggregates).toPandas()
+        if by:
+            totals = totals.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
+        return totals
+
+    def sample(self, data: DataFrame, columns, n: int, random_state: int) -> pd.DataFrame:
+        data = data.select(*[_column(name) for name in columns])
+        count = data.count()
+        if count <= n:
+            return data.toPandas()
+        fraction = min(1.0, (1.2 * n + 20) / count)
+        return data.sample(withReplacement=False, fraction=fraction, seed=random_state).limit(n).toPandas()
+
+    def read_parquet(self, path) -> DataFrame:
+        """With the active Spark session, or a new one configured as Spark's defaults and spark-submit say."""
+        return SparkSession.builder.getOrCreate().read.parquet(str(path))
+
+    def write_parquet(self, explained: DataFrame, out, partitions) -> int:
+        explained.write.partitionBy(*partitions).mode("errorifexists").parquet(str(out))
+        return explained.sparkSession.read.parquet(str(out)).count()
 
 
-def _select(sdf: DataFrame, columns) -> DataFrame:
-    """The named columns, whatever characters their names hold."""
-    return sdf.select(*[_column(name) for name in columns])
-
-
-def _session() -> SparkSession:
-    """The active Spark session, or a new one configured as Spark's own defaults and spark-submit say."""
-    return SparkSession.builder.getOrCreate()
-
-
-def _sample_rows(sdf: DataFrame, n: int, random_state: int) -> pd.DataFrame:
-    """About ``n`` rows drawn without replacement with seed ``random_state``, collected as pandas."""
-    count = sdf.count()
-    if count <= n:
-        return sdf.toPandas()
-    fraction = min(1.0, (1.2 * n + 20) / count)
-    return sdf.sample(withReplacement=False, fraction=fraction, seed=random_state).limit(n).toPandas()
-
-
-def _write_parquet(explained: DataFrame, out, partitions) -> int:
-    """Write ``explained`` as Parquet under ``out``, in ``partitions`` folders; the number of rows written."""
-    explained.write.partitionBy(*partitions).mode("errorifexists").parquet(str(out))
-    return explained.sparkSession.read.parquet(str(out)).count()
+#: The Spark backend of :mod:`skig._distributed`.
+SPARK = SparkBackend()

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from . import _cut_cpu
+from ._exact_bounds import PieceBounds
 from ._gradients import ROW_BLOCK, padded_rows
 from ._head_lines import Head, head_integrals
 from ._piecewise import _METADATA, _SAFE_PROPERTIES, _argument
@@ -249,15 +250,23 @@ def compile_chain(module: torch.nn.Module, probe: torch.Tensor) -> Chain | None:
     if tracer.failed or tracer.current is not output or not isinstance(output, torch.Tensor):
         return None
     chain = Chain(tuple(tracer.steps), output.shape[1:])
+    return chain if _agrees(chain, output.detach(), probe) else None
+
+
+def chain_reproduces(chain: Chain, module: torch.nn.Module, probe: torch.Tensor) -> bool:
+    """Whether ``chain`` reproduces ``module`` on the rows ``probe`` to float rounding."""
     with torch.no_grad():
-        expected = output.detach().reshape(output.shape[0], -1)
+        return _agrees(chain, module(probe.detach()), probe)
+
+
+def _agrees(chain: Chain, output: torch.Tensor, probe: torch.Tensor) -> bool:
+    with torch.no_grad():
+        expected = output.reshape(output.shape[0], -1)
         found = chain.forward(probe.detach())
     if found.shape != expected.shape:
-        return None
+        return False
     tolerance = 1e3 * torch.finfo(expected.dtype).eps * (1.0 + float(expected.abs().max()))
-    if not bool(((found - expected).abs() <= tolerance).all()):
-        return None
-    return chain
+    return bool(((found - expected).abs() <= tolerance).all())
 
 
 def _true_entries(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -389,19 +398,34 @@ class _Points:
 
 
 def chain_chunk(
-    chain: Chain, head: Head, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, accumulate
+    chain: Chain,
+    head: Head,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    targets: torch.Tensor,
+    accumulate,
+    bounds: PieceBounds | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Exact attributions of ``head(chain(x))`` along the paths ``starts -> ends`` (in ``accumulate``), the segments
-    each path crossed, and the points made: one chunk of paths, all held at once."""
+    each path crossed, and the points made: one chunk of paths, all held at once.
+
+    With ``bounds``, the values each path keeps are counted after every hinge, and :class:`~._exact_bounds.Overflow`
+    is raised as soon as a path or the chunk holds more than they allow.
+    """
     points = _Points(starts, ends)
+    n_paths = starts.shape[0]
+    used = torch.zeros(n_paths, dtype=torch.long, device=starts.device)
+    n_hinges = sum(isinstance(step, Hinge) for step in chain.steps)
     for step in chain.steps:
         if isinstance(step, Hinge):
             points.cut(points.values, step)
+            if bounds is not None:
+                used += torch.bincount(points.path[: points.n], minlength=n_paths) * points.values.shape[1]
+                bounds.check(used, len(points.sides) / n_hinges)
         else:
             points.values = step.forward(points.values)
     first = points.same_path().nonzero().squeeze(1)
     outputs = points.values.to(accumulate)
-    n_paths = starts.shape[0]
     path = points.path[first]
     integrals = head_integrals(head, outputs[first], outputs[first + 1], targets[path], chain.output_shape)
     length = (points.alpha[first + 1] - points.alpha[first]).to(accumulate).unsqueeze(1)

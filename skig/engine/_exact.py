@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ._chain import Chain, chain_chunk, compile_chain
+from ._chain import Chain, chain_chunk, chain_reproduces, compile_chain
+from ._exact_bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, split_pieces
 from ._gradients import progress_bar, row_padded
 from ._head_lines import Head, head_integrals
+from ._interrupt import check_interrupt, interrupted
 from ._invariant import RowInvariantProducts
 from ._piecewise import (
     PiecewiseUnits,
@@ -23,6 +25,8 @@ from ._piecewise import (
 )
 
 _CPU_CHUNK_PASSES = 4
+# Fewest points a chunk of paths is sized for (a chunk of one path may hold fewer).
+_MIN_CHUNK_POINTS = 4096
 
 
 class _Rows:
@@ -217,18 +221,30 @@ def _split_points(
     return first, segment[keep], alpha[keep]
 
 
-def _refine(module: torch.nn.Module, chunk: _PathChunk, max_points: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut every path of ``chunk`` into segments on which every unit keeps its piece: (lo, hi) point indices."""
+def _refine(
+    module: torch.nn.Module, chunk: _PathChunk, max_points: int, bounds: PieceBounds | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut every path of ``chunk`` into segments on which every unit keeps its piece: (lo, hi) point indices.
+
+    With ``bounds``, the values each path keeps (its points times the recorded units) are checked after every round
+    (see :class:`~._exact_bounds.PieceBounds`).
+    """
     chunk.evaluate_ends(module, max_points)
     n_calls = len(chunk.codes)
     device = chunk.starts.device
+    n_paths = chunk.starts.shape[0]
+    width = sum(unit.distances.shape[1] for unit in chunk.passes[0][2]) if chunk.passes else 1
     lo = torch.arange(0, chunk.n_points, 2, device=device)
     hi = lo + 1
     from_call = torch.zeros_like(lo)
     done_lo, done_hi = [], []
     # Pieces of a segment cut at call L's crossings look from L + 1 on (in exact arithmetic L keeps its pieces on
     # them), so every round moves every segment past one call at least: at most n_calls + 1 rounds.
-    for _ in range(n_calls + 2):
+    for round_ in range(n_calls + 2):
+        check_interrupt()
+        if bounds is not None:
+            used = torch.bincount(chunk.path.values, minlength=n_paths) * width
+            bounds.check(used, (round_ + 1) / (n_calls + 2))
         first, segment, cut = _split_points(chunk, lo, hi, from_call)
         uniform = first == n_calls
         done_lo.append(lo[uniform])
@@ -301,11 +317,12 @@ def _general_chunk(
     max_points: int,
     accumulate: torch.dtype,
     capacity: int,
+    bounds: PieceBounds | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Exact attributions of one chunk of paths through recorded forward passes, the segments each path crossed,
     and the points evaluated (``capacity``: how many are expected)."""
     chunk = _PathChunk(starts, ends, capacity=capacity)
-    lo, hi = _refine(module, chunk, max_points)
+    lo, hi = _refine(module, chunk, max_points, bounds)
     outputs, alpha, path = chunk.outputs.values, chunk.alpha.values, chunk.path.values
     output_shape = chunk.passes[0][1].shape[1:]
     integrals = head_integrals(
@@ -415,6 +432,35 @@ def read_module(
     return ModuleReading("chain", n_units, chain, weights)
 
 
+@dataclass
+class _Prepared:
+    """What one call integrates with: the chain the module is (or None), the width of its piecewise-linear units,
+    and the points a path has made so far on average (to size chunks)."""
+
+    chain: Chain | None
+    width: int
+    points_per_path: float
+    seen: bool = False
+
+    def measured(self, points_per_path: float) -> None:
+        """Take in the points per path of a chunk just integrated."""
+        if self.seen:
+            points_per_path = 0.75 * self.points_per_path + 0.25 * points_per_path
+        self.points_per_path, self.seen = points_per_path, True
+
+
+def _prepare(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, reading: ModuleReading) -> _Prepared:
+    """What this call integrates with: the chain ``reading`` holds, checked against the module on this call's own
+    rows (a module that is a chain only on some rows is read again here), and the units' width."""
+    chain = reading.chain
+    if chain is not None:
+        probe = torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2))
+        if not chain_reproduces(chain, module, probe):
+            chain = compile_chain(module, probe)
+    # Before any path is seen, assume each crosses every unit once: more than most models need.
+    return _Prepared(chain, max(1, reading.units), 2.0 + reading.units)
+
+
 def exact_path_integrals(
     module: torch.nn.Module,
     head: Head,
@@ -436,6 +482,10 @@ def exact_path_integrals(
     affine layers and hinges (the usual ReLU MLP, read from one traced forward pass and checked against the module)
     goes through :mod:`._chain`, which computes each layer once per point that exists when it is reached; any other
     piecewise-linear module through the recorded forward passes here.
+
+    Memory does not grow with the segments a path crosses: a path whose points would hold more than
+    :data:`~._exact_bounds.PIECE_VALUES` values is cut into sub-intervals of alpha, integrated one after another and
+    summed (see :mod:`._exact_bounds`); where it is cut depends on the path alone.
 
     Parameters
     ----------
@@ -464,12 +514,15 @@ def exact_path_integrals(
         ``(end - start) * integral_0^1 grad_x head(module(start + a (end - start))) da``, in float64 (float32 on
         devices without float64).
     segments : Tensor of shape (P,)
-        The number of linear segments each path crossed (1 for a path of length zero).
+        The number of linear segments each path crossed (1 for a path of length zero); a path cut into pieces counts
+        the segments of each.
 
     Raises
     ------
     ValueError
-        If the module makes a call that is not affine or piecewise-linear in its input, naming it.
+        If the module makes a call that is not affine or piecewise-linear in its input, naming it; or if a path
+        crosses so many linear pieces that even cut into :data:`~._exact_bounds.MAX_PIECES` sub-intervals one would
+        not fit the bound.
     RuntimeError
         If the refinement does not finish in as many rounds as the module has piecewise-linear calls, plus two.
     """
@@ -485,56 +538,152 @@ def exact_path_integrals(
     # one-thread passes' worth: fewer chunks pay less per-chunk bookkeeping, smaller ones stay in cache (measured in
     # benchmarks/bench_exact.py with 1 and 2 threads: 4 is the fastest).
     if device.type == "cpu":
-        held = max(2, max_points * _CPU_CHUNK_PASSES // torch.get_num_threads())
+        held = max_points * _CPU_CHUNK_PASSES // torch.get_num_threads()
     else:
         held = max_points
+    # A chunk costs a few milliseconds of bookkeeping whatever its size: small batch sizes do not mean tiny chunks
+    # (exact Expected IG at batch_size=256 ran 5x slower than at the default with 1,024 points per chunk).
+    held = max(held, _MIN_CHUNK_POINTS)
     if reading is None:
         reading = read_module(module, starts, ends, engine)
-    chain = reading.chain
     with frozen_parameters(module):
-        if chain is not None:
+        prepared = _prepare(module, starts, ends, reading)
+        chain = prepared.chain
+        # A chunk holds about `held` points of `width` values; it may hold a few times more before it is cut down.
+        bounds = PieceBounds(piece=PIECE_VALUES, chunk=max(PIECE_VALUES, 4 * held * prepared.width))
 
-            def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, int]:
-                return chain_chunk(chain, head, starts[rows], ends[rows], targets[rows], accumulate)
+        def run(path: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+            piece_starts, piece_ends_ = piece_ends(starts, ends, path, lo, hi)
+            if chain is not None:
+                return chain_chunk(chain, head, piece_starts, piece_ends_, targets[path], accumulate, bounds)
+            expected = int(1.25 * len(path) * prepared.points_per_path)
+            return _general_chunk(
+                module, head, piece_starts, piece_ends_, targets[path], max_points, accumulate, expected, bounds
+            )
 
-        else:
-
-            def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, int]:
-                expected = int(1.25 * (rows.stop - rows.start) * points_per_path)
-                return _general_chunk(
-                    module, head, starts[rows], ends[rows], targets[rows], max_points, accumulate, expected
-                )
-
-        # Before any path is seen, assume each crosses every unit once: more than most models need.
-        points_per_path = 2.0 + reading.units
         bar = progress_bar(progress, n_paths, "exact paths")
         # The chain engine's compiled loops run on one thread: on a CPU with several torch threads, chunks go to as
         # many Python threads (the loops release the GIL), once the first chunk has measured the points per path.
         # Paths never interact, so the numbers do not depend on which thread explains which chunk.
         workers = torch.get_num_threads() if chain is not None and device.type == "cpu" else 1
-        done = 0
-        while done < n_paths:
-            size = int(min(n_paths - done, max(1, held // math.ceil(points_per_path))))
-            if done and workers > 1 and n_paths - done > size:
-                _run_in_threads(run, done, n_paths, size, workers, attributions, segments, bar)
-                break
-            rows = slice(done, done + size)
-            attributions[rows], segments[rows], n_points = run(rows)
-            points_per_path = (points_per_path * done + n_points) / (done + size) if done else n_points / size
-            done += size
-            bar.update(size)
+        pieces = _Pieces(n_paths, device)
+        while pieces.pending:
+            check_interrupt()
+            size = int(min(pieces.pending, max(1, held // math.ceil(prepared.points_per_path))))
+            if pieces.done and workers > 1 and pieces.whole and pieces.pending > size:
+                pieces.requeue(
+                    _run_in_threads(run, pieces.done, pieces.total, size, workers, pieces, attributions, segments, bar)
+                )
+                workers = 1
+                continue
+            path, lo, hi = pieces.next(size)
+            try:
+                values, crossed, n_points = run(path, lo, hi)
+            except Overflow as overflow:
+                if overflow.over is None:  # the chunk, not a path: fewer paths per chunk
+                    prepared.points_per_path *= 4
+                else:
+                    pieces.split(size, overflow, bounds.piece)
+                continue
+            pieces.add(size, values, crossed, attributions, segments, bar)
+            prepared.measured(n_points / size)
         bar.close()
     return attributions, segments
 
 
-def _run_in_threads(run, done, n_paths, size, workers, attributions, segments, bar) -> None:
-    """``run`` on the chunks of ``size`` paths from ``done`` on, ``workers`` at a time, into the results."""
+class _Pieces:
+    """The path pieces still to integrate, in order along each path: (path, lo, hi) with lo, hi in alpha."""
+
+    def __init__(self, n_paths: int, device: torch.device) -> None:
+        self.path = torch.arange(n_paths, device=device)
+        self.lo = torch.zeros(n_paths, dtype=torch.float64, device=device)
+        self.hi = torch.ones(n_paths, dtype=torch.float64, device=device)
+        self.count = torch.ones(n_paths, dtype=torch.long, device=device)  # pieces per path
+        self.done = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.path)
+
+    @property
+    def pending(self) -> int:
+        return len(self.path) - self.done
+
+    @property
+    def whole(self) -> bool:
+        """Whether every pending piece is a whole path."""
+        rest = slice(self.done, None)
+        return bool((self.lo[rest] == 0).all()) and bool((self.hi[rest] == 1).all())
+
+    def next(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = slice(self.done, self.done + size)
+        return self.path[rows], self.lo[rows], self.hi[rows]
+
+    def add(self, size, values, crossed, attributions, segments, bar) -> None:
+        """Add the results of the next ``size`` pieces to their paths (pieces of a path in order along it)."""
+        rows = slice(self.done, self.done + size)
+        path = self.path[rows]
+        attributions.index_add_(0, path, values)
+        segments.index_add_(0, path, crossed.to(segments.dtype))
+        bar.update(int((self.hi[rows] == 1).sum()))
+        self.done += size
+
+    def split(self, size: int, overflow: Overflow, bound: int) -> None:
+        """Cut the next ``size`` pieces' overflowing ones into sub-intervals, in place in the queue."""
+        rows = slice(self.done, self.done + size)
+        parts = split_pieces(self.path[rows], self.lo[rows], self.hi[rows], overflow, bound, self.count)
+        rest = slice(self.done + size, None)
+        self.path, self.lo, self.hi = (
+            torch.cat((old[: self.done], new, old[rest]))
+            for old, new in zip((self.path, self.lo, self.hi), parts, strict=True)
+        )
+
+    def requeue(self, chunks: list[slice]) -> None:
+        """Pending pieces become those of ``chunks`` (all pieces from ``done`` on were handled but these)."""
+        keep = torch.cat([torch.arange(rows.start, rows.stop) for rows in chunks]) if chunks else torch.zeros(0).long()
+        self.path, self.lo, self.hi = self.path[keep], self.lo[keep], self.hi[keep]
+        self.done = 0
+
+
+_OVERFLOWED = object()
+
+
+def _run_in_threads(run, done, n_paths, size, workers, pieces, attributions, segments, bar) -> list[slice]:
+    """``run`` on the chunks of ``size`` whole paths from ``done`` on, ``workers`` at a time, into the results; the
+    chunks that overflowed their bounds are returned, to be cut and integrated afterwards.
+
+    Ctrl-C (see :mod:`._interrupt`) stops the workers before their next chunk; queued chunks are cancelled.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     # At least a few chunks per thread, so that the threads finish together.
     size = max(1, min(size, -(-(n_paths - done) // (4 * workers))))
     chunks = [slice(lo, min(lo + size, n_paths)) for lo in range(done, n_paths, size)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for rows, (values, crossed, _) in zip(chunks, pool.map(run, chunks), strict=True):
-            attributions[rows], segments[rows] = values, crossed
+
+    def work(rows: slice):
+        if interrupted():
+            return None
+        try:
+            return run(pieces.path[rows], pieces.lo[rows], pieces.hi[rows])
+        except Overflow:
+            return _OVERFLOWED
+
+    overflowed = []
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(work, rows) for rows in chunks]
+        for rows, future in zip(chunks, futures, strict=True):
+            result = future.result()
+            check_interrupt()
+            if result is _OVERFLOWED:
+                overflowed.append(rows)
+                continue
+            values, crossed, _ = result
+            path = pieces.path[rows]
+            attributions.index_add_(0, path, values)
+            segments.index_add_(0, path, crossed.to(segments.dtype))
             bar.update(rows.stop - rows.start)
+    finally:
+        # On an interrupt or an error: queued chunks are dropped, running ones end with their chunk.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return overflowed

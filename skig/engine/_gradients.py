@@ -5,12 +5,14 @@ Every method reduces to: many (start, end, alpha, weight) path points, one gradi
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ._interrupt import check_interrupt
 from ._invariant import RowInvariantProducts
 
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
@@ -23,6 +25,10 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # there). 12 MiB, the middle, also amortises the per-pass work of building the points and summing the gradients.
 _CPU_CHUNK_BYTES = 12 * 2**20
 _MAX_CHUNK_POINTS = 2**21
+# batch_size="auto" refuses to start below room for this many path points' passes plus this many bytes (the
+# explanation's own arrays, the exact engine's chunks, the compiled loops' buffers).
+_MIN_HEADROOM_POINTS = 4096
+_MIN_HEADROOM_BYTES = 256 * 2**20
 #: Row blocks (:func:`row_blocks`) hold at least this many groups, whatever the pass size.
 MIN_BLOCK_POINTS = 4096
 
@@ -61,11 +67,121 @@ def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(0.4 * free)
+    return min(int(0.25 * memory_headroom()[0]), _CPU_CHUNK_BYTES * torch.get_num_threads())
+
+
+def _read_int(path: str) -> int | None:
     try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        available = 4 * 2**30
-    return min(int(0.25 * available), _CPU_CHUNK_BYTES * torch.get_num_threads())
+        with open(path) as file:
+            text = file.read().split()
+    except OSError:
+        return None
+    if not text or text[0] == "max":
+        return None
+    try:
+        return int(text[0])
+    except ValueError:
+        return None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_headroom() -> tuple[int, str]:
+    """Bytes this process may still allocate on the CPU, and which limit says so.
+
+    The smallest of: the memory available on the machine, the address-space limit (``RLIMIT_AS``, ``ulimit -v``) less
+    the process's current size, and its cgroup's limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``) less its
+    current usage. 4 GiB where none can be read.
+    """
+    found: list[tuple[int, str]] = []
+    available = _meminfo_available()
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = None
+    if available is not None:
+        found.append((available, "the memory available on this machine"))
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as file:
+                size = int(file.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            found.append((limit - size, f"the address-space limit (RLIMIT_AS, `ulimit -v`) of {limit / 2**30:.2f} GiB"))
+    except (ImportError, OSError, ValueError):
+        pass
+    for limit_file, usage_file, name in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "the cgroup's memory.max"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            "the cgroup's memory.limit_in_bytes",
+        ),
+    ):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and limit < 2**60:
+            found.append((limit - (usage or 0), f"{name} of {limit / 2**30:.2f} GiB"))
+    if not found:
+        return 4 * 2**30, "an assumed 4 GiB (no limit could be read)"
+    return min(found)
+
+
+#: Bytes per row and per column that an explanation holds at once besides its passes, in float64: the encoded rows
+#: and their attributions (with their tensor copies) per encoded column, the raw rows and the result's frames per raw
+#: column. On 1,000,000 rows x 30 columns the peak measured 4.6x the input (benchmarks/bench_memory.py): 8 x 5 = 40
+#: bytes per row and column holds it.
+_ROW_BYTES_PER_ENCODED_COLUMN = 24
+_ROW_BYTES_PER_RAW_COLUMN = 16
+
+
+def check_rows_fit(
+    n_rows: int, n_raw: int, n_encoded: int, *, interactions: bool = False, batch_size: int | str = "auto"
+) -> None:
+    """Refuse, before any work, an explanation whose rows cannot fit in what this process may still allocate.
+
+    With ``batch_size="auto"`` room for the passes is kept too (what :func:`chunk_points` needs); a ``batch_size``
+    given explicitly sizes the passes itself.
+
+    Raises
+    ------
+    MemoryError
+        Naming the rows, the memory they need, the limit (:func:`memory_headroom`) and how many rows fit per call.
+    """
+    per_row = _ROW_BYTES_PER_ENCODED_COLUMN * n_encoded + _ROW_BYTES_PER_RAW_COLUMN * n_raw + 64
+    if interactions:
+        per_row += 8 * n_raw * n_raw
+    headroom, limit = memory_headroom()
+    passes = _MIN_HEADROOM_BYTES if batch_size == "auto" else 0
+    room = headroom - passes
+    if n_rows * per_row <= room:
+        return
+    fits = max(0, room // per_row)
+    needed = (
+        f"explaining {n_rows:,} rows needs about {n_rows * per_row / 2**20:,.0f} MiB for the rows, their attributions "
+        f"and the result, and {passes / 2**20:,.0f} MiB for its passes, but this process may allocate only "
+        f"{max(headroom, 0) / 2**20:,.0f} MiB more ({limit})"
+    )
+    raise_limit = "raise the limit (`ulimit -v`, the container's or cgroup's memory limit)"
+    if fits == 0:
+        raise MemoryError(
+            f"{needed}: no rows can be explained in this process; {raise_limit}"
+            + (", or give batch_size= explicitly to size the passes yourself." if passes else ".")
+        )
+    raise MemoryError(
+        f"{needed}. Explain the rows in parts of at most {fits:,} (explainer.explain(X.iloc[i : i + {fits}])), "
+        f"spread them over workers with skig.dask or skig.spark, or {raise_limit}."
+    )
 
 
 def activation_size(module: torch.nn.Module, probe: torch.Tensor) -> int:
@@ -101,9 +217,25 @@ def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.d
 
     On CUDA the passes fill a share of the free memory; on a CPU they stay cache-sized (``_CPU_CHUNK_BYTES`` per
     thread), which is faster than larger passes, not only leaner.
+
+    Raises
+    ------
+    MemoryError
+        On a CPU, when this process may not allocate room for the passes and the results
+        (:func:`memory_headroom`).
     """
     if batch_size != "auto":
         return int(batch_size)
+    if device.type == "cpu":
+        headroom, limit = memory_headroom()
+        if headroom < _MIN_HEADROOM_POINTS * bytes_per_point + _MIN_HEADROOM_BYTES:
+            raise MemoryError(
+                f"skig cannot size its passes: this process may allocate only {max(headroom, 0) / 2**20:.0f} MiB more "
+                f"({limit}), and explaining needs at least "
+                f"{(_MIN_HEADROOM_POINTS * bytes_per_point + _MIN_HEADROOM_BYTES) / 2**20:.0f} MiB for its passes and "
+                "results. Raise the limit (`ulimit -v`, the container's or cgroup's memory limit), explain fewer rows "
+                "per call, or give batch_size= explicitly."
+            )
     return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device) // bytes_per_point)))
 
 
@@ -150,55 +282,50 @@ class Paths:
     def _take(self, values: torch.Tensor, groups: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         return values[slots] if values.ndim == 1 else values[groups, slots]
 
-    def chunk(
-        self, lo: int, hi: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def chunk(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Points, step vectors (end - start), weights, targets and groups of flat point indices [lo, hi).
 
-        The points come padded to whole row blocks (:func:`row_padded`). When [lo, hi) holds whole groups that all
-        share one (start, alpha, weight) pattern, the steps have shape (n_groups, 1, d) if those groups start at
-        the same row (a group's step is common to its points), the weights shape (n_groups, per_group), and the
-        groups are None (they are the consecutive groups from ``lo // per_group``).
+        The steps have shape (hi - lo, d), or (n_groups, 1, d) when [lo, hi) holds whole groups that all start at
+        the same row: then a group's step is common to its points.
         """
         per_group, n_features = self.per_group, self.ends.shape[1]
         shared = self.alpha.ndim == 1 and self.start_index.ndim == 1 and self.weight.ndim == 1
         if shared and lo % per_group == 0 and (hi - lo) % per_group == 0:
             # Whole groups sharing one (start, alpha, weight) pattern: broadcast it rather than gather every point's
-            # start, end and alpha (those gathers were most of IG's own time on CPU). The points are written into
-            # their padded buffer, so padding copies the last row only.
+            # start, end and alpha (those gathers were most of IG's own time on CPU).
             first, last = lo // per_group, hi // per_group
-            n_points = hi - lo
-            points = self.ends.new_empty((padded_rows(n_points), n_features))
-            grid = points[:n_points].view(last - first, per_group, n_features)
             if len(self.starts) == 1:
-                step = (self.ends[first:last] - self.starts).unsqueeze(1)
-                torch.addcmul(self.starts, self.alpha.unsqueeze(1), step, out=grid)
+                step = (self.ends[first:last] - self.starts).unsqueeze(1).contiguous()
+                points = torch.addcmul(self.starts, self.alpha.unsqueeze(1), step)
             else:
                 start = self.starts[self.start_index]
                 step = (self.ends[first:last, None, :] - start).contiguous()  # rows may come column-major
-                torch.addcmul(start, self.alpha.unsqueeze(1), step, out=grid)
+                points = torch.addcmul(start, self.alpha.unsqueeze(1), step)
                 step = step.view(-1, n_features)
-            points[n_points:] = points[n_points - 1]
             return (
-                points,
+                points.reshape(-1, n_features),
                 step,
-                self.weight.expand(last - first, per_group),
-                row_padded(self.targets[first:last].repeat_interleave(per_group)),
-                None,
+                self.weight.repeat(last - first),
+                self.targets[first:last].repeat_interleave(per_group),
+                torch.arange(first, last, device=self.ends.device).repeat_interleave(per_group),
             )
         flat = torch.arange(lo, hi, device=self.ends.device)
         groups, slots = flat // per_group, flat % per_group
         start = self.starts[self._take(self.start_index, groups, slots)]
         step = self.ends[groups] - start
         alpha = self._take(self.alpha, groups, slots).unsqueeze(1)
-        weight = self._take(self.weight, groups, slots)
-        return row_padded(start + alpha * step), step, weight, row_padded(self.targets[groups]), groups
+        # addcmul, as for whole groups above: a point is the same whichever way its pass was cut.
+        points = torch.addcmul(start, alpha, step)
+        return points, step, self._take(self.weight, groups, slots), self.targets[groups], groups
 
 
-def _chunk_bounds(n_groups: int, per_group: int, max_points: int) -> list[tuple[int, int]]:
-    # Whole groups per pass where they fit, so each pass reduces with a reshape; otherwise split inside a group.
+def _chunk_bounds(n_groups: int, per_group: int, max_points: int, block: int = 1) -> list[tuple[int, int]]:
+    # Whole groups per pass where they fit; otherwise split inside a group, at multiples of `block` points.
     total = n_groups * per_group
-    step = max(1, max_points // per_group) * per_group if per_group <= max_points else max_points
+    if per_group <= max_points:
+        step = max(1, max_points // per_group) * per_group
+    else:
+        step = max(1, max_points // block) * block
     return [(lo, min(lo + step, total)) for lo in range(0, total, step)]
 
 
@@ -227,30 +354,29 @@ def path_gradients(
     """
     device = paths.ends.device
     accumulate = torch.float32 if device.type == "mps" else torch.float64
+    scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
-    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points)
+    block = math.gcd(paths.per_group, ROW_BLOCK)
+    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points, block)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
     with torch.enable_grad():
         for lo, hi in bounds:
+            check_interrupt()
             points, step, weight, targets, groups = paths.chunk(lo, hi)
-            # Padded before it becomes a leaf, so that the backward pass neither splits nor zero-fills a gradient.
             points.requires_grad_(True)
-            with RowInvariantProducts():
-                (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
-            grad = grad[: hi - lo]
-            if lo % paths.per_group == 0 and (hi - lo) % paths.per_group == 0:
-                # Whole groups: each group's weighted sum in the points' dtype, with the step factored out when the
-                # group's points share it; only the sum over passes is in float64. A product and a sum, not bmm:
-                # MKL's batched product rounds a group differently by its place in the batch (seen at 7 columns).
-                first, n_groups = lo // paths.per_group, (hi - lo) // paths.per_group
-                weight = weight.reshape(n_groups, paths.per_group, 1)
-                if step.ndim == 3:
-                    contribution = (grad.view(n_groups, paths.per_group, -1) * weight).sum(1) * step.squeeze(1)
-                else:
-                    contribution = ((grad * step).view(n_groups, paths.per_group, -1) * weight).sum(1)
-                out[first : first + n_groups] += contribution
+            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+            # Each run of `block` consecutive points of a group is summed in the points' dtype, and the runs are
+            # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
+            # group's sum is the same however its points fall into passes: batch_size and the rows beside it change
+            # nothing (a batched matrix product per group, as before, rounded by how many groups shared the pass).
+            if step.ndim == 3:  # whole groups sharing one step each
+                n_groups = (hi - lo) // paths.per_group
+                per_point = (grad.view(n_groups, paths.per_group, -1) * step).view(hi - lo, -1)
             else:
-                out.index_add_(0, groups, (grad * step * weight.unsqueeze(1)).to(accumulate))
+                per_point = grad * step
+            per_point = per_point * weight.unsqueeze(1)
+            runs = per_point.view((hi - lo) // block, block, -1).sum(1)
+            out.index_add_(0, groups[::block], runs.to(accumulate))
             bar.update(hi - lo)
     bar.close()
     return out
@@ -262,6 +388,7 @@ def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Te
     parts = []
     with torch.enable_grad():
         for lo in range(0, len(points), max_points):
+            check_interrupt()
             chunk = points[lo : lo + max_points].detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(scalar_fn(chunk, targets[lo : lo + max_points]).sum(), chunk)
             parts.append(grad)

@@ -14,6 +14,7 @@ import torch
 
 from ._exact import ModuleReading, exact_path_integrals, read_module
 from ._gradients import path_gradients, row_blocks
+from ._interrupt import check_interrupt
 from ._paths import straight_paths
 from ._quadrature import quadrature
 
@@ -224,6 +225,7 @@ class Lines:
         weights = problem.baseline_weights.double()
         # Blocks of groups so that the per-line results held at once stay within a pass's worth of points.
         for block in row_blocks(len(groups), n_baselines, problem.max_points):
+            check_interrupt()
             chosen = groups[block]
             per_line, crossed = self.integrator.integrals(
                 problem,
@@ -287,6 +289,7 @@ def refine_steps(
     out: torch.Tensor | None = None
     n_steps = min(start_steps, max_steps)
     while len(pending):
+        check_interrupt()
         groups = torch.nonzero(torch.isin(group_rows, pending)).squeeze(1)
         values = attribute(groups, n_steps)
         if out is None:

@@ -1,6 +1,7 @@
 """Plots of explanations in SHAP's look, drawn with matplotlib (imported only when a plot is drawn).
 
-bar, beeswarm, waterfall, scatter, heatmap, decision, force: each takes an Explanation and returns the Axes drawn on.
+bar, beeswarm, waterfall, scatter, heatmap, decision, force, interaction_heatmap: each takes an Explanation and
+returns the Axes drawn on.
 """
 
 from .._labels import InventedLabel
@@ -11,6 +12,7 @@ from ._cohorts import cohorts
 from ._decision import decision
 from ._force import force
 from ._heatmap import heatmap
+from ._interactions import interaction_heatmap
 from ._scatter import scatter
 from ._waterfall import waterfall
 
@@ -23,6 +25,7 @@ __all__ = [
     "decision",
     "force",
     "heatmap",
+    "interaction_heatmap",
     "scatter",
     "waterfall",
 ]

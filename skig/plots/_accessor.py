@@ -10,6 +10,7 @@ from ._beeswarm import beeswarm
 from ._decision import decision
 from ._force import force
 from ._heatmap import heatmap
+from ._interactions import interaction_heatmap
 from ._scatter import scatter
 from ._waterfall import waterfall
 
@@ -58,6 +59,10 @@ class PlotAccessor:
     def heatmap(self, *args, **kwargs):
         """Rows x features matrix of attributions; see :func:`skig.plots.heatmap`."""
         return heatmap(self._exp, *args, **kwargs)
+
+    def interaction_heatmap(self, *args, **kwargs):
+        """Pairwise interactions, most interacting features first; see :func:`skig.plots.interaction_heatmap`."""
+        return interaction_heatmap(self._exp, *args, **kwargs)
 
     def decision(self, *args, **kwargs):
         """Each row's path from base value to prediction; see :func:`skig.plots.decision`."""

@@ -30,6 +30,7 @@ from ._common import (
     point_colors,
     solid,
 )
+from ._interactions import strongest_partner
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -62,7 +63,9 @@ def scatter(
     feature : str
         The feature drawn.
     color : str, default=None
-        A feature to colour the points by; SHAP's blue when None.
+        A feature to colour the points by. When None: the feature interacting most with ``feature`` (largest mean
+        absolute interaction) if ``exp`` has interactions (``explain(X, interactions=True)``), as SHAP does for
+        trees; else SHAP's blue.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     show : bool, default=False
@@ -94,6 +97,8 @@ def scatter(
     """
     from matplotlib.ticker import FuncFormatter
 
+    if color is None:
+        color = strongest_partner(exp, feature)
     values = feature_column(exp.data, feature)
     attributions = feature_column(exp.values, feature).to_numpy(dtype=np.float64)
     missing = values.isna().to_numpy()

@@ -112,11 +112,11 @@ def report(
     """
     import torch
 
-    from .. import __version__
+    from .._version import __version__
     from ..plots import bar, beeswarm, waterfall
 
     check_is_fitted(explainer)
-    from .._distributed import is_distributed, report_data  # here: skig._distributed imports this package
+    from .._distributed import is_distributed, report_data
 
     settings = ReportSettings() if settings is None else settings
     policy, audit = Reasons.of(reasons), Groups.of(group)

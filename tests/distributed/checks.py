@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skig._distributed import RESULT_COLUMNS
+from skig._distributed._schema import RESULT_COLUMNS
 
 
 def as_flat(exp, prefix: str = "") -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -107,7 +109,8 @@ METHODS = {
 EXACT_METHODS = {
     "exact float32": {"method": "ig"},
     "expected exact float32": {
-        "method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0
+        "method": "expected", "baseline": "sample", "n_baselines": 8, "n_samples": 4, "random_state": 0,
+        "rule": "exact",  # rule="auto" is Gauss-Legendre for Expected IG (docs/methods.md)
     },
 }  # fmt: skip
 
@@ -133,3 +136,17 @@ class SlowExplainer(skig.Explainer):
         Path(self.started_dir_, f"{X.index[0]}-{time.monotonic_ns()}").write_text("started")
         time.sleep(self.delay_)
         return super().explain(X, target=target)
+
+
+class ThreadsExplainer(skig.Explainer):
+    """An explainer that writes torch's thread count in each batch it explains to a new file in ``record_dir_``."""
+
+    def explain(self, X, *, target=None):
+        name = f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+        Path(self.record_dir_, name).write_text(str(torch.get_num_threads()))
+        return super().explain(X, target=target)
+
+
+def recorded_threads(folder) -> list[int]:
+    """The thread counts a :class:`ThreadsExplainer` recorded."""
+    return [int(path.read_text()) for path in Path(folder).iterdir()]

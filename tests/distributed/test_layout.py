@@ -12,18 +12,11 @@ from checks import as_flat
 from distributed_helpers import FEATURES, make_torch_mlp
 
 import skig
-from skig._distributed import (
-    MAX_BATCH_ROWS,
-    MIN_BATCH_ROWS,
-    OutputLayout,
-    Summary,
-    batch_rows,
-    combine_totals,
-    explain_frame,
-    hive_partition_columns,
-    partial_totals,
-    points_per_row,
-)
+from skig._distributed._parquet import hive_partition_columns
+from skig._distributed._partition import explain_frame
+from skig._distributed._schema import OutputLayout
+from skig._distributed._sizing import MAX_BATCH_ROWS, MIN_BATCH_ROWS, batch_rows, points_per_row
+from skig._distributed._summary import Summary, combine_totals, partial_totals
 
 
 def test_import_skig_imports_no_engine():

@@ -18,6 +18,7 @@ import torch
 
 from .._gradients import ScalarFn, evaluate
 from .._integration import Integrator
+from .._interrupt import interruptible_call
 
 
 @dataclass
@@ -117,8 +118,21 @@ class AttributionMethod(ABC):
     uses_rule: ClassVar[bool] = True
     #: Whether its paths are straight lines along the model's gradient, so that exact integration applies.
     straight_path: ClassVar[bool] = True
+    #: The lines its Hessian counterpart averages for ``interactions=True`` (``skig/_interactions.py``):
+    #: ``"baselines"`` (Integrated Hessians: every baseline with its weight), ``"background"`` (Expected Hessians:
+    #: the background rows its keyed pairs sample), or None where it has no interactions.
+    interaction_lines: ClassVar[str | None] = None
     #: What the base value is, for labels in plots and reports.
     base_value_label: ClassVar[str] = "f(baseline)"
+    #: Whether ``rule="auto"`` integrates exactly on piecewise-linear networks (where the quadrature error is the
+    #: method's error); false where another error dominates, so that exact lines would cost time and buy nothing.
+    auto_exact: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Ctrl-C stops every method's work within one pass (see engine/_interrupt.py), whoever calls it.
+        if "attribute" in cls.__dict__:
+            cls.attribute = interruptible_call(cls.attribute)
 
     def __init__(self, params: Mapping, integration: Integrator, random_state=None) -> None:
         self.params = {name: params[name] for name in self.parameters}
@@ -191,6 +205,27 @@ class AttributionMethod(ABC):
 
 def _half_and_double(value: int) -> list[int]:
     return sorted({max(2, value // 2), value * 2} - {value})
+
+
+def blockwise(
+    n_rows: int, blocks: list[slice], run: Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run(block) -> (attributions, steps)`` over row blocks, written in place into arrays for all rows.
+
+    Not a list of per-block results joined at the end: small results kept between the blocks' large temporaries
+    fragment the C heap, so that the process grew by ~6 KB per row explained (656 MB over the start for 100,000 rows
+    of 30 features with SmoothGrad², 23 MB of input; flat with this).
+    """
+    attributions = steps = None
+    for block in blocks:
+        values, block_steps = run(block)
+        if attributions is None:
+            attributions = values.new_empty((n_rows, values.shape[1]))
+            steps = block_steps.new_empty(n_rows)
+        attributions[block], steps[block] = values, block_steps
+    if attributions is None:
+        raise ValueError("no rows to explain")
+    return attributions, steps
 
 
 def baseline_output(

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from .._gradients import ScalarFn, evaluate, input_gradients, progress_bar, row_blocks
-from ._base import AttributionMethod, Problem
+from .._interrupt import check_interrupt
+from ._base import AttributionMethod, Problem, blockwise
 
 
 class GuidedIntegratedGradients(AttributionMethod):
@@ -34,8 +35,7 @@ class GuidedIntegratedGradients(AttributionMethod):
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         # Each block's guided paths advance together and hold a dozen (groups, d) tensors: blocks bound memory.
         blocks = row_blocks(problem.n_rows, len(problem.baselines), problem.max_points)
-        parts = [self._block(problem.rows(block)) for block in blocks]
-        return torch.cat([values for values, _ in parts]), torch.cat([steps for _, steps in parts])
+        return blockwise(problem.n_rows, blocks, lambda block: self._block(problem.rows(block)))
 
     def _block(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         # Groups are rows x baselines, weighted over the baselines.
@@ -134,6 +134,7 @@ def guided_integrated_gradients(
     moved = previous = torch.zeros_like(x)  # the last step's move and the gradient at its start
     bar = progress_bar(progress, n_steps, "guided IG steps")
     for step in range(n_steps):
+        check_interrupt()
         bar.update(1)
         grad = input_gradients(scalar_fn, x.to(dtype), targets, max_points).double()
         attributions += moved * (previous + grad) / 2

@@ -14,6 +14,7 @@ class IntegratedGradients(AttributionMethod):
 
     name: ClassVar[str] = "ig"
     label: ClassVar[str] = "Integrated Gradients"
+    interaction_lines: ClassVar[str | None] = "baselines"
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(problem.n_rows, device=problem.inputs.device)

@@ -13,7 +13,7 @@ import torch
 
 from .._draws import keyed_normals
 from .._gradients import evaluate, row_blocks
-from ._base import AttributionMethod, Problem
+from ._base import AttributionMethod, Problem, blockwise
 
 #: How each SmoothGrad variant reduces the IG attributions of a row's noisy copies.
 SAMPLE_AGGREGATES = ("smoothgrad", "smoothgrad_sq", "vargrad")
@@ -84,12 +84,8 @@ class SmoothGrad(AttributionMethod):
 
     def attribute(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
         n_copies, seed = self.params["n_samples"], self.draw_seed()
-        parts, steps = [], []
-        for block in row_blocks(problem.n_rows, n_copies, problem.max_points):
-            values, block_steps = self._block(problem.rows(block), n_copies, seed)
-            parts.append(values)
-            steps.append(block_steps)
-        return torch.cat(parts), torch.cat(steps)
+        blocks = row_blocks(problem.n_rows, n_copies, problem.max_points)
+        return blockwise(problem.n_rows, blocks, lambda block: self._block(problem.rows(block), n_copies, seed))
 
     def _block(self, problem: Problem, n_copies: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         ends = noisy_copies(problem.inputs, self.noise_std, n_copies, seed, problem.row_keys)

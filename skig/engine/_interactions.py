@@ -1,0 +1,529 @@
+"""Integrated Hessians (Janizek, Sturmfels and Lee, 2021): pairwise interactions on raw columns, per row.
+
+With ``D = x - x'`` and the substitution ``t = a b`` in IG of IG, along the straight path ``x' + t D``:
+
+    G_ij = delta_ij D_i int_0^1 (-ln t) d_i f dt + D_i D_j int_0^1 (-t ln t) d_ij f dt
+
+so that each row of G sums to the feature's IG attribution, all of G to ``f(x) - f(x')``, and G is symmetric. On raw
+columns, ``G_raw[I, J]`` sums ``G_ij`` over the encoded columns ``i`` of ``I`` and ``j`` of ``J``.
+
+Smooth networks: Gauss rules for the weights ``-ln t`` and ``-t ln t`` (:mod:`._log_rules`); the second term needs
+one Hessian-vector product per raw column ``J`` with the direction ``D`` restricted to ``J``'s encoded block (double
+backward through the model, the points repeated once per raw column), so its cost is raw columns x nodes per path.
+
+Piecewise-linear networks, exactly: on each segment ``[a_k, b_k]`` of the path (the exact engine's cuts) the module's
+Jacobian ``A_k`` is constant; the gradient of the explained ``h(z)`` is ``A_k^T grad h(z(t))`` and jumps across each
+cut by ``J_k``, parallel to the kink normal of the unit that switches there, so the Hessian along the path is
+``A_k^T H_h A_k`` on segments plus ``J_k J_k^T / (J_k . D)`` delta masses at the cuts. Hence
+
+    G = sum_k [diag(D (.) A_k^T int_seg (-ln t) grad h) + B_k^T (int_seg (-t ln t) H_h) B_k]
+        + sum_cuts (-t_k ln t_k) u_k u_k^T / sum(u_k),      B_k = A_k diag(D) M,  u_k = M^T (D (.) J_k),
+
+with ``M`` the encoded-to-raw map. A head linear in the module's output (raw output, a binary logit) has constant
+``grad h`` and no ``H_h``: the segment integrals are closed forms, ``int_a^b -ln t dt = [t - t ln t]_a^b``. A smooth
+head (sigmoid, softmax) is integrated along each segment by Gauss rules (see :func:`_head_moments`). Units switching
+at the same ``t`` share one cut: their summed jump keeps rows summing to the attributions and the total, but its
+rank-one split between columns is then that of the sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ._gradients import progress_bar
+from ._head_lines import Head
+from ._log_rules import log_rule
+from ._quadrature import quadrature
+
+_TRACE = object()  # "read the module as a chain here"
+
+
+def trace_chain(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor):
+    """The module as a chain of affine layers and hinges (as the exact engine reads it), or None."""
+    from ._chain import compile_chain
+
+    return compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
+
+
+# Gauss nodes per piece of a segment when integrating a smooth head (pieces span at most _HEAD_SPAN of any output).
+_HEAD_NODES = 12
+# Passes' worth of points an exact block holds (the exact engine's CPU chunks hold 4).
+_EXACT_BLOCK_PASSES = 4
+_HEAD_SPAN = 1.0
+
+
+def smooth_interactions(
+    scalar_fn, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, to_raw: torch.Tensor, n_nodes: int,
+    max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int,
+) -> torch.Tensor:  # fmt: skip
+    """Integrated Hessians of straight paths by Gauss rules for the log weights, summed with weights into their
+    owners: (n_out, R, R) float64.
+
+    Parameters
+    ----------
+    scalar_fn : callable
+        ``scalar_fn(points, targets) -> (m,)``, twice differentiable.
+    starts, ends : Tensor of shape (P, d)
+        Path ends, in the model's dtype and on its device.
+    targets : Tensor of shape (P,)
+    to_raw : Tensor of shape (d, R)
+        0/1 map of encoded columns to raw columns, float64.
+    n_nodes : int
+        Nodes of each of the two log-weighted rules.
+    max_points : int
+        Most points per forward/backward pass; the second term's points count once per raw column.
+    owner, weight : Tensor of shape (P,)
+        The output matrix each path adds to (a row), and its weight there (a baseline's weight).
+    n_out : int
+        Number of output matrices.
+    """
+    n_paths, n_encoded = starts.shape
+    n_raw = to_raw.shape[1]
+    dtype, device = starts.dtype, starts.device
+    out = torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device)
+    nodes1, weights1 = (torch.as_tensor(v, device=device) for v in log_rule(n_nodes, 0))
+    nodes2, weights2 = (torch.as_tensor(v, device=device) for v in log_rule(n_nodes, 1))
+    mask = to_raw.t().to(dtype)  # (R, d)
+    per_pass = max(1, max_points // (n_nodes * max(1, n_raw)))
+    for lo in range(0, n_paths, per_pass):
+        rows = slice(lo, lo + per_pass)
+        start, step, target = starts[rows], ends[rows] - starts[rows], targets[rows]
+        m = start.shape[0]
+        into, scale = owner[rows], weight[rows].double()
+        # First term: gradients at the -ln t nodes.
+        points = (start.unsqueeze(1) + nodes1.to(dtype).view(1, -1, 1) * step.unsqueeze(1)).reshape(-1, n_encoded)
+        with torch.enable_grad():
+            points.requires_grad_(True)
+            value = scalar_fn(points, target.repeat_interleave(n_nodes))
+            (grad,) = torch.autograd.grad(value.sum(), points, allow_unused=True)
+        if grad is not None:
+            first = (grad.double().view(m, n_nodes, n_encoded) * weights1.view(1, -1, 1)).sum(1)
+            out.index_add_(0, into, torch.diag_embed((first * step.double()) @ to_raw) * scale.view(-1, 1, 1))
+        # Second term: one Hessian-vector product per raw column J, direction D restricted to J, at the -t ln t nodes.
+        base = start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)  # (m, n, d)
+        points = base.unsqueeze(2).expand(m, n_nodes, n_raw, n_encoded).reshape(-1, n_encoded)
+        directions = (step.view(m, 1, 1, n_encoded) * mask.view(1, 1, n_raw, n_encoded)).expand(
+            m, n_nodes, n_raw, n_encoded
+        )
+        with torch.enable_grad():
+            points = points.detach().requires_grad_(True)
+            value = scalar_fn(points, target.repeat_interleave(n_nodes * n_raw))
+            (grad,) = torch.autograd.grad(value.sum(), points, create_graph=True, allow_unused=True)
+            if grad is None or not grad.requires_grad:  # affine in the input: no second term
+                continue
+            (hvp,) = torch.autograd.grad(grad, points, directions.reshape(-1, n_encoded), allow_unused=True)
+        if hvp is None:
+            continue
+        hvp = (hvp.double().view(m, n_nodes, n_raw, n_encoded) * weights2.view(1, -1, 1, 1)).sum(1)  # (m, R, d)
+        second = (hvp * step.double().unsqueeze(1)) @ to_raw  # (m, J, I)
+        out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
+    return out
+
+
+def exact_interactions(
+    module: torch.nn.Module, head: Head, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor,
+    to_raw: torch.Tensor, max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int, chain=_TRACE,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Integrated Hessians of straight paths through a piecewise-linear module, exact up to rounding (and the head's
+    Gauss rules), summed with weights into their owners: (n_out, R, R) float64, and the segments each path crossed.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Piecewise-linear, returning the raw output (m,) or (m, K); a private copy, parameters frozen.
+    head : callable
+        ``head(raw, targets) -> (m,)``, smooth; its ``linear`` attribute marks heads linear in the raw output.
+    starts, ends : Tensor of shape (P, d)
+    targets : Tensor of shape (P,)
+    to_raw : Tensor of shape (d, R)
+    max_points : int
+        Most points per forward/backward pass.
+    owner, weight : Tensor of shape (P,)
+        The output matrix each path adds to (a row), and its weight there (a baseline's weight).
+    n_out : int
+        Number of output matrices.
+    chain : Chain or None, optional
+        The module read as a chain (:func:`._chain.compile_chain`), None if it is none; traced here when not given.
+    """
+    n_paths = starts.shape[0]
+    n_raw = to_raw.shape[1]
+    device = starts.device
+    diagonal = torch.zeros(n_out, n_raw, dtype=torch.float64, device=device)
+    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, max_points, chain)
+    crossed = torch.bincount(path, minlength=n_paths)
+    if n_paths == 0:
+        return torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device), crossed
+    step = (ends - starts).double()
+    # Segment gradients at midpoints: exact, since the module is affine on each open segment. A linear head needs
+    # only the gradient of the explained output (one backward pass); a smooth one the module's whole Jacobian.
+    middle = (lo_t + hi_t) / 2
+    seg_targets = targets[path]
+    linear = getattr(head, "linear", False)
+    if linear and chain_gradients is not None:
+        raw_mid, jacobian, shape = _chain_jacobians(module, starts, head, seg_targets, chain_gradients, max_points)
+    else:
+        raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points, head if linear else None,
+                                              seg_targets)  # fmt: skip
+    scaled = jacobian * step[path].unsqueeze(1)
+    blocks = scaled @ to_raw  # B_k: (S, K, R); for a linear head K = 1, the explained output's gradient
+    slope = scaled.sum(2)  # dz/dt on each segment: (S, K)
+    del scaled, jacobian
+    head = _shaped(head, shape)
+    seg_weight = weight.double()[path]
+    seg_owner = owner[path]
+
+    def line(k: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The module's output at positions ``t`` of segment ``k``'s line (extended affinely)."""
+        return raw_mid[k] + (t - middle[k]).unsqueeze(1) * slope[k]
+
+    outer_rows, outer_left, outer_right = [], [], []
+    if linear:
+        grad_h = torch.ones_like(lo_t).unsqueeze(1)  # blocks already hold the explained output's gradient
+        first = grad_h * (_minus_log_integral(hi_t) - _minus_log_integral(lo_t)).unsqueeze(1)  # (S, K)
+        grad_right_of = grad_left_of = grad_h
+    else:
+        first, curvature = _head_moments(head, line, lo_t, hi_t, slope, seg_targets)
+        # B_k^T C_k B_k = sum_c B_k[c]^T (C_k B_k)[c]: one outer product per (segment, output).
+        n_k = blocks.shape[1]
+        outer_rows.append(seg_owner.repeat_interleave(n_k))
+        outer_left.append((blocks * seg_weight.view(-1, 1, 1)).reshape(-1, n_raw))
+        outer_right.append((curvature @ blocks).reshape(-1, n_raw))
+        grad_left_of = _head_grad(head, line(torch.arange(len(path), device=device), hi_t), seg_targets)
+        grad_right_of = None
+    diagonal.index_add_(0, seg_owner, torch.einsum("sk,skr->sr", first, blocks) * seg_weight.unsqueeze(1))
+    # Cuts: segment k and k + 1 of the same path meet at hi_t[k].
+    left = (path[1:] == path[:-1]).nonzero().squeeze(1)
+    if left.numel():
+        right = left + 1
+        at = hi_t[left]
+        if grad_right_of is None:
+            grad_right = _head_grad(head, line(right, at), seg_targets[right])
+        else:
+            grad_right = grad_right_of[right]
+        jump = torch.einsum("ck,ckr->cr", grad_right, blocks[right]) - torch.einsum(
+            "ck,ckr->cr", grad_left_of[left], blocks[left]
+        )  # u = M^T (D (.) J): (C, R)
+        scale = -at * torch.log(at) * seg_weight[left]
+        total = jump.sum(1)
+        # A jump orthogonal to the path (units cut at one t whose jumps cancel along D) has no rank-one form: it is
+        # put on the diagonal, which keeps rows summing to the jump.
+        flat = total.abs() <= 1e-9 * jump.abs().sum(1)
+        rank_one = ~flat
+        if bool(flat.any()):
+            diagonal.index_add_(0, seg_owner[left[flat]], jump[flat] * scale[flat].unsqueeze(1))
+        outer_rows.append(seg_owner[left[rank_one]])
+        outer_left.append(jump[rank_one] * (scale[rank_one] / total[rank_one]).unsqueeze(1))
+        outer_right.append(jump[rank_one])
+    if outer_rows:
+        out = _grouped_outer(torch.cat(outer_rows), torch.cat(outer_left), torch.cat(outer_right), n_out)
+    else:
+        out = torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device)
+    out = 0.5 * (out + out.transpose(1, 2))  # symmetric in exact arithmetic; rounding only
+    return out + torch.diag_embed(diagonal), crossed
+
+
+def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, n_out: int) -> torch.Tensor:
+    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by one padded bmm."""
+    width = left.shape[1]
+    out = torch.zeros(n_out, width, width, dtype=torch.float64, device=left.device)
+    if rows.numel() == 0:
+        return out
+    order = torch.argsort(rows, stable=True)
+    rows, left, right = rows[order], left[order], right[order]
+    counts = torch.bincount(rows, minlength=n_out)
+    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    # Groups in passes so that the padded copies stay near the size of the inputs.
+    longest = int(counts.max())
+    per_pass = max(1, (4 * rows.numel() + 1) // max(1, longest))
+    for lo in range(0, n_out, per_pass):
+        chosen = (rows >= lo) & (rows < lo + per_pass)
+        if not bool(chosen.any()):
+            continue
+        size = min(per_pass, n_out - lo)
+        padded_left = left.new_zeros(size, longest, width)
+        padded_right = right.new_zeros(size, longest, width)
+        padded_left[rows[chosen] - lo, slot[chosen]] = left[chosen]
+        padded_right[rows[chosen] - lo, slot[chosen]] = right[chosen]
+        out[lo : lo + size] = padded_left.transpose(1, 2) @ padded_right
+    return out
+
+
+def path_segments(
+    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int, chain=_TRACE
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Callable | None]:
+    """The linear segments of every path, as the exact engines cut them: (lo, hi) in float64 and the path of each,
+    sorted by path then position; for a chain, also ``gradients(grad_out, rows) -> (m, d)``, the gradient of
+    ``grad_out . output`` on the segments ``rows`` by one backward sweep through the chain's steps (else None).
+
+    A chain of affine layers and hinges goes through the chain engine's cuts (:mod:`._chain`), any other
+    piecewise-linear module through the general engine's refinement (:mod:`._exact`).
+    """
+    from ._chain import Hinge, _Points
+    from ._exact import _PathChunk, _refine
+    from ._piecewise import frozen_parameters
+
+    if starts.shape[0] == 0:
+        empty = torch.zeros(0, dtype=torch.float64, device=starts.device)
+        return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device), None
+    if chain is _TRACE:
+        chain = trace_chain(module, starts, ends)
+    if chain is not None:  # the chain engine's cuts, level by level (see chain_chunk), sorted by (path, alpha)
+        with torch.no_grad():
+            points = _Points(starts, ends)
+            for step in chain.steps:
+                if isinstance(step, Hinge):
+                    points.cut(points.values, step)
+                else:
+                    points.values = step.forward(points.values)
+            first = points.same_path().nonzero().squeeze(1)
+
+        def gradients(grad_out: torch.Tensor, rows: slice) -> torch.Tensor:
+            # Each segment's side of every hinge is its ancestor's at that hinge's level (levels only refine).
+            with torch.no_grad():
+                grad, ancestor, level = grad_out.to(starts.dtype), first[rows], len(points.sides)
+                for step in reversed(chain.steps):
+                    if isinstance(step, Hinge):
+                        level -= 1
+                        grad = step.backward(grad, points.sides[level][ancestor])
+                        if level:
+                            ancestor = points.parents[level][ancestor]
+                    else:
+                        grad = step.backward(grad)
+            return grad
+
+        return points.alpha[first].double(), points.alpha[first + 1].double(), points.path[first], gradients
+    with frozen_parameters(module), torch.enable_grad():
+        chunk = _PathChunk(starts, ends, capacity=4 * starts.shape[0])
+        lo, hi = _refine(module, chunk, max(2, max_points))
+        alpha, path = chunk.alpha.values, chunk.path.values
+        lo_t, hi_t, owner = alpha[lo].double(), alpha[hi].double(), path[lo]
+    order = torch.argsort(lo_t, stable=True)
+    order = order[torch.argsort(owner[order], stable=True)]
+    return lo_t[order], hi_t[order], owner[order], None
+
+
+def _chain_jacobians(module, starts, head, targets, gradients, max_points):
+    """For a linear head on a chain: the explained output's gradient on each segment (S, 1, d), by backward sweeps
+    through the chain in passes of ``max_points`` segments; the raw output at the start point (for its shape)."""
+    with torch.no_grad():
+        probe = module(starts[:1])
+    shape = probe.shape[1:]
+    flat = probe.detach().reshape(1, -1).double()
+    # A linear head's gradient is the same at every output: taken at the start's, per target.
+    grad_out = _head_grad(_shaped(head, shape), flat.expand(len(targets), -1), targets)
+    parts = [
+        gradients(grad_out[lo : lo + max_points], slice(lo, lo + max_points))
+        for lo in range(0, len(targets), max_points)
+    ]
+    jacobian = torch.cat(parts).double().unsqueeze(1) if parts else flat.new_zeros(0, 1, starts.shape[1])
+    return flat.expand(len(targets), -1), jacobian, shape
+
+
+def _jacobians(module, starts, ends, path, at, max_points, linear_head, targets):
+    """The module's raw output (S, K) at position ``at`` of each path and its input Jacobian (S, K, d), float64, and
+    the shape of one row of the module's output.
+
+    With ``linear_head`` (a head linear in the raw output), the gradient of the explained output instead of the
+    Jacobian, as (S, 1, d): one backward pass with the head's constant gradient.
+    """
+    dtype = starts.dtype
+    n_encoded = starts.shape[1]
+    outputs, jacobians = [], []
+    with torch.no_grad():
+        probe = module(starts[:1])
+    shape = probe.shape[1:]
+    n_out = 1 if linear_head is not None else probe.reshape(1, -1).shape[1]
+    per_pass = max(1, max_points // n_out)
+    for lo in range(0, len(path), per_pass):
+        owner, t = path[lo : lo + per_pass], at[lo : lo + per_pass]
+        points = torch.addcmul(starts[owner], t.to(dtype).unsqueeze(1), (ends - starts)[owner])
+        m = points.shape[0]
+        repeated = points.unsqueeze(1).expand(m, n_out, n_encoded).reshape(-1, n_encoded)
+        with torch.enable_grad():
+            repeated = repeated.detach().requires_grad_(True)
+            raw = module(repeated)
+            if linear_head is not None:
+                flat = raw.detach().reshape(m, -1)
+                picks = _head_grad(_shaped(linear_head, shape), flat, targets[lo : lo + per_pass]).reshape(raw.shape)
+            else:
+                raw = raw.reshape(m, n_out, n_out)
+                flat = raw.detach()[:, 0, :]
+                picks = torch.eye(n_out, dtype=raw.dtype, device=raw.device).expand(m, n_out, n_out)
+            (grad,) = torch.autograd.grad(raw, repeated, picks.to(raw.dtype), allow_unused=True)
+        outputs.append(flat.double())
+        jacobians.append(
+            torch.zeros(m, n_out, n_encoded, dtype=torch.float64, device=points.device)
+            if grad is None
+            else grad.double().view(m, n_out, n_encoded)
+        )
+    return torch.cat(outputs), torch.cat(jacobians), shape
+
+
+def _shaped(head: Head, shape: torch.Size) -> Head:
+    """``head`` taking flat (m, K) outputs, reshaped to what the module returns."""
+
+    def flat(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return head(z.reshape(-1, *shape), targets)
+
+    flat.linear = getattr(head, "linear", False)
+    return flat
+
+
+def _head_grad(head: Head, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``grad h`` at output points ``z`` (m, K), float64."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(head(z, targets).sum(), z, allow_unused=True)
+    return torch.zeros_like(z) if grad is None else grad.detach()
+
+
+def _head_grad_hessian(head: Head, z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grad h`` (m, K) and ``H_h`` (m, K, K) at output points ``z``, float64."""
+    width = z.shape[1]
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        value = head(z, targets)
+        (grad,) = torch.autograd.grad(value.sum(), z, create_graph=True, allow_unused=True)
+        if grad is None:
+            return torch.zeros_like(z), z.new_zeros(z.shape[0], width, width)
+        rows = []
+        for column in range(width):
+            if not grad.requires_grad:
+                rows.append(torch.zeros_like(z))
+                continue
+            (row,) = torch.autograd.grad(grad[:, column].sum(), z, retain_graph=True, allow_unused=True)
+            rows.append(torch.zeros_like(z) if row is None else row)
+    return grad.detach(), torch.stack(rows, 1).detach()
+
+
+def _minus_log_integral(t: torch.Tensor) -> torch.Tensor:
+    """``int_0^t -ln s ds = t - t ln t`` (0 at t = 0)."""
+    return torch.where(t > 0, t - t * torch.log(t.clamp(min=1e-300)), torch.zeros_like(t))
+
+
+def _head_moments(head: Head, line, lo_t, hi_t, slope, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per segment, ``int (-ln t) grad h(z(t)) dt`` (S, K) and ``int (-t ln t) H_h(z(t)) dt`` (S, K, K).
+
+    Each segment is cut into pieces along which no output moves more than ``_HEAD_SPAN``; on a piece ``[p, q]``:
+    a piece starting at 0 takes the log-weighted Gauss rules scaled to ``[0, q]`` (``-ln t = -ln q - ln s`` for
+    ``t = q s``); one with ``q <= 2 p``, whose weight is analytic well around it, Gauss-Legendre with the weight
+    evaluated; any other (near 0) is ``[0, q]`` minus ``[0, p]`` along the segment's line extended, over which the
+    outputs move at most twice the span. Each rule has ``_HEAD_NODES`` nodes.
+    """
+    device = lo_t.device
+    n_segments, width = slope.shape
+    span = (slope.abs().amax(1) * (hi_t - lo_t)).clamp(min=0)
+    pieces = torch.ceil(span / _HEAD_SPAN).clamp(min=1).long()
+    owner = torch.repeat_interleave(torch.arange(n_segments, device=device), pieces)
+    offsets = torch.cumsum(pieces, 0) - pieces
+    within = torch.arange(owner.shape[0], device=device) - offsets[owner]
+    count = pieces[owner].double()
+    p = lo_t[owner] + (hi_t[owner] - lo_t[owner]) * within.double() / count
+    q = lo_t[owner] + (hi_t[owner] - lo_t[owner]) * (within.double() + 1) / count
+    gl_s, gl_w = (torch.as_tensor(v, device=device) for v in quadrature("gausslegendre", _HEAD_NODES))
+    l_s, l_w = (torch.as_tensor(v, device=device) for v in log_rule(_HEAD_NODES, 0))
+    tl_s, tl_w = (torch.as_tensor(v, device=device) for v in log_rule(_HEAD_NODES, 1))
+    entries = []  # (segment, t, weight of grad h, weight of H_h) per node
+
+    def from_zero(pieces_at: torch.Tensor, end: torch.Tensor, sign: float) -> None:
+        """Nodes of sign * int_0^end on the given pieces."""
+        seg, c = owner[pieces_at].unsqueeze(1), end.unsqueeze(1)
+        log_c = torch.log(c)
+        # grad term: c [(-ln c) sum w_GL phi(c s) + sum w_L phi(c s_L)]; Hessian term: c^2 [(-ln c) sum w_GL s psi(c s)
+        # + sum w_TL psi(c s_TL)].
+        entries.append((seg, c * gl_s, sign * c * (-log_c) * gl_w, sign * c**2 * (-log_c) * gl_w * gl_s))
+        entries.append((seg, c * l_s, sign * c * l_w, torch.zeros_like(c * l_w)))
+        entries.append((seg, c * tl_s, torch.zeros_like(c * tl_w), sign * c**2 * tl_w))
+
+    at_zero = p <= 0
+    near = (p > 0) & (q <= 2 * p)
+    far = (p > 0) & ~near
+    if bool(at_zero.any()):
+        from_zero(at_zero.nonzero().squeeze(1), q[at_zero], 1.0)
+    if bool(far.any()):
+        index = far.nonzero().squeeze(1)
+        from_zero(index, q[far], 1.0)
+        from_zero(index, p[far], -1.0)
+    if bool(near.any()):
+        index = near.nonzero().squeeze(1)
+        a, b = p[near].unsqueeze(1), q[near].unsqueeze(1)
+        t = a + (b - a) * gl_s
+        log_t = torch.log(t)
+        entries.append((owner[index].unsqueeze(1), t, (b - a) * gl_w * -log_t, (b - a) * gl_w * -t * log_t))
+    segment = torch.cat([s.expand_as(t).reshape(-1) for s, t, _, _ in entries])
+    t = torch.cat([t.reshape(-1) for _, t, _, _ in entries])
+    w1 = torch.cat([w.expand_as(t_).reshape(-1) for _, t_, w, _ in entries])
+    w2 = torch.cat([w.expand_as(t_).reshape(-1) for _, t_, _, w in entries])
+    first = torch.zeros(n_segments, width, dtype=torch.float64, device=device)
+    curvature = torch.zeros(n_segments, width, width, dtype=torch.float64, device=device)
+    chunk = 2**16
+    for lo in range(0, segment.shape[0], chunk):
+        seg = segment[lo : lo + chunk]
+        grad, hessian = _head_grad_hessian(head, line(seg, t[lo : lo + chunk]), targets[seg])
+        first.index_add_(0, seg, grad * w1[lo : lo + chunk].unsqueeze(1))
+        curvature.index_add_(0, seg, hessian * w2[lo : lo + chunk].view(-1, 1, 1))
+    return first, curvature
+
+
+def interaction_matrices(
+    problem, starts_of: torch.Tensor, weights: torch.Tensor, to_raw: torch.Tensor, *, exact: bool, n_nodes: int
+) -> torch.Tensor:
+    """Integrated (or Expected) Hessians of every row of ``problem``: (n, R, R) float64 on the CPU.
+
+    Rows go in blocks whose lines hold about ``problem.max_points`` points (segments of exact paths, counted from
+    the blocks before; nodes times raw columns for smooth ones), so memory stays bounded as for attributions; each
+    line's matrix is added into its row's with its weight as it is computed, never held per line.
+
+    Parameters
+    ----------
+    problem : Problem
+        Rows, targets, the explained function (and its module and head apart), the memory bound.
+    starts_of : Tensor of shape (n, L)
+        The index into ``problem.baselines`` of each of row's ``L`` lines.
+    weights : Tensor of shape (n, L)
+        Each line's weight (summing to 1 per row).
+    to_raw : Tensor of shape (d, R)
+        0/1 map of encoded to raw columns, float64.
+    exact : bool
+        Exact integration through a piecewise-linear module, or Gauss rules with ``n_nodes`` for smooth ones.
+    """
+    n_rows, n_lines = starts_of.shape
+    n_raw = to_raw.shape[1]
+    device = problem.inputs.device
+    out = torch.zeros(n_rows, n_raw, n_raw, dtype=torch.float64)
+    to_raw = to_raw.to(device)
+    # Points per line: segments of exact paths (a first guess, then what the blocks before saw), else the smooth
+    # rules' nodes, once for the gradient and once per raw column for the Hessian-vector products.
+    per_line = 64.0 if exact else float(n_nodes * (1 + max(1, n_raw)))
+    bar = progress_bar(problem.progress, n_rows, "interactions")
+    chain = _TRACE
+    lo = 0
+    while lo < n_rows:
+        # Exact paths hold their cut levels a block at a time, a few passes' worth as the exact engine's chunks do.
+        budget = problem.max_points * (_EXACT_BLOCK_PASSES if exact else 1)
+        block = max(1, int(budget // (n_lines * per_line)))
+        rows = slice(lo, min(lo + block, n_rows))
+        m = rows.stop - rows.start
+        starts = problem.baselines[starts_of[rows].reshape(-1)]
+        ends = problem.inputs[rows].repeat_interleave(n_lines, 0)
+        targets = problem.targets[rows].repeat_interleave(n_lines)
+        owner = torch.arange(m, device=device).repeat_interleave(n_lines)
+        weight = weights[rows].reshape(-1).to(device, torch.float64)
+        if exact:
+            if chain is _TRACE:
+                chain = trace_chain(problem.module, starts, ends)
+            values, crossed = exact_interactions(
+                problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points, owner, weight, m, chain
+            )
+            per_line = 1.25 * max(1.0, float(crossed.double().mean()))
+        else:
+            values = smooth_interactions(
+                problem.scalar_fn, starts, ends, targets, to_raw, n_nodes, problem.max_points, owner, weight, m
+            )
+        out[rows] = values.cpu()
+        bar.update(m)
+        lo = rows.stop
+    bar.close()
+    return out
