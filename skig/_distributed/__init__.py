@@ -10,5 +10,6 @@ nothing here imports pyspark or dask.
 from ._engines import is_distributed
 from ._parquet import explain_parquet
 from ._report import ReportData, report_data
+from ._summary import Summary
 
-__all__ = ["ReportData", "explain_parquet", "is_distributed", "report_data"]
+__all__ = ["ReportData", "Summary", "explain_parquet", "is_distributed", "report_data"]

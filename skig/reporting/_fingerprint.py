@@ -161,7 +161,7 @@ def versions() -> dict[str, str]:
     """Versions of Python and of the packages that can change the numbers (those installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .. import __version__
+    from .._version import __version__
 
     found = {"python": platform.python_version(), "skig": __version__}
     for package in VERSIONED:

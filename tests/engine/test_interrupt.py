@@ -25,6 +25,16 @@ SETTINGS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in these tests whatever started the process: one started in the background by a
+    non-interactive shell (as a CI job may be) inherits SIGINT ignored, and then neither the signal nor
+    ``interrupt_main`` reaches Python (skig leaves a handler it did not install alone)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def model():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(12, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 1))
