@@ -172,3 +172,16 @@ def test_a_pickled_explainer_keeps_its_plan_and_its_numbers(X):
     assert restored.plan_ == explainer.plan_
     assert restored.plan_.integrator.reading.fits(PredictionOnly(restored.adapter_.module))
     np.testing.assert_array_equal(restored.explain(X[:5]).values, explainer.explain(X[:5]).values)
+
+
+def test_interactions_integrate_expected_ig_exactly_where_auto_would_not(X):
+    # rule="auto" is Gauss-Legendre for Expected IG, but a ReLU net's Hessian is zero almost everywhere: with
+    # interactions the plan integrates exactly, attributions included, as rule="exact" does.
+    params = {"method": "expected", "baseline": "kmeans", "n_baselines": 4, "n_samples": 8, "random_state": 0}
+    auto = skig.Explainer(relu_net(), **params).fit(X)
+    assert auto.rule_ == "gausslegendre"
+    with_interactions = auto.explain(X[:5], interactions=True)
+    exact = skig.Explainer(relu_net(), **params, rule="exact").fit(X).explain(X[:5])
+    np.testing.assert_array_equal(with_interactions.values.to_numpy(), exact.values.to_numpy())
+    np.testing.assert_array_equal(with_interactions.n_steps, exact.n_steps)
+    assert auto.explain(X[:5]).n_steps.tolist() == [8] * 5  # without interactions: its pairs, by Gauss-Legendre
