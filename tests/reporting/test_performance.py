@@ -68,7 +68,7 @@ def test_per_group_rates_ratios_and_auc(setting):
         np.testing.assert_allclose(table.loc[name, "mean prediction"], p[mine].mean(), rtol=1e-6)
         interval = stats.binomtest(int(y[mine].sum()), int(mine.sum())).proportion_ci(method="wilson")
         np.testing.assert_allclose(
-            table.loc[name, ["event rate low", "event rate high"]], [interval.low, interval.high]
+            table.loc[name, ["event rate low", "event rate high"]].to_numpy(dtype=float), [interval.low, interval.high]
         )
         favourable[name] = 1 - (p[mine] >= 0.4).mean()
     best = max(favourable.values())
