@@ -13,8 +13,8 @@ import time
 import numpy as np
 import torch
 
-from skig.engine import _exact, chunk_points, path_gradients, quadrature, straight_paths
-from skig.engine._exact import exact_path_integrals
+from skig.engine import chunk_points, path_gradients, quadrature, straight_paths
+from skig.engine.exact import exact_path_integrals
 
 TARGET = 1
 # Building a Gauss-Legendre rule costs O(n^3) in numpy; past 2048 nodes that alone takes longer than the IG.
@@ -78,14 +78,10 @@ def run_model(widths: list[int], n_rows: int, repeats: int) -> list[tuple]:
     rows = [("exact", f"{mean_segments:.1f} segments", *errors(exact), seconds)]
     exact_seconds = seconds
     # The general engine (recorded forward passes), which modules other than chains of Linear and ReLU layers take.
-    compile_chain = _exact.compile_chain
-    _exact.compile_chain = lambda module, probe: None
-    try:
-        seconds, (general, _) = best_of(
-            lambda: exact_path_integrals(model, pick, starts, inputs, targets, max_points=max_points), repeats
-        )
-    finally:
-        _exact.compile_chain = compile_chain
+    seconds, (general, _) = best_of(
+        lambda: exact_path_integrals(model, pick, starts, inputs, targets, max_points=max_points, engine="general"),
+        repeats,
+    )
     rows.append(("exact", "general engine (non-chain modules)", *errors(general), seconds))
 
     def gauss_legendre(n_steps: int):

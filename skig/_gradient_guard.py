@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .engine._piecewise import _METADATA, _SAFE_PROPERTIES, _function_name
+from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
 _STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",

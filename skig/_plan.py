@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from .engine import METHODS, AttributionMethod, module_device, piecewise_linear_violations
-from .engine._exact import read_module
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
+from .engine.exact import read_module
 from .models import PredictionOnly
 
 #: The parameters the plan resolves; changing one after ``fit`` takes effect at the next ``explain``.

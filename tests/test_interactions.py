@@ -123,7 +123,7 @@ class _NotAChain(torch.nn.Module):
 
 @pytest.mark.parametrize("engine", ["chain", "general"])
 def test_relu_net_matches_ig_of_closed_form_ig(engine):
-    from skig.engine._chain import compile_chain
+    from skig.engine.exact import read_chain
 
     torch.manual_seed(3)
     d, hidden = 3, 6
@@ -133,7 +133,7 @@ def test_relu_net_matches_ig_of_closed_form_ig(engine):
     X = np.random.RandomState(1).normal(size=(40, d))
     explained = model if engine == "chain" else _NotAChain(model)
     frozen = copy.deepcopy(explained).requires_grad_(False)  # as the explainer's private copy
-    assert (compile_chain(frozen, torch.tensor(X[:4])) is None) == (engine == "general")
+    assert (read_chain(frozen, torch.tensor(X[:2]), torch.tensor(X[2:4])) is None) == (engine == "general")
     explainer = skig.Explainer(explained, baseline="zero").fit(X)
     assert explainer.rule_ == "exact"
     exp = explainer.explain(X[:4], interactions=True)
@@ -384,7 +384,7 @@ def test_users_model_comes_back_untouched(capsys):
 
 def test_non_chain_relu_module_goes_through_the_general_engine():
     """A skip connection is no chain: segments come from the general exact engine, gradients at midpoints."""
-    from skig.engine._chain import compile_chain
+    from skig.engine.exact import read_chain
 
     torch.manual_seed(4)
 
@@ -399,7 +399,7 @@ def test_non_chain_relu_module_goes_through_the_general_engine():
 
     model = Residual().double()
     X = np.random.RandomState(9).normal(size=(40, 4))
-    assert compile_chain(copy.deepcopy(model).requires_grad_(False), torch.tensor(X[:4])) is None
+    assert read_chain(copy.deepcopy(model).requires_grad_(False), torch.tensor(X[:2]), torch.tensor(X[2:4])) is None
     for output in ("raw", "logit"):
         explainer = skig.Explainer(model, output=output, target=1, baseline=X[:2]).fit(X)
         assert explainer.rule_ == "exact"

@@ -2,13 +2,12 @@
 
 from ._device import module_device, module_dtype, private_copy, resolve_device
 from ._draws import keyed_normals, keyed_uniforms, row_keys
-from ._exact import EXACT_ENGINES, ModuleReading, exact_path_integrals, read_module
 from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
 from ._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator, refine_steps
 from ._paths import allocate, expected_paths, sobol_points, straight_paths
-from ._piecewise import piecewise_linear_violations
 from ._quadrature import QUADRATURE_RULES, quadrature
+from .exact import EXACT_ENGINES, ModuleReading, exact_path_integrals, piecewise_linear_violations, read_module
 from .methods import (
     METHODS,
     SAMPLE_AGGREGATES,

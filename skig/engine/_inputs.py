@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ._piecewise import _argument
+from .exact._trace import _argument
 
 _LOOKUPS = {"embedding": F.embedding, "embedding_bag": F.embedding_bag}
 _INTEGER_CASTS = frozenset({"long", "int", "short", "byte", "to", "type"})

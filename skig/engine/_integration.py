@@ -12,11 +12,11 @@ from typing import ClassVar
 
 import torch
 
-from ._exact import ModuleReading, exact_path_integrals, read_module
 from ._gradients import path_gradients, row_blocks
 from ._interrupt import check_interrupt
 from ._paths import straight_paths
 from ._quadrature import quadrature
+from .exact import ModuleReading, exact_path_integrals, read_module
 
 #: ``attribute(groups, n_steps) -> (len(groups), d)``: attributions of the given path groups at ``n_steps``.
 GroupAttribution = Callable[[torch.Tensor, int], torch.Tensor]
@@ -137,7 +137,7 @@ class AdaptiveSteps(Integrator):
 
 @dataclass(frozen=True)
 class ExactIntegration(Integrator):
-    """Exact integration along straight lines through a piecewise-linear network (:mod:`._exact`).
+    """Exact integration along straight lines through a piecewise-linear network (:mod:`.exact`).
 
     Parameters
     ----------

@@ -28,23 +28,14 @@ rank-one split between columns is then that of the sum.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ._gradients import progress_bar
-from ._head_lines import Head
 from ._log_rules import log_rule
 from ._quadrature import quadrature
+from .exact import Head, path_segments, read_chain
 
 _TRACE = object()  # "read the module as a chain here"
-
-
-def trace_chain(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor):
-    """The module as a chain of affine layers and hinges (as the exact engine reads it), or None."""
-    from ._chain import compile_chain
-
-    return compile_chain(module, torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2)))
 
 
 # Gauss nodes per piece of a segment when integrating a smooth head (pieces span at most _HEAD_SPAN of any output).
@@ -145,13 +136,16 @@ def exact_interactions(
     n_out : int
         Number of output matrices.
     chain : Chain or None, optional
-        The module read as a chain (:func:`._chain.compile_chain`), None if it is none; traced here when not given.
+        The module read as a chain (:func:`~skig.engine.exact.read_chain`), None if it is none; read here when not
+        given.
     """
     n_paths = starts.shape[0]
     n_raw = to_raw.shape[1]
     device = starts.device
     diagonal = torch.zeros(n_out, n_raw, dtype=torch.float64, device=device)
-    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, max_points, chain)
+    if chain is _TRACE:
+        chain = read_chain(module, starts, ends)
+    lo_t, hi_t, path, chain_gradients = path_segments(module, starts, ends, chain=chain, max_points=max_points)
     crossed = torch.bincount(path, minlength=n_paths)
     if n_paths == 0:
         return torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device), crossed
@@ -248,60 +242,6 @@ def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, 
         padded_right[rows[chosen] - lo, slot[chosen]] = right[chosen]
         out[lo : lo + size] = padded_left.transpose(1, 2) @ padded_right
     return out
-
-
-def path_segments(
-    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, max_points: int, chain=_TRACE
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Callable | None]:
-    """The linear segments of every path, as the exact engines cut them: (lo, hi) in float64 and the path of each,
-    sorted by path then position; for a chain, also ``gradients(grad_out, rows) -> (m, d)``, the gradient of
-    ``grad_out . output`` on the segments ``rows`` by one backward sweep through the chain's steps (else None).
-
-    A chain of affine layers and hinges goes through the chain engine's cuts (:mod:`._chain`), any other
-    piecewise-linear module through the general engine's refinement (:mod:`._exact`).
-    """
-    from ._chain import Hinge, _Points
-    from ._exact import _PathChunk, _refine
-    from ._piecewise import frozen_parameters
-
-    if starts.shape[0] == 0:
-        empty = torch.zeros(0, dtype=torch.float64, device=starts.device)
-        return empty, empty, torch.zeros(0, dtype=torch.long, device=starts.device), None
-    if chain is _TRACE:
-        chain = trace_chain(module, starts, ends)
-    if chain is not None:  # the chain engine's cuts, level by level (see chain_chunk), sorted by (path, alpha)
-        with torch.no_grad():
-            points = _Points(starts, ends)
-            for step in chain.steps:
-                if isinstance(step, Hinge):
-                    points.cut(points.values, step)
-                else:
-                    points.values = step.forward(points.values)
-            first = points.same_path().nonzero().squeeze(1)
-
-        def gradients(grad_out: torch.Tensor, rows: slice) -> torch.Tensor:
-            # Each segment's side of every hinge is its ancestor's at that hinge's level (levels only refine).
-            with torch.no_grad():
-                grad, ancestor, level = grad_out.to(starts.dtype), first[rows], len(points.sides)
-                for step in reversed(chain.steps):
-                    if isinstance(step, Hinge):
-                        level -= 1
-                        grad = step.backward(grad, points.sides[level][ancestor])
-                        if level:
-                            ancestor = points.parents[level][ancestor]
-                    else:
-                        grad = step.backward(grad)
-            return grad
-
-        return points.alpha[first].double(), points.alpha[first + 1].double(), points.path[first], gradients
-    with frozen_parameters(module), torch.enable_grad():
-        chunk = _PathChunk(starts, ends, capacity=4 * starts.shape[0])
-        lo, hi = _refine(module, chunk, max(2, max_points))
-        alpha, path = chunk.alpha.values, chunk.path.values
-        lo_t, hi_t, owner = alpha[lo].double(), alpha[hi].double(), path[lo]
-    order = torch.argsort(lo_t, stable=True)
-    order = order[torch.argsort(owner[order], stable=True)]
-    return lo_t[order], hi_t[order], owner[order], None
 
 
 def _chain_jacobians(module, starts, head, targets, gradients, max_points):
@@ -513,7 +453,7 @@ def interaction_matrices(
         weight = weights[rows].reshape(-1).to(device, torch.float64)
         if exact:
             if chain is _TRACE:
-                chain = trace_chain(problem.module, starts, ends)
+                chain = read_chain(problem.module, starts, ends)
             values, crossed = exact_interactions(
                 problem.module, problem.head, starts, ends, targets, to_raw, problem.max_points, owner, weight, m, chain
             )

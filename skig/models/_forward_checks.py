@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..engine._piecewise import _depends, _function_name, _module_stack
+from ..engine.exact._trace import _depends, _function_name, _module_stack
 
 # What autograd says when forward changed, in place, a tensor it needs (or the input, a leaf that requires grad).
 _INPLACE_ERRORS = ("modified by an inplace operation", "used in an in-place operation")

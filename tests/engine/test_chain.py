@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
-from skig.engine import _chain, _cut_cpu, _exact
-from skig.engine._chain import Affine, Hinge, Scale, compile_chain
-from skig.engine._exact import exact_path_integrals
+from skig.engine.exact import _crossings, _integrals, _trace, exact_path_integrals
+from skig.engine.exact._reading import compile_chain
+from skig.engine.exact._steps import Affine, Hinge, Scale
 from skig.models._heads import OutputHead
 from skig.models._sklearn import MLPScores
 
@@ -102,13 +102,13 @@ def test_dropout_or_batchnorm_in_training_mode_is_not_a_chain():
 
 
 def test_a_chain_that_does_not_reproduce_the_module_is_not_used(monkeypatch):
-    original = _chain._ChainTracer._step
+    original = _trace._ChainReader._step
 
     def drop_biases(self, name, args, kwargs, result):
         step = original(self, name, args, kwargs, result)
         return Affine(step.weight, None) if isinstance(step, Affine) else step
 
-    monkeypatch.setattr(_chain._ChainTracer, "_step", drop_biases)
+    monkeypatch.setattr(_trace._ChainReader, "_step", drop_biases)
     module = frozen_copy(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
     assert compile_chain(module, random_rows(6, 4)) is None
 
@@ -175,7 +175,7 @@ def test_a_rows_float32_attributions_do_not_depend_on_the_rows_beside_it(monkeyp
     """Bit-identical, whatever batch, chunk or partition a row is explained in (Spark and Dask rely on it)."""
     which = "general" if engine == "general" else "chain"
     if engine == "chain, torch cut":
-        monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
+        monkeypatch.setattr(_crossings, "compiled_available", lambda values: False)
     torch.manual_seed(7)
     module = frozen_copy(nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)))
     module = module.float()
@@ -211,7 +211,7 @@ def test_the_compiled_cut_and_the_torch_cut_agree(monkeypatch, dtype):
     ends, starts = random_rows(60, 7, dtype=dtype), random_rows(60, 7, dtype=dtype, seed=3)
     targets = torch.arange(60) % 3
     compiled, compiled_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=500)
-    monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
+    monkeypatch.setattr(_crossings, "compiled_available", lambda values: False)
     operators, segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=500)
     assert torch.equal(compiled_segments, segments)
     tolerance = 1e-12 if dtype == torch.float64 else 1e-5
@@ -224,8 +224,8 @@ def test_the_compiled_cut_works_where_no_cache_can_be_written(monkeypatch):
             raise RuntimeError("cannot cache function: no locator available")  # what numba says there
         return lambda function: function
 
-    monkeypatch.setattr(_cut_cpu, "njit", njit)
-    assert _cut_cpu._compiled(lambda: 42)() == 42
+    monkeypatch.setattr(_crossings, "njit", njit)
+    assert _crossings._compiled(lambda: 42)() == 42
 
 
 def test_chunks_on_several_threads_give_the_numbers_of_one(monkeypatch):
@@ -236,8 +236,8 @@ def test_chunks_on_several_threads_give_the_numbers_of_one(monkeypatch):
     targets = torch.arange(300) % 2
     threads = torch.get_num_threads()
     calls = []
-    run_in_threads = _exact._run_in_threads
-    monkeypatch.setattr(_exact, "_run_in_threads", lambda *args: calls.append(args[4]) or run_in_threads(*args))
+    run_in_threads = _integrals._run_in_threads
+    monkeypatch.setattr(_integrals, "_run_in_threads", lambda *args: calls.append(args[4]) or run_in_threads(*args))
     try:
         torch.set_num_threads(1)
         alone = exact_path_integrals(module, pick, starts, ends, targets, max_points=200)

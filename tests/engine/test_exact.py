@@ -9,23 +9,29 @@ import torch.nn.functional as F
 from exact_helpers import frozen_copy, pick, random_rows
 from torch import nn
 
-from skig.engine import Paths, _cut_cpu, _exact, path_gradients, quadrature
-from skig.engine._exact import exact_path_integrals
-from skig.engine._piecewise import piecewise_linear_violations
+from skig.engine import Paths, path_gradients, quadrature
+from skig.engine.exact import _crossings, _general, piecewise_linear_violations
+from skig.engine.exact import exact_path_integrals as integrate_exactly
 from skig.models._heads import OutputHead
 from skig.models._sklearn import MLPScores
+
+ENGINE = {"name": "auto"}
 
 
 @pytest.fixture(autouse=True, params=["chain", "chain, torch cut", "general"])
 def engine(request, monkeypatch):
-    """Every test runs on both engines: the level-by-level one for chains of affine layers and hinges (with its
-    compiled CPU cut, and with the torch operators CUDA uses), and the general one (recorded forward passes) that
-    every other piecewise-linear module takes."""
-    if request.param == "general":
-        monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+    """Every test runs on both engines, chosen explicitly: the level-by-level one for chains of affine layers and
+    hinges (with its compiled CPU cut, and with the torch operators CUDA uses; modules that are no chain take the
+    general engine there, as under ``engine="auto"``), and the general one (recorded forward passes)."""
+    monkeypatch.setitem(ENGINE, "name", "general" if request.param == "general" else "auto")
     if request.param == "chain, torch cut":
-        monkeypatch.setattr(_cut_cpu, "available", lambda values: False)
+        monkeypatch.setattr(_crossings, "compiled_available", lambda values: False)
     return request.param
+
+
+def exact_path_integrals(*args, **kwargs):
+    """:func:`skig.engine.exact.exact_path_integrals` on the engine under test."""
+    return integrate_exactly(*args, **{"engine": ENGINE["name"], **kwargs})
 
 
 def mlp(widths, dtype=torch.float64, seed=0, activation=nn.ReLU, scale=1.0) -> nn.Module:
@@ -381,7 +387,7 @@ def test_refinement_that_never_settles_raises(monkeypatch):
         alpha = chunk.alpha.values
         return torch.zeros_like(lo), torch.arange(lo.shape[0]), (alpha[lo] + alpha[hi]) / 2
 
-    monkeypatch.setattr(_exact, "_split_points", never_uniform)
+    monkeypatch.setattr(_general, "_split_points", never_uniform)
     module = mlp([2, 4, 1])
     rows = random_rows(2, 2)
     with pytest.raises(RuntimeError, match="did not finish"):  # the general engine's rounds

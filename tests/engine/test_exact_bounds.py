@@ -7,8 +7,7 @@ import torch
 from exact_helpers import frozen_copy, pick
 from torch import nn
 
-from skig.engine import _exact, _exact_bounds
-from skig.engine._exact import exact_path_integrals
+from skig.engine.exact import _bounds, _integrals, exact_path_integrals
 
 
 def deep_net(width=64, depth=6, dtype=torch.float64):
@@ -25,22 +24,20 @@ def far_rows(n, dtype=torch.float64):
 
 
 @pytest.fixture(params=["chain", "general"])
-def engine(request, monkeypatch):
-    if request.param == "general":
-        monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+def engine(request):
     return request.param
 
 
 def held_per_piece(monkeypatch):
     """Record the most values any piece held when the engines checked their bounds."""
     largest = []
-    check = _exact_bounds.PieceBounds.check
+    check = _bounds.PieceBounds.check
 
     def recording(self, used, done):
         largest.append(int(used.max()))
         return check(self, used, done)
 
-    monkeypatch.setattr(_exact_bounds.PieceBounds, "check", recording)
+    monkeypatch.setattr(_bounds.PieceBounds, "check", recording)
     return largest
 
 
@@ -49,13 +46,13 @@ def test_paths_cut_into_pieces_equal_the_whole_paths_and_stay_under_the_bound(en
     ends = far_rows(6)
     starts, targets = torch.zeros_like(ends), torch.arange(6) % 2
     largest = held_per_piece(monkeypatch)
-    whole, whole_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=512)
+    whole, whole_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=512, engine=engine)
     unbounded = max(largest)
     bound = 2**12
     assert unbounded > 8 * bound  # without pieces, a path holds many bounds' worth
-    monkeypatch.setattr(_exact, "PIECE_VALUES", bound)
+    monkeypatch.setattr(_integrals, "PIECE_VALUES", bound)
     largest.clear()
-    cut, cut_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=512)
+    cut, cut_segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=512, engine=engine)
     # float64 model: the pieces meet at float64 points, so the sums agree to float64 rounding.
     torch.testing.assert_close(cut, whole, rtol=1e-9, atol=1e-12)
     # Completeness against the module itself.
@@ -74,7 +71,7 @@ def test_where_a_path_is_cut_does_not_depend_on_its_batch(monkeypatch):
     module = deep_net(dtype=torch.float32)
     ends = far_rows(9, torch.float32)
     starts, targets = torch.zeros_like(ends), torch.zeros(9, dtype=torch.long)
-    monkeypatch.setattr(_exact, "PIECE_VALUES", 2**14)
+    monkeypatch.setattr(_integrals, "PIECE_VALUES", 2**14)
     together, segments = exact_path_integrals(module, pick, starts, ends, targets, max_points=4096)
     for row in (0, 4, 8):
         alone, alone_segments = exact_path_integrals(
@@ -88,8 +85,8 @@ def test_where_a_path_is_cut_does_not_depend_on_its_batch(monkeypatch):
 def test_a_path_too_long_to_integrate_exactly_is_refused_with_what_to_use(monkeypatch):
     module = deep_net(width=32, depth=3)
     ends = far_rows(1)
-    monkeypatch.setattr(_exact, "PIECE_VALUES", 2**10)
-    monkeypatch.setattr(_exact_bounds, "MAX_PIECES", 4)
+    monkeypatch.setattr(_integrals, "PIECE_VALUES", 2**10)
+    monkeypatch.setattr(_bounds, "MAX_PIECES", 4)
     with pytest.raises(ValueError, match=r"not worth integrating exactly.*rule='gausslegendre'"):
         target = torch.zeros(1, dtype=torch.long)
         exact_path_integrals(module, pick, torch.zeros_like(ends), ends, target, max_points=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import signal
 import threading
 import time
@@ -13,7 +14,8 @@ import torch
 from torch import nn
 
 import skig
-from skig.engine import _exact
+from skig import _plan
+from skig.engine.exact import read_module
 
 SETTINGS = {
     "exact IG, chain engine": dict(method="ig", rule="exact"),
@@ -44,7 +46,7 @@ def model():
 @pytest.mark.parametrize("how", ["SIGINT", "interrupt_main"])
 def test_ctrl_c_stops_the_run_promptly_and_changes_nothing(name, how, monkeypatch):
     if name == "exact IG, general engine":
-        monkeypatch.setattr(_exact, "compile_chain", lambda module, probe: None)
+        monkeypatch.setattr(_plan, "read_module", functools.partial(read_module, engine="general"))
     threads = torch.get_num_threads()
     torch.set_num_threads(2 if name.endswith("2 threads") else 1)  # 2: chunks on worker threads
     try:

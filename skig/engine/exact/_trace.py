@@ -1,6 +1,7 @@
-"""Piecewise-linear forward passes: which torch calls are affine or piecewise-linear in the input, and recording.
+"""The one tracer of both exact engines: which torch calls of a forward pass are affine or piecewise-linear in the
+input, recorded piecewise-linear units (the general engine's input), and the pass read as a chain (the chain engine's).
 
-A ``TorchFunctionMode`` sees every torch call of a forward pass; piecewise-linear units have their inputs recorded.
+A ``TorchFunctionMode`` (:class:`ForwardTracer`) sees every torch call of a forward pass on input-dependent tensors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+
+from ._steps import Affine, Chain, Hinge, Scale, Step, hinge_backward
 
 # Calls that are affine in every input-dependent argument whatever the other arguments are.
 _AFFINE = frozenset(
@@ -94,30 +97,22 @@ class PiecewiseUnits:
     output: torch.Tensor | None = field(default=None, repr=False)  # a ReLU's output: positive exactly where above
     patch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
-    def _slopes(self, above: torch.Tensor) -> torch.Tensor:
-        """Derivative per (row, column) entry given which thresholds each unit is above (any leading shape)."""
-        dtype = self.distances.dtype
-        if self.kind == "hinge":
-            lower = torch.as_tensor(self.lower_slope, dtype=dtype, device=above.device)
-            return torch.where(above, torch.ones((), dtype=dtype, device=above.device), lower)
+    def _inside_band(self, above: torch.Tensor) -> torch.Tensor:
+        """A band's derivative per (row, column) entry given which thresholds each unit is above."""
         blocks = above.reshape(above.shape[0], -1, *self.shape[1:]).unbind(1)
         inside = torch.ones_like(blocks[0])
         if self.has_low:
             inside = inside & blocks[0]
         if self.has_high:
             inside = inside & ~blocks[-1]
-        return inside.to(dtype)
+        return inside.to(self.distances.dtype)
 
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
         """Gradient of the call's input from the gradient of its output."""
         shape = grad.shape
         if self.kind == "hinge" and not isinstance(self.lower_slope, torch.Tensor):
-            # ReLU, LeakyReLU and abs: the fused kernels autograd itself uses, then the patched units by hand.
-            x = self.distances.reshape(shape)
-            if self.lower_slope == 0.0:
-                result = torch.ops.aten.threshold_backward(grad, x, 0.0)
-            else:
-                result = torch.ops.aten.leaky_relu_backward(grad, x, self.lower_slope, False)
+            # ReLU, LeakyReLU and abs: the fused kernels, then the patched units by hand.
+            result = hinge_backward(grad, self.distances.reshape(shape), self.lower_slope)
             if self.patch is not None:
                 rows, columns, patched = self.patch
                 result = result.contiguous()
@@ -128,7 +123,9 @@ class PiecewiseUnits:
         if self.patch is not None:
             rows, columns, patched = self.patch
             above[rows, columns] = patched
-        return grad * self._slopes(above).reshape(shape)
+        if self.kind == "hinge":  # PReLU: one slope per channel
+            return hinge_backward(grad, above.reshape(shape), self.lower_slope)
+        return grad * self._inside_band(above).reshape(shape)
 
 
 class _Piecewise(torch.autograd.Function):
@@ -195,20 +192,24 @@ _PIECEWISE = frozenset(
 )  # fmt: skip
 
 
-class PiecewiseRecorder(TorchFunctionMode):
-    """Classify every call of a forward pass; with ``record=True``, also record piecewise-linear units.
+class ForwardTracer(TorchFunctionMode):
+    """Follow one forward pass: classify every call on input-dependent tensors, count (and with ``record=True``
+    record) the piecewise-linear units, and with ``chain=x`` read the pass as a chain of steps from ``x`` on.
 
     A tensor depends on the input when it requires grad: the pass runs with gradients enabled, the input requiring
     grad and the parameters not. A call that touches an input-dependent tensor and is neither affine nor
-    piecewise-linear in it is a violation, named with the innermost module that made it.
+    piecewise-linear in it is a violation, named with the innermost module that made it (when
+    :func:`_module_stack` keeps ``module_stack``).
     """
 
-    def __init__(self, record: bool) -> None:
+    def __init__(self, *, record: bool = False, chain: torch.Tensor | None = None) -> None:
         super().__init__()
         self.record = record
         self.units: list[PiecewiseUnits] = []
+        self.n_units = 0
         self.violations: list[str] = []
         self.module_stack: list[tuple[str, torch.nn.Module]] = []
+        self.chain = None if chain is None else _ChainReader(chain)
 
     def _violation(self, func: Callable, reason: str = "") -> None:
         where = self.module_stack[-1] if self.module_stack else None
@@ -229,15 +230,23 @@ class PiecewiseRecorder(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if not (_depends(args) or _depends(list(kwargs.values()))):
             return func(*args, **kwargs)
+        if name in _PIECEWISE:
+            result = self._piecewise(func, name, args, kwargs)
+        else:
+            self._classify(func, name, args, kwargs)
+            result = func(*args, **kwargs)
+        if self.chain is not None:
+            self.chain.follow(func, name, args, kwargs, result)
+        return result
+
+    def _classify(self, func: Callable, name: str, args: tuple, kwargs: dict) -> None:
+        """Name ``func`` a violation unless it is affine in the input-dependent arguments it is called with."""
         if name == "__get__":
             if getattr(getattr(func, "__self__", None), "__name__", "") not in _SAFE_PROPERTIES:
                 self._violation(func, "detaches the input")
-            return func(*args, **kwargs)
-        if name in _PIECEWISE:
-            return self._piecewise(func, name, args, kwargs)
-        if name in _AFFINE or name in _METADATA:
-            return func(*args, **kwargs)
-        if name in _PRODUCTS:
+        elif name in _AFFINE or name in _METADATA:
+            return
+        elif name in _PRODUCTS:
             if sum(_depends(arg) for arg in (*args, *kwargs.values())) > 1:
                 self._violation(func, "product of two input-dependent tensors")
         elif name in _DIVISIONS:
@@ -257,7 +266,6 @@ class PiecewiseRecorder(TorchFunctionMode):
                 self._violation(func, "non-constant padding")
         else:
             self._violation(func)
-        return func(*args, **kwargs)
 
     def _piecewise(self, func: Callable, name: str, args: tuple, kwargs: dict):
         found = _threshold_units(name, args, kwargs) if isinstance(args[0], torch.Tensor) else None
@@ -268,10 +276,11 @@ class PiecewiseRecorder(TorchFunctionMode):
         if _depends(thresholds) or _depends(args[1:]) or _depends(list(kwargs.values())):
             self._violation(func, "input-dependent threshold")
             return func(*args, **kwargs)
-        if not self.record:
-            return func(*args, **kwargs)
         x = args[0]
         rows = x.shape[0] if x.ndim else 1
+        self.n_units += x.numel() // max(1, rows) * len(thresholds)
+        if not self.record:
+            return func(*args, **kwargs)
         with torch.no_grad():
             flat = x.detach().reshape(rows, -1)
             if len(thresholds) == 1 and not isinstance(thresholds[0], torch.Tensor) and thresholds[0] == 0:
@@ -294,6 +303,138 @@ class PiecewiseRecorder(TorchFunctionMode):
         return result
 
 
+# Calls that leave a row's values as they are (only its shape, which the chain keeps flat).
+_RESHAPES = frozenset(
+    {"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "view_as", "reshape_as", "identity"}
+)
+_DROPOUTS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d"})
+
+
+def _constant(value) -> bool:
+    return not (isinstance(value, torch.Tensor) and value.requires_grad)
+
+
+class _NotAChain(Exception):
+    pass
+
+
+class _ChainReader:
+    """The chain a traced pass is: each call on the running value must be a chain step applied to it alone."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.current = x
+        self.steps: list[Step] = []
+        self.failed = False
+
+    def follow(self, func: Callable, name: str, args: tuple, kwargs: dict, result) -> None:
+        if self.failed:
+            return
+        values = [*args, *kwargs.values()]
+        dependent = [v for v in values if isinstance(v, torch.Tensor) and v.requires_grad]
+        if any(isinstance(v, (list, tuple)) and not all(_constant(item) for item in v) for v in values):
+            self.failed = True
+            return
+        if not dependent:
+            return
+        if name == "__get__":
+            self.failed = getattr(getattr(func, "__self__", None), "__name__", "") not in _SAFE_PROPERTIES
+            return
+        if name in _METADATA:
+            return
+        try:
+            if len(dependent) != 1 or dependent[0] is not self.current or args[0] is not self.current:
+                raise _NotAChain
+            step = self._step(name, args, kwargs, result)
+        except _NotAChain:
+            self.failed = True
+            return
+        if step is not None:
+            self.steps.append(step)
+        self.current = result
+
+    def chain(self, output) -> Chain | None:
+        """The chain read, if the pass was one ending in ``output``."""
+        if self.failed or self.current is not output or not isinstance(output, torch.Tensor):
+            return None
+        return Chain(tuple(self.steps), output.shape[1:])
+
+    def _step(self, name: str, args: tuple, kwargs: dict, result) -> Step | None:
+        x = self.current
+        if not isinstance(result, torch.Tensor) or x.ndim != 2:
+            raise _NotAChain
+        base = name.rstrip("_") if not name.endswith("__") else name
+        if name in _RESHAPES:
+            if result.shape[0] != x.shape[0] or result.numel() != x.numel():
+                raise _NotAChain
+            return None
+        if name in ("to", "float", "double", "type_as"):
+            if result.dtype != x.dtype or result.device != x.device:
+                raise _NotAChain
+            return None
+        if name in ("matmul", "__matmul__", "mm"):
+            matrix = args[1] if len(args) > 1 else kwargs.get("other", kwargs.get("mat2"))
+            if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2:
+                raise _NotAChain
+            return Affine(matrix.detach().t().contiguous(), None)
+        if name in ("add", "__add__", "__iadd__", "add_", "sub", "__sub__", "__isub__", "sub_"):
+            return self._shift(args, kwargs, negate=name.strip("_").startswith(("sub", "isub")))
+        if base == "linear":
+            weight, bias = _argument(args, kwargs, 1, "weight"), _argument(args, kwargs, 2, "bias")
+            if weight.ndim != 2 or (bias is not None and bias.ndim != 1):
+                raise _NotAChain
+            return Affine(weight.detach(), None if bias is None else bias.detach())
+        if base == "relu":
+            return Hinge(0.0)
+        if base == "leaky_relu":
+            return Hinge(float(_argument(args, kwargs, 1, "negative_slope", 0.01)))
+        if base == "abs":
+            return Hinge(-1.0)
+        if base == "prelu":
+            weight = _argument(args, kwargs, 1, "weight").detach()
+            if weight.numel() not in (1, x.shape[1]):
+                raise _NotAChain
+            return Hinge(weight.reshape(-1).expand(x.shape[1]).clone())
+        if base in _DROPOUTS:
+            if _argument(args, kwargs, 2, "training", True):
+                raise _NotAChain
+            return None
+        if base == "batch_norm":
+            mean, var = _argument(args, kwargs, 1, "running_mean"), _argument(args, kwargs, 2, "running_var")
+            weight, bias = _argument(args, kwargs, 3, "weight"), _argument(args, kwargs, 4, "bias")
+            training, eps = _argument(args, kwargs, 5, "training", False), _argument(args, kwargs, 7, "eps", 1e-5)
+            if training or mean is None or var is None:
+                raise _NotAChain
+            scale = torch.rsqrt(var.detach().double() + eps)
+            if weight is not None:
+                scale = scale * weight.detach().double()
+            shift = -mean.detach().double() * scale
+            if bias is not None:
+                shift = shift + bias.detach().double()
+            return Scale(scale.to(x.dtype), shift.to(x.dtype))
+        raise _NotAChain
+
+    def _shift(self, args: tuple, kwargs: dict, negate: bool) -> None:
+        """``x + c`` or ``x - c`` for a constant ``c``: the bias of the affine step before it."""
+        other = args[1] if len(args) > 1 else kwargs.get("other")
+        alpha = _argument(args, kwargs, 2, "alpha", 1)
+        width = self.current.shape[1]
+        shift = torch.as_tensor(other, dtype=self.current.dtype, device=self.current.device).detach() * alpha
+        if shift.ndim > 1 and shift.shape[0] == 1:
+            shift = shift.reshape(shift.shape[1:])
+        if shift.ndim > 1 or shift.numel() not in (1, width):
+            raise _NotAChain
+        shift = (-shift if negate else shift).expand(width).clone()
+        previous = self.steps[-1] if self.steps else None
+        if isinstance(previous, Affine):
+            bias = shift if previous.bias is None else previous.bias + shift
+            self.steps[-1] = Affine(previous.weight, bias)
+        elif isinstance(previous, Scale):
+            self.steps[-1] = Scale(previous.scale, previous.shift + shift)
+        else:
+            self.steps.append(Scale(torch.ones_like(shift), shift))
+        return None
+
+
 def _out_of_place(name: str, x: torch.Tensor, units: PiecewiseUnits, thresholds: list) -> torch.Tensor:
     """The value of a piecewise-linear call, never in place."""
     if units.kind == "hinge":
@@ -310,8 +451,8 @@ def _out_of_place(name: str, x: torch.Tensor, units: PiecewiseUnits, thresholds:
 
 
 @contextmanager
-def _module_stack(module: torch.nn.Module, recorder: PiecewiseRecorder) -> Iterator[None]:
-    """Keep ``recorder.module_stack`` as the chain of modules running, to name where a violation happens."""
+def _module_stack(module: torch.nn.Module, recorder) -> Iterator[None]:
+    """Keep ``recorder.module_stack`` (a list) as the chain of modules running, to name where a violation happens."""
 
     def enter(name: str):
         def hook(sub, _inputs):
@@ -354,15 +495,25 @@ def record_forward(module: torch.nn.Module, points: torch.Tensor) -> tuple[torch
     ValueError
         If a call is neither affine nor piecewise-linear in the input.
     """
-    recorder = PiecewiseRecorder(record=True)
-    with torch.enable_grad(), recorder:
+    tracer = ForwardTracer(record=True)
+    with torch.enable_grad(), tracer:
         output = module(points)
-    if recorder.violations:
-        raise ValueError(_violation_message(recorder.violations))
-    return output, recorder.units
+    if tracer.violations:
+        raise ValueError(violation_message(tracer.violations))
+    return output, tracer.units
 
 
-def _violation_message(violations: list[str]) -> str:
+def trace_module(module: torch.nn.Module, probe: torch.Tensor, *, chain: bool) -> tuple[torch.Tensor, ForwardTracer]:
+    """One forward pass on ``probe`` (parameters frozen for it), its violations named by module, its units counted
+    and, with ``chain=True``, the pass read as a chain (``tracer.chain``): the output and the tracer."""
+    points = probe.detach().clone().requires_grad_(True)
+    tracer = ForwardTracer(chain=points if chain else None)
+    with frozen_parameters(module), _module_stack(module, tracer), torch.enable_grad(), tracer:
+        output = module(points)
+    return output, tracer
+
+
+def violation_message(violations: list[str]) -> str:
     return (
         f"exact integrated gradients need a piecewise-linear module, but these calls are not affine or "
         f"piecewise-linear in the input: {violations}. Supported: Linear, BatchNorm and Dropout in eval mode, "
@@ -393,8 +544,4 @@ def piecewise_linear_violations(module: torch.nn.Module, probe: torch.Tensor) ->
     >>> piecewise_linear_violations(net, torch.zeros(2, 3))
     ["Tanh (layer '1')"]
     """
-    recorder = PiecewiseRecorder(record=False)
-    points = probe.detach().clone().requires_grad_(True)
-    with frozen_parameters(module), _module_stack(module, recorder), torch.enable_grad(), recorder:
-        module(points)
-    return recorder.violations
+    return trace_module(module, probe, chain=False)[1].violations

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._quadrature import quadrature
+from .._quadrature import quadrature
 
 #: ``head(raw, targets) -> (m,)``: the explained scalar of each row, a smooth function of the module's raw output;
 #: an optional ``linear`` attribute marks heads linear in the raw output.
