@@ -102,24 +102,58 @@ def smooth_interactions(
             first = (grad.double().view(m, n_nodes, n_encoded) * weights1.view(1, -1, 1)).sum(1)
             out.index_add_(0, into, torch.diag_embed((first * step.double()) @ to_raw) * scale.view(-1, 1, 1))
         # Second term: one Hessian-vector product per raw column J, direction D restricted to J, at the -t ln t nodes.
-        base = start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)  # (m, n, d)
-        points = base.unsqueeze(2).expand(m, n_nodes, n_raw, n_encoded).reshape(-1, n_encoded)
+        points = (start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)).reshape(-1, n_encoded)
         directions = (step.view(m, 1, 1, n_encoded) * mask.view(1, 1, n_raw, n_encoded)).expand(
             m, n_nodes, n_raw, n_encoded
         )
-        with torch.enable_grad():
-            points = points.detach().requires_grad_(True)
-            value = scalar_fn(points, target.repeat_interleave(n_nodes * n_raw))
-            (grad,) = torch.autograd.grad(value.sum(), points, create_graph=True, allow_unused=True)
-            if grad is None or not grad.requires_grad:  # affine in the input: no second term
-                continue
-            (hvp,) = torch.autograd.grad(grad, points, directions.reshape(-1, n_encoded), allow_unused=True)
+        hvp = _hessian_products(
+            scalar_fn, points, target.repeat_interleave(n_nodes), directions.reshape(-1, n_raw, n_encoded)
+        )
         if hvp is None:
             continue
         hvp = (hvp.double().view(m, n_nodes, n_raw, n_encoded) * weights2.view(1, -1, 1, 1)).sum(1)  # (m, R, d)
         second = (hvp * step.double().unsqueeze(1)) @ to_raw  # (m, J, I)
         out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
     return out
+
+
+def _hessian_products(
+    scalar_fn, points: torch.Tensor, targets: torch.Tensor, directions: torch.Tensor
+) -> torch.Tensor | None:
+    """Hessian-vector products ``H(points[p]) directions[p, j]`` of ``scalar_fn``: (m, J, d), or None where the
+    function is affine in its input.
+
+    One forward pass and one backward pass (keeping its graph) at the ``m`` points, then the ``J`` products as one
+    batched backward pass through the gradient (``is_grads_batched``: autograd's vmap). A model one of whose
+    operations cannot be batched so is taken the plain way instead: the points repeated once per direction.
+    """
+    m, n_directions, n_encoded = directions.shape
+    with torch.enable_grad():
+        leaf = points.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar_fn(leaf, targets).sum(), leaf, create_graph=True, allow_unused=True)
+        if grad is None or not grad.requires_grad:  # affine in the input: no second term
+            return None
+        try:
+            (hvp,) = torch.autograd.grad(
+                grad, leaf, directions.transpose(0, 1), is_grads_batched=True, allow_unused=True
+            )
+        except RuntimeError:
+            hvp = _repeated_hessian_products(scalar_fn, points, targets, directions)
+        else:
+            hvp = None if hvp is None else hvp.transpose(0, 1)
+    return hvp
+
+
+def _repeated_hessian_products(scalar_fn, points, targets, directions):
+    """:func:`_hessian_products` with the points repeated once per direction (no batched backward)."""
+    m, n_directions, n_encoded = directions.shape
+    repeated = points.detach().unsqueeze(1).expand(m, n_directions, n_encoded).reshape(-1, n_encoded)
+    with torch.enable_grad():
+        repeated.requires_grad_(True)
+        value = scalar_fn(repeated, targets.repeat_interleave(n_directions))
+        (grad,) = torch.autograd.grad(value.sum(), repeated, create_graph=True, allow_unused=True)
+        (hvp,) = torch.autograd.grad(grad, repeated, directions.reshape(-1, n_encoded), allow_unused=True)
+    return None if hvp is None else hvp.view(m, n_directions, n_encoded)
 
 
 def exact_interactions(
