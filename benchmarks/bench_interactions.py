@@ -59,7 +59,7 @@ def timed(fn):
     return time.process_time() - start, result
 
 
-def nested(model, X, baseline, n, target, chunk=4096):
+def nested(model, X, baseline, n, target, chunk=1024):
     """IG of IG by nested Gauss-Legendre over (alpha, beta) with autograd gradients and Hessians: (rows, d, d).
 
     The n x n points of as many rows as fit in ``chunk`` points go through ``vmap`` of ``torch.func.grad`` and

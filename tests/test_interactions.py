@@ -483,3 +483,19 @@ def test_hessian_products_match_closed_form(batchable):
     products = _hessian_products(scalar_fn, points, torch.zeros(7, dtype=torch.long), directions)
     np.testing.assert_allclose(products.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
     assert _hessian_products(lambda x, t: (x @ c) * 2.0, points, None, directions) is None  # affine: no products
+
+
+def test_grouped_outer_products_match_a_loop():
+    """Rank-one terms summed per output matrix (the exact engine's cut terms): unsorted owners, matrices with no
+    terms, and more matrices than one batched product takes."""
+    from skig.engine._interactions import _grouped_outer
+
+    rng = np.random.default_rng(0)
+    for n_out, most in ((300, 40), (5, 3), (4, 0)):
+        counts = rng.integers(0, most + 1, size=n_out)
+        rows = torch.tensor(rng.permutation(np.repeat(np.arange(n_out), counts)))
+        left, right = (torch.tensor(rng.normal(size=(len(rows), 4))) for _ in range(2))
+        expected = np.zeros((n_out, 4, 4))
+        for row, a, b in zip(rows.numpy(), left.numpy(), right.numpy(), strict=True):
+            expected[row] += np.outer(a, b)
+        np.testing.assert_allclose(_grouped_outer(rows, left, right, n_out).numpy(), expected, atol=1e-12)

@@ -52,6 +52,8 @@ _HEAD_NODES = 12
 # Passes' worth of points an exact block holds (the exact engine's CPU chunks hold 4).
 _EXACT_BLOCK_PASSES = 4
 _HEAD_SPAN = 1.0
+# Output matrices per batched product of rank-one terms (grouped by how many terms each has).
+_OUTER_GROUP = 128
 
 
 def smooth_interactions(
@@ -275,7 +277,11 @@ def _cut_outer(
 
 
 def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, n_out: int) -> torch.Tensor:
-    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by padded bmm."""
+    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by padded bmm.
+
+    Output matrices go in groups of similar counts (ordered by count), each group's vectors gathered into a padded
+    (group, longest, R) block, so that the padding and the copies stay near the size of the inputs.
+    """
     width = left.shape[1]
     out = torch.zeros(n_out, width, width, dtype=torch.float64, device=left.device)
     if rows.numel() == 0:
@@ -284,23 +290,19 @@ def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, 
         order = torch.argsort(rows, stable=True)
         rows, left, right = rows[order], left[order], right[order]
     counts = torch.bincount(rows, minlength=n_out)
-    ends = torch.cumsum(counts, 0)
-    slot = torch.arange(rows.numel(), device=rows.device) - (ends - counts)[rows]
-    # Groups in passes (contiguous runs of the sorted rows) so that the padded copies stay near the inputs' size.
+    firsts = torch.cumsum(counts, 0) - counts  # each matrix's vectors are left[firsts[r] : firsts[r] + counts[r]]
+    by_count = torch.argsort(counts)
     longest = int(counts.max())
-    per_pass = max(1, (4 * rows.numel() + 1) // max(1, longest))
-    bounds = [0, *ends.tolist()]
-    for lo in range(0, n_out, per_pass):
-        hi = min(lo + per_pass, n_out)
-        first, last = bounds[lo], bounds[hi]
-        if first == last:
+    per_group = max(1, min(_OUTER_GROUP, (4 * rows.numel() + 1) // longest))
+    for lo in range(0, n_out, per_group):
+        group = by_count[lo : lo + per_group]
+        size = int(counts[group[-1]])
+        if size == 0:
             continue
-        padded_left = left.new_zeros(hi - lo, longest, width)
-        padded_right = right.new_zeros(hi - lo, longest, width)
-        at = (rows[first:last] - lo, slot[first:last])
-        padded_left[at] = left[first:last]
-        padded_right[at] = right[first:last]
-        out[lo:hi] = padded_left.transpose(1, 2) @ padded_right
+        within = torch.arange(size, device=rows.device)
+        valid = within < counts[group].unsqueeze(1)  # (group, size)
+        at = torch.where(valid, firsts[group].unsqueeze(1) + within, 0)
+        out[group] = (left[at] * valid.unsqueeze(2)).transpose(1, 2) @ right[at]
     return out
 
 
