@@ -16,7 +16,7 @@ Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users trai
 - memory: the matrices kept per row (features^2 float64), and how far the resident memory rises (sampled
   every millisecond) while explaining 2,000 rows without and with interactions (a fresh process each).
 
-Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 20] [--memory-rows 2000] [--repeats 3]
+Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 50] [--memory-rows 2000] [--repeats 3]
 [--only relu|memory|smooth]``.
 Times are CPU seconds of this process (one torch thread), steadier than wall-clock on a shared machine.
 """
@@ -253,7 +253,7 @@ def memory(widths, n_rows) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300)
-    parser.add_argument("--smooth-rows", type=int, default=20)
+    parser.add_argument("--smooth-rows", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--memory-rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="runs per smooth-net timing (the best is kept)")

@@ -268,7 +268,7 @@ def _cut_outer(
     """
     scale = -at * torch.log(at) * weight
     total = jump.sum(1)
-    flat = total.abs() <= 1e-9 * jump.abs().sum(1)
+    flat = total.abs() <= 1e-9 * torch.linalg.vector_norm(jump, 1, dim=1)
     if bool(flat.any()):
         diagonal.index_add_(0, rows[flat], jump[flat] * scale[flat].unsqueeze(1))
         rank_one = ~flat
@@ -373,7 +373,7 @@ def _chain_jacobians(module, starts, head, targets, gradients, max_points):
         gradients(grad_out[lo : lo + max_points], slice(lo, lo + max_points))
         for lo in range(0, len(targets), max_points)
     ]
-    jacobian = torch.cat(parts).double().unsqueeze(1) if parts else flat.new_zeros(0, 1, starts.shape[1])
+    jacobian = torch.cat(parts).unsqueeze(1) if parts else starts.new_zeros(0, 1, starts.shape[1])
     return flat.expand(len(targets), -1), jacobian, shape
 
 
