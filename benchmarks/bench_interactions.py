@@ -8,12 +8,16 @@ Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users trai
 - the nested-quadrature way (Gauss-Legendre over (alpha, beta), autograd gradient and Hessian at every node, as
   path_explain does) at n x n nodes: seconds and its largest error against the exact matrices. On a ReLU net its
   Hessian is zero almost everywhere, so its off-diagonal error does not shrink with n;
-- the same shapes with tanh (smooth): skig's log-weighted Gauss rules (n nodes per rule, one Hessian-vector product
-  per raw column per node) against the nested way, each error against nested quadrature at 40 x 40 nodes;
+- the same shapes with tanh (smooth, float64): error against time for both ways, skig's log-weighted Gauss rules
+  (n nodes per rule, the Hessian-vector products of the raw columns as one batched backward pass per node) and the
+  nested way at n x n nodes, n from 2 to 16, each error against a dense float64 reference (nested Gauss-Legendre at
+  40 x 40, checked against skig at 128 nodes); then each way's time at equal error, interpolated in log-log along
+  its Pareto front, and their ratio;
 - memory: the matrices kept per row (features^2 float64), and how far the resident memory rises (sampled
   every millisecond) while explaining 2,000 rows without and with interactions (a fresh process each).
 
-Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 20] [--memory-rows 2000]``.
+Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 50] [--memory-rows 2000] [--repeats 3]
+[--only relu|memory|smooth]``.
 Times are CPU seconds of this process (one torch thread), steadier than wall-clock on a shared machine.
 """
 
@@ -30,7 +34,12 @@ import skig
 
 NESTED = (8, 16, 32)
 REPEATS = 5
-SMOOTH_NODES = (8, 16, 32)
+SMOOTH_NODES = (2, 3, 4, 5, 6, 8, 10, 12, 16)
+REFERENCE_NODES = 40
+DENSE_NODES = 128  # skig's check of the reference: its most nodes per rule
+# Errors compared at equal error (by log-log interpolation); below ERROR_FLOOR both ways are at float64 rounding.
+EQUAL_ERRORS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
+ERROR_FLOOR = 1e-13
 
 
 def mlp(widths, activation, seed=0, dtype=torch.float32):
@@ -50,8 +59,11 @@ def timed(fn):
     return time.process_time() - start, result
 
 
-def nested(model, X, baseline, n, target):
-    """IG of IG by nested Gauss-Legendre over (alpha, beta) with autograd gradients and Hessians: (rows, d, d)."""
+def nested(model, X, baseline, n, target, chunk=1024):
+    """IG of IG by nested Gauss-Legendre over (alpha, beta) with autograd gradients and Hessians: (rows, d, d).
+
+    The n x n points of as many rows as fit in ``chunk`` points go through ``vmap`` of ``torch.func.grad`` and
+    ``torch.func.hessian`` together (batched over rows, as skig is: no Python loop per row)."""
     nodes, weights = np.polynomial.legendre.leggauss(n)
     nodes, weights = (nodes + 1) / 2, weights / 2
     ab = torch.tensor(np.outer(nodes, nodes).reshape(-1), dtype=X.dtype)
@@ -61,15 +73,19 @@ def nested(model, X, baseline, n, target):
         return model(point.unsqueeze(0)).reshape(-1)[target]
 
     out = []
-    for x in X:
-        delta = x - baseline
-        points = baseline + ab.unsqueeze(1) * delta
-        grads = torch.func.vmap(torch.func.grad(f))(points).double()
-        hessians = torch.func.vmap(torch.func.hessian(f))(points).double()
-        first = torch.diag((wab.unsqueeze(1) * grads).sum(0) * delta.double())
-        second = (wab * ab.double()).view(-1, 1, 1).mul(hessians).sum(0) * torch.outer(delta, delta).double()
+    per_chunk = max(1, chunk // (n * n))  # rows whose points go through one vmap call
+    for lo in range(0, len(X), per_chunk):
+        delta = X[lo : lo + per_chunk] - baseline  # (rows, d)
+        points = (baseline + ab.view(1, -1, 1) * delta.unsqueeze(1)).reshape(-1, X.shape[1])
+        grads = torch.func.vmap(torch.func.grad(f))(points).double().view(len(delta), n * n, -1)
+        hessians = (
+            torch.func.vmap(torch.func.hessian(f))(points).double().view(len(delta), n * n, X.shape[1], X.shape[1])
+        )
+        delta = delta.double()
+        first = torch.diag_embed((wab.view(1, -1, 1) * grads).sum(1) * delta)
+        second = torch.einsum("q,rqij->rij", wab * ab.double(), hessians) * delta.unsqueeze(2) * delta.unsqueeze(1)
         out.append((first + second).detach().numpy())
-    return np.stack(out)
+    return np.concatenate(out)
 
 
 def matrices(exp):
@@ -112,7 +128,38 @@ def relu_rows(widths, n_rows):
     return exp
 
 
-def tanh_rows(widths, n_rows):
+def best_time(fn, repeats):
+    """Best CPU time of ``repeats`` runs, and the last result."""
+    best = float("inf")
+    for _ in range(repeats):
+        seconds, result = timed(fn)
+        best = min(best, seconds)
+    return best, result
+
+
+def pareto(curve):
+    """The (seconds, error) points no other point beats on both, by increasing time (errors then decrease)."""
+    front = []
+    for seconds, error in sorted(curve):
+        if not front or error < front[-1][1]:
+            front.append((seconds, error))
+    return front
+
+
+def time_at(front, error):
+    """Seconds a Pareto front needs for ``error``, interpolated linearly in log-log between its points; None
+    outside the errors it spans."""
+    for (t0, e0), (t1, e1) in zip(front[:-1], front[1:], strict=True):
+        if e1 <= error <= e0:
+            if e0 == e1:
+                return t0
+            share = np.log(e0 / error) / np.log(e0 / e1)
+            return float(np.exp(np.log(t0) + share * np.log(t1 / t0)))
+    return front[0][0] if front and front[0][1] == error else None
+
+
+def tanh_rows(widths, n_rows, repeats):
+    """Error against time for both ways on a smooth net, and the speed ratio where their errors are equal."""
     model = mlp(widths, torch.nn.Tanh, dtype=torch.float64)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(n_rows + 500, widths[0]))
@@ -120,18 +167,39 @@ def tanh_rows(widths, n_rows):
     fitted = skig.Explainer(model, output="raw", target=target).fit(X[n_rows:])
     rows = X[:n_rows]
     baseline = torch.tensor(fitted.encoded_baseline_.to_numpy()[0])
-    reference = nested(model, torch.tensor(rows), baseline, 40, target)
+    # A dense float64 reference, written apart from skig; skig at its most nodes checks it.
+    reference = nested(model, torch.tensor(rows), baseline, REFERENCE_NODES, target)
+    dense = skig.Explainer(model, output="raw", target=target, n_steps=DENSE_NODES).fit(X[n_rows:])
+    agreement = np.abs(matrices(dense.explain(rows, interactions=True)) - reference).max()
     name = "-".join(map(str, widths))
+    print(
+        f"{name} tanh  rows={n_rows}  reference: nested GL {REFERENCE_NODES}x{REFERENCE_NODES} "
+        f"(skig at {DENSE_NODES} nodes agrees to {agreement:.1e}; entries up to {np.abs(reference).max():.2e})"
+    )
+    skig_curve, nested_curve = [], []
+    nested(model, torch.tensor(rows[:1]), baseline, 2, target)  # warm-up: vmap's first call
     for n in SMOOTH_NODES:
         explainer = skig.Explainer(model, output="raw", target=target, n_steps=n).fit(X[n_rows:])
         explainer.explain(rows[:2], interactions=True)  # warm-up
-        seconds, exp = timed(lambda explainer=explainer: explainer.explain(rows, interactions=True))
+        seconds, exp = best_time(lambda explainer=explainer: explainer.explain(rows, interactions=True), repeats)
         error = np.abs(matrices(exp) - reference).max()
-        n_time, approx = timed(lambda n=n: nested(model, torch.tensor(rows), baseline, n, target))
+        n_seconds, approx = best_time(lambda n=n: nested(model, torch.tensor(rows), baseline, n, target), repeats)
         n_error = np.abs(approx - reference).max()
+        skig_curve.append((seconds / n_rows, error))
+        nested_curve.append((n_seconds / n_rows, n_error))
         print(
-            f"{name} tanh  n={n:3d}: skig (IG + interactions) {seconds / n_rows * 1e3:.1f} ms/row error {error:.1e} "
-            f"nested {n}x{n} {n_time / n_rows * 1e3:.1f} ms/row error {n_error:.1e}"
+            f"    n={n:2d}  skig (IG + interactions, {n} nodes per rule) {seconds / n_rows * 1e3:7.2f} ms/row "
+            f"error {error:.1e}   nested {n}x{n} {n_seconds / n_rows * 1e3:7.2f} ms/row error {n_error:.1e}"
+        )
+    # Equal error: each way's time at the same error, along its Pareto front (errors above float64 rounding).
+    fronts = [pareto([(t, e) for t, e in curve if e > ERROR_FLOOR]) for curve in (skig_curve, nested_curve)]
+    for error in EQUAL_ERRORS:
+        times = [time_at(front, error) for front in fronts]
+        if None in times:
+            continue
+        print(
+            f"    at equal error {error:.0e}: skig {times[0] * 1e3:.2f} ms/row, nested {times[1] * 1e3:.2f} ms/row: "
+            f"{times[1] / times[0]:.1f}x"
         )
 
 
@@ -185,19 +253,25 @@ def memory(widths, n_rows) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300)
-    parser.add_argument("--smooth-rows", type=int, default=20)
+    parser.add_argument("--smooth-rows", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--memory-rows", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per smooth-net timing (the best is kept)")
+    parser.add_argument("--only", choices=("relu", "memory", "smooth"), help="run one part")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
-        exp = relu_rows(widths, args.rows)
-        print(f"    matrices kept: {exp.shape[1] ** 2 * 8} bytes per row ({exp.shape[1]} raw columns, float64)")
-    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
-        memory(widths, args.memory_rows)
-    for widths in ([30, 64, 64, 1], [30, 256, 256, 2]):
-        tanh_rows(widths, args.smooth_rows)
+    nets = ([30, 64, 64, 1], [30, 256, 256, 2])
+    if args.only in (None, "relu"):
+        for widths in nets:
+            exp = relu_rows(widths, args.rows)
+            print(f"    matrices kept: {exp.shape[1] ** 2 * 8} bytes per row ({exp.shape[1]} raw columns, float64)")
+    if args.only in (None, "memory"):
+        for widths in nets:
+            memory(widths, args.memory_rows)
+    if args.only in (None, "smooth"):
+        for widths in nets:
+            tanh_rows(widths, args.smooth_rows, args.repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak:.0f} MiB")
 

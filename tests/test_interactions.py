@@ -429,3 +429,73 @@ def test_embedding_net_interactions_on_raw_columns(activation):
     matrices = _check_properties(exp, 1e-5)
     assert list(exp.interactions.columns) == ["income", "age", "state"]
     assert np.abs(matrices[:, 2, :2]).max() > 1e-4  # the looked-up vector interacts with the floats
+
+
+class _CubeGrad(torch.autograd.Function):
+    """``grad * 3 x^2`` with a backward that reads a Python number (which autograd's vmap cannot batch)."""
+
+    @staticmethod
+    def forward(ctx, grad, x):
+        ctx.save_for_backward(grad, x)
+        return grad * 3 * x**2
+
+    @staticmethod
+    def backward(ctx, outer):
+        grad, x = ctx.saved_tensors
+        if not bool(torch.isfinite(outer).all().item()):
+            raise ValueError("non-finite gradient")
+        return outer * 3 * x**2, outer * grad * 6 * x
+
+
+class _Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _CubeGrad.apply(grad, x)
+
+
+@pytest.mark.parametrize("batchable", [True, False])
+def test_hessian_products_match_closed_form(batchable):
+    """f(x) = x'Ax / 2 + sum_i c_i x_i^3 per row: H = (A + A') / 2 + diag(6 c x), whether autograd can batch the
+    directions' backward passes or the points are repeated once per direction."""
+    from skig.engine._interactions import _hessian_products
+
+    rng = np.random.default_rng(0)
+    a, c = torch.tensor(rng.normal(size=(5, 5))), torch.tensor(rng.normal(size=5))
+    points, directions = torch.tensor(rng.normal(size=(7, 5))), torch.tensor(rng.normal(size=(7, 3, 5)))
+    cube = (lambda x: x**3) if batchable else _Cube.apply
+
+    def scalar_fn(x, targets):
+        return 0.5 * ((x @ a) * x).sum(1) + (cube(x) * c).sum(1)
+
+    if not batchable:  # the case the fallback is for: autograd's batched backward refuses this function
+        leaf = points.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar_fn(leaf, None).sum(), leaf, create_graph=True)
+        with pytest.raises(RuntimeError):
+            torch.autograd.grad(grad, leaf, directions.transpose(0, 1), is_grads_batched=True)
+    hessians = (a + a.T) / 2 + torch.diag_embed(6 * c * points)
+    expected = torch.einsum("pij,pkj->pki", hessians, directions)
+    products = _hessian_products(scalar_fn, points, torch.zeros(7, dtype=torch.long), directions)
+    np.testing.assert_allclose(products.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    assert _hessian_products(lambda x, t: (x @ c) * 2.0, points, None, directions) is None  # affine: no products
+
+
+def test_grouped_outer_products_match_a_loop():
+    """Rank-one terms summed per output matrix (the exact engine's cut terms): unsorted owners, matrices with no
+    terms, and more matrices than one batched product takes."""
+    from skig.engine._interactions import _grouped_outer
+
+    rng = np.random.default_rng(0)
+    for n_out, most in ((300, 40), (5, 3), (4, 0)):
+        counts = rng.integers(0, most + 1, size=n_out)
+        rows = torch.tensor(rng.permutation(np.repeat(np.arange(n_out), counts)))
+        left, right = (torch.tensor(rng.normal(size=(len(rows), 4))) for _ in range(2))
+        expected = np.zeros((n_out, 4, 4))
+        for row, a, b in zip(rows.numpy(), left.numpy(), right.numpy(), strict=True):
+            expected[row] += np.outer(a, b)
+        np.testing.assert_allclose(_grouped_outer(rows, left, right, n_out).numpy(), expected, atol=1e-12)

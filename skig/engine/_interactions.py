@@ -43,6 +43,8 @@ _HEAD_NODES = 12
 # Passes' worth of points an exact block holds (the exact engine's CPU chunks hold 4).
 _EXACT_BLOCK_PASSES = 4
 _HEAD_SPAN = 1.0
+# Output matrices per batched product of rank-one terms (grouped by how many terms each has).
+_OUTER_GROUP = 128
 
 
 def smooth_interactions(
@@ -93,24 +95,58 @@ def smooth_interactions(
             first = (grad.double().view(m, n_nodes, n_encoded) * weights1.view(1, -1, 1)).sum(1)
             out.index_add_(0, into, torch.diag_embed((first * step.double()) @ to_raw) * scale.view(-1, 1, 1))
         # Second term: one Hessian-vector product per raw column J, direction D restricted to J, at the -t ln t nodes.
-        base = start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)  # (m, n, d)
-        points = base.unsqueeze(2).expand(m, n_nodes, n_raw, n_encoded).reshape(-1, n_encoded)
+        points = (start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)).reshape(-1, n_encoded)
         directions = (step.view(m, 1, 1, n_encoded) * mask.view(1, 1, n_raw, n_encoded)).expand(
             m, n_nodes, n_raw, n_encoded
         )
-        with torch.enable_grad():
-            points = points.detach().requires_grad_(True)
-            value = scalar_fn(points, target.repeat_interleave(n_nodes * n_raw))
-            (grad,) = torch.autograd.grad(value.sum(), points, create_graph=True, allow_unused=True)
-            if grad is None or not grad.requires_grad:  # affine in the input: no second term
-                continue
-            (hvp,) = torch.autograd.grad(grad, points, directions.reshape(-1, n_encoded), allow_unused=True)
+        hvp = _hessian_products(
+            scalar_fn, points, target.repeat_interleave(n_nodes), directions.reshape(-1, n_raw, n_encoded)
+        )
         if hvp is None:
             continue
         hvp = (hvp.double().view(m, n_nodes, n_raw, n_encoded) * weights2.view(1, -1, 1, 1)).sum(1)  # (m, R, d)
         second = (hvp * step.double().unsqueeze(1)) @ to_raw  # (m, J, I)
         out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
     return out
+
+
+def _hessian_products(
+    scalar_fn, points: torch.Tensor, targets: torch.Tensor, directions: torch.Tensor
+) -> torch.Tensor | None:
+    """Hessian-vector products ``H(points[p]) directions[p, j]`` of ``scalar_fn``: (m, J, d), or None where the
+    function is affine in its input.
+
+    One forward pass and one backward pass (keeping its graph) at the ``m`` points, then the ``J`` products as one
+    batched backward pass through the gradient (``is_grads_batched``: autograd's vmap). A model one of whose
+    operations cannot be batched so is taken the plain way instead: the points repeated once per direction.
+    """
+    m, n_directions, n_encoded = directions.shape
+    with torch.enable_grad():
+        leaf = points.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar_fn(leaf, targets).sum(), leaf, create_graph=True, allow_unused=True)
+        if grad is None or not grad.requires_grad:  # affine in the input: no second term
+            return None
+        try:
+            (hvp,) = torch.autograd.grad(
+                grad, leaf, directions.transpose(0, 1), is_grads_batched=True, allow_unused=True
+            )
+        except RuntimeError:
+            hvp = _repeated_hessian_products(scalar_fn, points, targets, directions)
+        else:
+            hvp = None if hvp is None else hvp.transpose(0, 1)
+    return hvp
+
+
+def _repeated_hessian_products(scalar_fn, points, targets, directions):
+    """:func:`_hessian_products` with the points repeated once per direction (no batched backward)."""
+    m, n_directions, n_encoded = directions.shape
+    repeated = points.detach().unsqueeze(1).expand(m, n_directions, n_encoded).reshape(-1, n_encoded)
+    with torch.enable_grad():
+        repeated.requires_grad_(True)
+        value = scalar_fn(repeated, targets.repeat_interleave(n_directions))
+        (grad,) = torch.autograd.grad(value.sum(), repeated, create_graph=True, allow_unused=True)
+        (hvp,) = torch.autograd.grad(grad, repeated, directions.reshape(-1, n_encoded), allow_unused=True)
+    return None if hvp is None else hvp.view(m, n_directions, n_encoded)
 
 
 def exact_interactions(
@@ -161,86 +197,106 @@ def exact_interactions(
         raw_mid, jacobian, shape = _jacobians(module, starts, ends, path, middle, max_points, head if linear else None,
                                               seg_targets)  # fmt: skip
     scaled = jacobian * step[path].unsqueeze(1)
-    blocks = scaled @ to_raw  # B_k: (S, K, R); for a linear head K = 1, the explained output's gradient
-    slope = scaled.sum(2)  # dz/dt on each segment: (S, K)
-    del scaled, jacobian
-    head = _shaped(head, shape)
+    blocks = _raw_blocks(scaled, to_raw)  # B_k: (S, K, R); for a linear head K = 1, the explained output's gradient
     seg_weight = weight.double()[path]
     seg_owner = owner[path]
-
-    def line(k: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The module's output at positions ``t`` of segment ``k``'s line (extended affinely)."""
-        return raw_mid[k] + (t - middle[k]).unsqueeze(1) * slope[k]
-
-    outer_rows, outer_left, outer_right = [], [], []
+    # Cuts: segment k and k + 1 of the same path meet at hi_t[k].
+    same = path[1:] == path[:-1]
+    left = same.nonzero().squeeze(1)
+    at = hi_t[left]
     if linear:
-        grad_h = torch.ones_like(lo_t).unsqueeze(1)  # blocks already hold the explained output's gradient
-        first = grad_h * (_minus_log_integral(hi_t) - _minus_log_integral(lo_t)).unsqueeze(1)  # (S, K)
-        grad_right_of = grad_left_of = grad_h
+        # grad h is constant: blocks hold the explained output's gradient, and a cut's jump is the difference of
+        # its two segments' blocks.
+        raw = blocks[:, 0]
+        del scaled, jacobian, blocks
+        first = (_minus_log_integral(hi_t) - _minus_log_integral(lo_t)) * seg_weight
+        diagonal.index_add_(0, seg_owner, raw * first.unsqueeze(1))
+        out = _cut_outer(diagonal, seg_owner[left], (raw[1:] - raw[:-1])[same], at, seg_weight[left], n_out)
     else:
+        slope = scaled.sum(2)  # dz/dt on each segment: (S, K)
+        del scaled, jacobian
+        head = _shaped(head, shape)
+
+        def line(k: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            """The module's output at positions ``t`` of segment ``k``'s line (extended affinely)."""
+            return raw_mid[k] + (t - middle[k]).unsqueeze(1) * slope[k]
+
         first, curvature = _head_moments(head, line, lo_t, hi_t, slope, seg_targets)
+        diagonal.index_add_(0, seg_owner, torch.einsum("sk,skr->sr", first, blocks) * seg_weight.unsqueeze(1))
         # B_k^T C_k B_k = sum_c B_k[c]^T (C_k B_k)[c]: one outer product per (segment, output).
         n_k = blocks.shape[1]
-        outer_rows.append(seg_owner.repeat_interleave(n_k))
-        outer_left.append((blocks * seg_weight.view(-1, 1, 1)).reshape(-1, n_raw))
-        outer_right.append((curvature @ blocks).reshape(-1, n_raw))
-        grad_left_of = _head_grad(head, line(torch.arange(len(path), device=device), hi_t), seg_targets)
-        grad_right_of = None
-    diagonal.index_add_(0, seg_owner, torch.einsum("sk,skr->sr", first, blocks) * seg_weight.unsqueeze(1))
-    # Cuts: segment k and k + 1 of the same path meet at hi_t[k].
-    left = (path[1:] == path[:-1]).nonzero().squeeze(1)
-    if left.numel():
+        out = _grouped_outer(
+            seg_owner.repeat_interleave(n_k),
+            (blocks * seg_weight.view(-1, 1, 1)).reshape(-1, n_raw),
+            (curvature @ blocks).reshape(-1, n_raw),
+            n_out,
+        )
         right = left + 1
-        at = hi_t[left]
-        if grad_right_of is None:
-            grad_right = _head_grad(head, line(right, at), seg_targets[right])
-        else:
-            grad_right = grad_right_of[right]
+        grad_left = _head_grad(head, line(left, at), seg_targets[left])
+        grad_right = _head_grad(head, line(right, at), seg_targets[right])
         jump = torch.einsum("ck,ckr->cr", grad_right, blocks[right]) - torch.einsum(
-            "ck,ckr->cr", grad_left_of[left], blocks[left]
+            "ck,ckr->cr", grad_left, blocks[left]
         )  # u = M^T (D (.) J): (C, R)
-        scale = -at * torch.log(at) * seg_weight[left]
-        total = jump.sum(1)
-        # A jump orthogonal to the path (units cut at one t whose jumps cancel along D) has no rank-one form: it is
-        # put on the diagonal, which keeps rows summing to the jump.
-        flat = total.abs() <= 1e-9 * jump.abs().sum(1)
-        rank_one = ~flat
-        if bool(flat.any()):
-            diagonal.index_add_(0, seg_owner[left[flat]], jump[flat] * scale[flat].unsqueeze(1))
-        outer_rows.append(seg_owner[left[rank_one]])
-        outer_left.append(jump[rank_one] * (scale[rank_one] / total[rank_one]).unsqueeze(1))
-        outer_right.append(jump[rank_one])
-    if outer_rows:
-        out = _grouped_outer(torch.cat(outer_rows), torch.cat(outer_left), torch.cat(outer_right), n_out)
-    else:
-        out = torch.zeros(n_out, n_raw, n_raw, dtype=torch.float64, device=device)
+        out += _cut_outer(diagonal, seg_owner[left], jump, at, seg_weight[left], n_out)
     out = 0.5 * (out + out.transpose(1, 2))  # symmetric in exact arithmetic; rounding only
     return out + torch.diag_embed(diagonal), crossed
 
 
+def _raw_blocks(values: torch.Tensor, to_raw: torch.Tensor) -> torch.Tensor:
+    """``values @ to_raw`` for (S, K, d) values: encoded columns summed into raw ones, by one matrix product (none
+    when every encoded column is its own raw column)."""
+    n_encoded, n_raw = to_raw.shape
+    if n_encoded == n_raw and torch.equal(to_raw, torch.eye(n_raw, dtype=to_raw.dtype, device=to_raw.device)):
+        return values
+    return (values.reshape(-1, n_encoded) @ to_raw).view(*values.shape[:-1], n_raw)
+
+
+def _cut_outer(
+    diagonal: torch.Tensor, rows: torch.Tensor, jump: torch.Tensor, at: torch.Tensor, weight: torch.Tensor, n_out: int
+) -> torch.Tensor:
+    """The cuts' rank-one terms ``(-t ln t) w u u^T / sum(u)`` summed per output matrix: (n_out, R, R).
+
+    ``rows`` (C,) are the output matrices, ``jump`` (C, R) the jumps ``u`` on raw columns, ``at`` their positions
+    and ``weight`` their lines' weights. A jump orthogonal to the path (units cut at one t whose jumps cancel along D)
+    has no rank-one form: it is added to ``diagonal`` (in place), which keeps rows summing to the jump.
+    """
+    scale = -at * torch.log(at) * weight
+    total = jump.sum(1)
+    flat = total.abs() <= 1e-9 * torch.linalg.vector_norm(jump, 1, dim=1)
+    if bool(flat.any()):
+        diagonal.index_add_(0, rows[flat], jump[flat] * scale[flat].unsqueeze(1))
+        rank_one = ~flat
+        rows, jump, scale, total = rows[rank_one], jump[rank_one], scale[rank_one], total[rank_one]
+    return _grouped_outer(rows, jump * (scale / total).unsqueeze(1), jump, n_out)
+
+
 def _grouped_outer(rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor, n_out: int) -> torch.Tensor:
-    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by one padded bmm."""
+    """``out[r] = sum over i with rows[i] == r of outer(left[i], right[i])``: (n_out, R, R), by padded bmm.
+
+    Output matrices go in groups of similar counts (ordered by count), each group's vectors gathered into a padded
+    (group, longest, R) block, so that the padding and the copies stay near the size of the inputs.
+    """
     width = left.shape[1]
     out = torch.zeros(n_out, width, width, dtype=torch.float64, device=left.device)
     if rows.numel() == 0:
         return out
-    order = torch.argsort(rows, stable=True)
-    rows, left, right = rows[order], left[order], right[order]
+    if not bool((rows[1:] >= rows[:-1]).all()):
+        order = torch.argsort(rows, stable=True)
+        rows, left, right = rows[order], left[order], right[order]
     counts = torch.bincount(rows, minlength=n_out)
-    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
-    # Groups in passes so that the padded copies stay near the size of the inputs.
+    firsts = torch.cumsum(counts, 0) - counts  # each matrix's vectors are left[firsts[r] : firsts[r] + counts[r]]
+    by_count = torch.argsort(counts)
     longest = int(counts.max())
-    per_pass = max(1, (4 * rows.numel() + 1) // max(1, longest))
-    for lo in range(0, n_out, per_pass):
-        chosen = (rows >= lo) & (rows < lo + per_pass)
-        if not bool(chosen.any()):
+    per_group = max(1, min(_OUTER_GROUP, (4 * rows.numel() + 1) // longest))
+    for lo in range(0, n_out, per_group):
+        group = by_count[lo : lo + per_group]
+        size = int(counts[group[-1]])
+        if size == 0:
             continue
-        size = min(per_pass, n_out - lo)
-        padded_left = left.new_zeros(size, longest, width)
-        padded_right = right.new_zeros(size, longest, width)
-        padded_left[rows[chosen] - lo, slot[chosen]] = left[chosen]
-        padded_right[rows[chosen] - lo, slot[chosen]] = right[chosen]
-        out[lo : lo + size] = padded_left.transpose(1, 2) @ padded_right
+        within = torch.arange(size, device=rows.device)
+        valid = within < counts[group].unsqueeze(1)  # (group, size)
+        at = torch.where(valid, firsts[group].unsqueeze(1) + within, 0)
+        out[group] = (left[at] * valid.unsqueeze(2)).transpose(1, 2) @ right[at]
     return out
 
 
@@ -257,7 +313,7 @@ def _chain_jacobians(module, starts, head, targets, gradients, max_points):
         gradients(grad_out[lo : lo + max_points], slice(lo, lo + max_points))
         for lo in range(0, len(targets), max_points)
     ]
-    jacobian = torch.cat(parts).double().unsqueeze(1) if parts else flat.new_zeros(0, 1, starts.shape[1])
+    jacobian = torch.cat(parts).unsqueeze(1) if parts else starts.new_zeros(0, 1, starts.shape[1])
     return flat.expand(len(targets), -1), jacobian, shape
 
 
