@@ -58,6 +58,7 @@ def explain(
     direction: str = "increase",
     prefix: str = "",
     batch_rows: int | None = None,
+    min_contribution: float = 0.0,
 ) -> dd.DataFrame:
     """Explain every row of a Dask DataFrame; a lazy Dask DataFrame of attributions, indexed like ``ddf``, comes back.
 
@@ -93,6 +94,9 @@ def explain(
     batch_rows : int, default=None
         Rows per call of ``explain`` inside a partition. None sizes them from skig's memory bound: the rows whose
         path points fill 256 passes of the engine.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed in the reason columns, as :func:`skig.reason_codes` takes it: a row
+        may get fewer than ``n_reasons`` reasons (the rest of its reason columns are null).
 
     Returns
     -------
@@ -117,6 +121,7 @@ def explain(
         direction=direction,
         prefix=prefix,
         batch_rows=batch_rows,
+        min_contribution=min_contribution,
     )
 
 

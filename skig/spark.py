@@ -61,6 +61,7 @@ def explain(
     direction: str = "increase",
     prefix: str = "",
     batch_rows: int | None = None,
+    min_contribution: float = 0.0,
 ) -> DataFrame:
     """Explain every row of a Spark DataFrame; a lazy Spark DataFrame of attributions comes back.
 
@@ -96,6 +97,9 @@ def explain(
     batch_rows : int, default=None
         Rows per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the session). None sizes
         batches from skig's memory bound: the rows whose path points fill 256 passes of the engine.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed in the reason columns, as :func:`skig.reason_codes` takes it: a row
+        may get fewer than ``n_reasons`` reasons (the rest of its reason columns are null).
 
     Returns
     -------
@@ -129,6 +133,7 @@ def explain(
         direction=direction,
         prefix=prefix,
         batch_rows=batch_rows,
+        min_contribution=min_contribution,
     )
 
 

@@ -84,7 +84,7 @@ def explain_on(backend: Backend, explainer, data, *, batch_rows: int | None = No
     """Explain every row of ``data`` on ``backend``: see :func:`skig.spark.explain` and :func:`skig.dask.explain`.
 
     ``layout_options`` are :meth:`OutputLayout.build`'s: ``key``, ``keep``, ``reasons``, ``n_reasons``,
-    ``direction``, ``prefix``.
+    ``direction``, ``prefix``, ``min_contribution``.
     """
     layout = OutputLayout.build(explainer, backend.columns(data), **layout_options)
     check_key(explainer, layout, backend.rows_have_index)

@@ -388,9 +388,9 @@ class Summary:
         variance = (squares.sum(0) - abs_total * abs_total / rows) / max(rows - 1, 1)
         summary.abs_variance = pd.Series(np.maximum(variance, 0.0), index=names, name="abs_variance").loc[order]
         summary.histogram = _histogram(totals[statistic == HISTOGRAM], names)
-        summary.reason_counts = (
-            pd.Series(table(REASONS, n_features).sum(0).astype(np.int64), index=names, name="reason_count").loc[order]
-        )
+        summary.reason_counts = pd.Series(
+            table(REASONS, n_features).sum(0).astype(np.int64), index=names, name="reason_count"
+        ).loc[order]
         summary.reasons = dict(reasons)
         if by:
             groups = pd.Index(labels, name=by[0]) if len(by) == 1 else pd.MultiIndex.from_tuples(labels, names=by)

@@ -22,9 +22,7 @@ REASONS = {"n_reasons": 2, "direction": "increase", "min_contribution": 0.001}
 def local(explainers, portfolio):
     """Each month of the portfolio explained here (rows keyed by account id), with interactions."""
     rows = portfolio.set_index("account_id")
-    return {
-        month: explainers["ig"].explain(part[FEATURES], interactions=True) for month, part in rows.groupby("month")
-    }
+    return {month: explainers["ig"].explain(part[FEATURES], interactions=True) for month, part in rows.groupby("month")}
 
 
 def assert_same_summary(summary, oracle):
@@ -78,16 +76,14 @@ def test_spark_summaries_give_drift_and_do_not_depend_on_partitions(spark_accoun
     import skig.spark
 
     explainer = explainers["ig"]
-    summaries = {}
-    for n in (1, 7):
-        explained = skig.spark.explain(explainer, spark_accounts.coalesce(n), key="account_id", keep="month")
-        for month in ("2024-05", "2024-06"):
-            period = explained.filter(explained["month"] == month)
-            summaries[month, n] = skig.spark.summarize(explainer, period, **REASONS)
+    explained = skig.spark.explain(explainer, spark_accounts, key="account_id", keep="month").cache()
+    months = {month: explained.filter(explained["month"] == month) for month in ("2024-05", "2024-06")}
+    summaries = {month: skig.spark.summarize(explainer, period, **REASONS) for month, period in months.items()}
     for month in ("2024-05", "2024-06"):
-        assert_same_summary(summaries[month, 7], summaries[month, 1])
-        assert_same_summary(summaries[month, 7], Summary.of_explanation(local[month], **REASONS))
-    assert_drift_from_summaries({month: summaries[month, 7] for month in ("2024-05", "2024-06")}, local)
+        assert_same_summary(summaries[month], Summary.of_explanation(local[month], **REASONS))
+    assert_same_summary(skig.spark.summarize(explainer, months["2024-05"].coalesce(1), **REASONS), summaries["2024-05"])
+    assert_drift_from_summaries(summaries, local)
+    explained.unpersist()
 
 
 def test_spark_pair_summaries(spark_accounts, explainers, portfolio):
@@ -125,16 +121,16 @@ def test_dask_summaries_give_drift_and_do_not_depend_on_partitions(in_cluster, p
 
     explainer = explainers["ig"]
     frame = portfolio.set_index("account_id")
-    summaries = {}
-    for n in (1, 7):
-        for month in ("2024-05", "2024-06"):
-            data = dd.from_pandas(frame[frame["month"] == month], npartitions=n)
-            explained = skig.dask.explain(explainer, data)
-            summaries[month, n] = skig.dask.summarize(explainer, explained, **REASONS)
+
+    def summary(month, n):
+        data = dd.from_pandas(frame[frame["month"] == month], npartitions=n)
+        return skig.dask.summarize(explainer, skig.dask.explain(explainer, data), **REASONS)
+
+    summaries = {month: summary(month, 7) for month in ("2024-05", "2024-06")}
     for month in ("2024-05", "2024-06"):
-        assert_same_summary(summaries[month, n], summaries[month, 1])
-        assert_same_summary(summaries[month, n], Summary.of_explanation(local[month], **REASONS))
-    assert_drift_from_summaries({month: summaries[month, 7] for month in ("2024-05", "2024-06")}, local)
+        assert_same_summary(summaries[month], Summary.of_explanation(local[month], **REASONS))
+    assert_same_summary(summary("2024-05", 1), summaries["2024-05"])
+    assert_drift_from_summaries(summaries, local)
 
 
 def test_dask_pair_summaries(in_cluster, portfolio, explainers):
