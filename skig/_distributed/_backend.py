@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._partition import PartitionTask, shipped
 from .._interactions import check_interactions
+from ._partition import PartitionTask, shipped
 from ._schema import RESULT_COLUMNS, OutputLayout, as_columns, check_key, check_reasons
 from ._sizing import resolve_batch_rows
 from ._summary import (
