@@ -20,7 +20,7 @@ except ImportError as error:  # pragma: no cover - the message is the point
 from ._distributed._backend import Backend, explain_on, summarize_on
 from ._distributed._partition import PartitionTask
 from ._distributed._schema import OutputLayout
-from ._distributed._summary import KEYS, VALUE, Summary, pick_totals
+from ._distributed._summary import KEYS, VALUE, Summary, combine_partials, pick_totals
 from ._spark_workers import check_workers
 
 __all__ = ["explain", "summarize"]
@@ -243,7 +243,8 @@ class SparkBackend(Backend):
         return outer if context is None else context.cpus()
 
     def reduce(self, data: DataFrame, columns, function, by, explainer=None, batch_rows=None) -> pd.DataFrame:
-        """Partial totals per Arrow batch (``mapInPandas``), added up by ``groupBy``; only the totals are collected."""
+        """Partial totals per Arrow batch (``mapInPandas``), added up per partition there and across partitions by
+        ``groupBy``; only the totals are collected."""
         session = data.sparkSession
         if batch_rows is not None:
             session.conf.set(MAX_RECORDS_PER_BATCH, str(batch_rows))
@@ -255,9 +256,12 @@ class SparkBackend(Backend):
 
         def partial_batches(batches):
             worker_explainer = None if payload is None else _worker_explainer(payload)
+            parts = []
             for batch in batches:
                 batch.columns = columns
-                yield function(batch, worker_explainer)
+                parts.append(function(batch, worker_explainer))
+            if parts:  # one set of lines per partition: less to shuffle than one per batch
+                yield combine_partials(parts, by)
 
         schema = T.StructType(
             [data.schema[name] for name in by]
