@@ -183,10 +183,13 @@ def main(output_dir: Path, random_state: int = 0) -> skig.Explanation:
     path = output_dir / "credit_risk_attributions.csv"
     skig.write_csv(exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta]), path)
     print(f"\nWrote {len(exp):,} rows of attributions to {path}")
+    defaulted = load_credit_data()[1].loc[exp.data.index]  # the test applicants' outcomes: the report's performance
     report = skig.report(
         explainer,
         exp.data,
         output_dir / "credit_risk_report.html",
+        y=defaulted,
+        outcome="probability of default",
         rows=list(riskiest),
         group=marital.fillna("missing"),
         reasons=REASONS,

@@ -86,8 +86,12 @@ def _write_table(frame, path: Path) -> None:
         raise InputError(f"could not write {str(path)!r}: {error}") from error
 
 
-def _read_reasons(path: Path) -> dict[str, str]:
-    """Reason texts from a JSON object ``{"feature": "text"}`` or a CSV of two columns (feature, reason)."""
+def _read_reasons(path: Path) -> dict[str, str | dict[str, str]]:
+    """Reason texts from a JSON object or a CSV with columns feature, reason (and optionally missing).
+
+    A JSON entry is a text, or ``{"text": ..., "missing": ...}`` naming the missing-value case apart (as
+    :func:`skig.reason_codes` takes it); in a CSV, a non-empty ``missing`` cell does the same.
+    """
     import pandas as pd
 
     if not path.is_file():
@@ -98,30 +102,60 @@ def _read_reasons(path: Path) -> dict[str, str]:
             mapping = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as error:
             raise InputError(f"reasons file {path.name} is not valid JSON: {error}") from error
-        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
-            raise InputError(f"reasons file {path.name} must hold one JSON object of feature name to reason text")
+        if not isinstance(mapping, dict):
+            raise InputError(
+                f"reasons file {path.name} must hold one JSON object of feature name to reason text, or to "
+                '{"text": ..., "missing": ...}'
+            )
+        for feature, entry in mapping.items():
+            _check_reason_entry(path, feature, entry)
     elif suffix == ".csv":
         try:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
         except (ValueError, OSError, UnicodeDecodeError) as error:
             raise InputError(f"could not read reasons file {path.name}: {error}") from error
         if {"feature", "reason"} <= set(table.columns):
-            table = table[["feature", "reason"]]
+            table = table[[name for name in ("feature", "reason", "missing") if name in table.columns]]
         elif table.shape[1] != 2:
             raise InputError(
-                f"reasons file {path.name} has columns {list(table.columns)}; give two columns, feature and reason"
+                f"reasons file {path.name} has columns {list(table.columns)}; give two columns, feature and reason "
+                "(and a third, missing, for the texts of missing values)"
             )
-        table.columns = ["feature", "reason"]
-        clashes = table.groupby("feature")["reason"].nunique()
+        else:
+            table.columns = ["feature", "reason"]
+        clashes = table.groupby("feature").nunique().max(axis=1)
         if (clashes > 1).any():
             raise InputError(f"reasons file {path.name} gives several texts for {clashes[clashes > 1].index.tolist()}")
-        mapping = dict(zip(table["feature"], table["reason"], strict=True))
+        table = table.drop_duplicates("feature")
+        mapping = {}
+        for row in table.itertuples(index=False):
+            missing = getattr(row, "missing", "")
+            mapping[row.feature] = {"text": row.reason, "missing": missing} if missing.strip() else row.reason
     else:
         raise InputError(f"reasons file {str(path)!r} must end in .csv or .json")
-    empty = [feature for feature, text in mapping.items() if not text.strip()]
+    texts = {feature: [entry] if isinstance(entry, str) else list(entry.values()) for feature, entry in mapping.items()}
+    empty = [feature for feature, values in texts.items() if not all(text.strip() for text in values)]
     if empty:
         raise InputError(f"reasons file {path.name} has empty texts for {empty}")
     return mapping
+
+
+def _check_reason_entry(path: Path, feature: str, entry) -> None:
+    """A JSON reasons entry is a text, or an object of texts with keys ``text`` and ``missing``."""
+    if isinstance(entry, str):
+        return
+    if (
+        isinstance(entry, dict)
+        and entry
+        and set(entry) <= {"text", "missing"}
+        and all(isinstance(text, str) for text in entry.values())
+    ):
+        return
+    raise InputError(
+        f"reasons file {path.name}: the entry of {feature!r} must be a text, or an object "
+        '{"text": "...", "missing": "..."} whose "missing" text is given to rows without a value; got '
+        f"{json.dumps(entry)[:80]}"
+    )
 
 
 def _load_model(path: Path):
@@ -392,7 +426,8 @@ def _reason_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument(
         "--reasons",
         required=required,
-        help="reason text per feature: a .json object {feature: text} or a .csv with columns feature, reason",
+        help="reason text per feature: a .json object {feature: text or {text, missing}} or a .csv with columns "
+        "feature, reason (and optionally missing: the text for rows without a value)",
     )
     parser.add_argument("-n", "--n-reasons", type=int, default=4, help="most reasons per row (default: 4)")
     parser.add_argument(

@@ -19,9 +19,12 @@ except ImportError as error:  # pragma: no cover - the message is the point
 
 from ._distributed._backend import Backend, explain_on, summarize_on
 from ._distributed._partition import PartitionTask
-from ._distributed._summary import Summary, combine_totals, partial_totals
+from ._distributed._summary import Summary, combine_partials
 
 __all__ = ["explain", "summarize"]
+
+#: Partial totals added up per task of the tree that reduces a summary.
+SPLIT_EVERY = 8
 
 
 def _client():
@@ -55,6 +58,7 @@ def explain(
     direction: str = "increase",
     prefix: str = "",
     batch_rows: int | None = None,
+    min_contribution: float = 0.0,
 ) -> dd.DataFrame:
     """Explain every row of a Dask DataFrame; a lazy Dask DataFrame of attributions, indexed like ``ddf``, comes back.
 
@@ -90,6 +94,9 @@ def explain(
     batch_rows : int, default=None
         Rows per call of ``explain`` inside a partition. None sizes them from skig's memory bound: the rows whose
         path points fill 256 passes of the engine.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed in the reason columns, as :func:`skig.reason_codes` takes it: a row
+        may get fewer than ``n_reasons`` reasons (the rest of its reason columns are null).
 
     Returns
     -------
@@ -114,31 +121,70 @@ def explain(
         direction=direction,
         prefix=prefix,
         batch_rows=batch_rows,
+        min_contribution=min_contribution,
     )
 
 
-def summarize(explainer, explained: dd.DataFrame, *, by=None, prefix: str = "") -> Summary:
-    """Importance, completeness and group tables of an explanation, aggregated partition by partition.
+def summarize(
+    explainer,
+    explained: dd.DataFrame,
+    *,
+    by=None,
+    prefix: str = "",
+    n_reasons: int = 4,
+    direction: str = "increase",
+    min_contribution: float = 0.0,
+    interactions: bool = False,
+    key=None,
+    batch_rows: int | None = None,
+) -> Summary:
+    """Importance, spread, histograms, reason counts, completeness and group tables of an explanation, aggregated
+    partition by partition; with ``interactions=True``, pair tables too.
 
-    Each partition is reduced to sums per group; only those reach the client, never the attributions.
+    Each partition is reduced to sums, counts and histogram counts per group; a tree of tasks adds them up and only
+    those totals reach the client, never the attributions (nor, with interactions, any row's matrix).
 
     Parameters
     ----------
     explainer : Explainer
         The explainer that made ``explained`` (it names the attribution columns).
     explained : dask.dataframe.DataFrame
-        The result of :func:`explain`.
+        The result of :func:`explain`. With ``interactions=True``: the data instead, as :func:`explain` takes it.
     by : str or list of str, default=None
         Columns of ``explained`` to group by.
     prefix : str, default=""
         The ``prefix`` given to :func:`explain`.
+    n_reasons : int, default=4
+        Principal reasons per row counted in ``reason_counts``.
+    direction : {"increase", "decrease"}, default="increase"
+        The adverse direction of the explained output, for ``reason_counts``.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution counted as a reason.
+    interactions : bool, default=False
+        Explain the rows of ``explained`` (the data) with interactions on the workers and add pair tables.
+    key : str or list of str, default=None
+        With ``interactions``: columns that identify a row; None: the Dask index.
+    batch_rows : int, default=None
+        With ``interactions``: rows per ``explain`` call inside a partition.
 
     Returns
     -------
     Summary
         See :func:`skig.spark.summarize`.
     """
-    return summarize_on(DASK, explainer, explained, by=by, prefix=prefix)
+    return summarize_on(
+        DASK,
+        explainer,
+        explained,
+        by=by,
+        prefix=prefix,
+        interactions=interactions,
+        key=key,
+        batch_rows=batch_rows,
+        n_reasons=n_reasons,
+        direction=direction,
+        min_contribution=min_contribution,
+    )
 
 
 def _connect():
@@ -164,7 +210,7 @@ def _worker_threads() -> int | None:
 
 
 class DaskBackend(Backend):
-    """Dask: ``map_partitions`` with the layout's ``meta``, the explainer scattered once, totals per partition."""
+    """Dask: ``map_partitions`` with the layout's ``meta``, the explainer scattered once, totals added up by a tree."""
 
     name = "dask"
     rows_have_index = True
@@ -188,10 +234,20 @@ class DaskBackend(Backend):
             tasks = 1 if main else dask.config.get("num_workers", None) or CPU_COUNT
         return max(1, outer // tasks)
 
-    def totals(self, explained: dd.DataFrame, attributions, by) -> pd.DataFrame:
-        meta = partial_totals(explained._meta, attributions, by)
-        partials = explained.map_partitions(partial_totals, attributions, by, meta=meta).compute()
-        return combine_totals(partials, by)
+    def reduce(self, data: dd.DataFrame, columns, function, by, explainer=None, batch_rows=None) -> pd.DataFrame:
+        """Partial totals per partition, added up by a tree of tasks (``SPLIT_EVERY`` at a time); only the totals
+        reach the client. ``batch_rows`` is left to ``function`` (partitions are not re-sliced)."""
+        selected = data[list(columns)]
+        meta = function(selected._meta, None)
+        shipped = None if explainer is None else _ship(explainer)
+        parts = selected.map_partitions(function, shipped, meta=meta).to_delayed()
+        while True:
+            parts = [
+                dask.delayed(combine_partials)(parts[lo : lo + SPLIT_EVERY], by)
+                for lo in range(0, len(parts), SPLIT_EVERY)
+            ]
+            if len(parts) == 1:
+                return parts[0].compute()
 
     def sample(self, data: dd.DataFrame, columns, n: int, random_state: int) -> pd.DataFrame:
         data = data[list(columns)]

@@ -20,7 +20,7 @@ except ImportError as error:  # pragma: no cover - the message is the point
 from ._distributed._backend import Backend, explain_on, summarize_on
 from ._distributed._partition import PartitionTask
 from ._distributed._schema import OutputLayout
-from ._distributed._summary import Summary
+from ._distributed._summary import KEYS, VALUE, Summary, combine_partials, pick_totals
 from ._spark_workers import check_workers
 
 __all__ = ["explain", "summarize"]
@@ -61,6 +61,7 @@ def explain(
     direction: str = "increase",
     prefix: str = "",
     batch_rows: int | None = None,
+    min_contribution: float = 0.0,
 ) -> DataFrame:
     """Explain every row of a Spark DataFrame; a lazy Spark DataFrame of attributions comes back.
 
@@ -96,6 +97,9 @@ def explain(
     batch_rows : int, default=None
         Rows per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the session). None sizes
         batches from skig's memory bound: the rows whose path points fill 256 passes of the engine.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution listed in the reason columns, as :func:`skig.reason_codes` takes it: a row
+        may get fewer than ``n_reasons`` reasons (the rest of its reason columns are null).
 
     Returns
     -------
@@ -129,36 +133,83 @@ def explain(
         direction=direction,
         prefix=prefix,
         batch_rows=batch_rows,
+        min_contribution=min_contribution,
     )
 
 
-def summarize(explainer, explained: DataFrame, *, by=None, prefix: str = "") -> Summary:
-    """Importance, completeness and group tables of an explanation, aggregated by Spark.
+def summarize(
+    explainer,
+    explained: DataFrame,
+    *,
+    by=None,
+    prefix: str = "",
+    n_reasons: int = 4,
+    direction: str = "increase",
+    min_contribution: float = 0.0,
+    interactions: bool = False,
+    key=None,
+    batch_rows: int | None = None,
+) -> Summary:
+    """Importance, spread, histograms, reason counts, completeness and group tables of an explanation, aggregated
+    by Spark; with ``interactions=True``, pair tables too.
 
-    Only sums per group reach the driver, never the attributions.
+    Every Arrow batch is reduced to sums, counts and histogram counts per group on the workers; Spark adds them up
+    (``groupBy``) and only those totals reach the driver, never the attributions (nor, with interactions, any row's
+    matrix). The totals are sums: a summary does not depend on the partitioning (counts exactly, means and
+    variances up to float rounding of the sums, about 1e-15 relative). :func:`skig.drift` compares two summaries.
 
     Parameters
     ----------
     explainer : Explainer
         The explainer that made ``explained`` (it names the attribution columns).
     explained : pyspark.sql.DataFrame
-        The result of :func:`explain` (or that result read back).
+        The result of :func:`explain` (or that result read back). With ``interactions=True``: the data instead, as
+        :func:`explain` takes it (the explainer's columns, ``key`` and ``by``).
     by : str or list of str, default=None
         Columns of ``explained`` to group by (``key`` or ``keep`` columns of :func:`explain`).
     prefix : str, default=""
         The ``prefix`` given to :func:`explain`.
+    n_reasons : int, default=4
+        Principal reasons per row counted in ``reason_counts``, as :func:`skig.reason_codes` lists them.
+    direction : {"increase", "decrease"}, default="increase"
+        The adverse direction of the explained output, for ``reason_counts``.
+    min_contribution : float, default=0.0
+        Smallest adverse contribution counted as a reason.
+    interactions : bool, default=False
+        Explain the rows of ``explained`` (the data) with ``interactions=True`` on the workers and add pair tables
+        (``interaction_importance``, ``mean_interaction``, ``group_interaction_importance``): equal to
+        ``Explanation.interaction_importance()`` of the same rows explained in one process. The explainer's method
+        must have interactions (``"ig"``, ``"expected"``).
+    key : str or list of str, default=None
+        With ``interactions``: columns that identify a row (the row key of random draws, as in :func:`explain`).
+    batch_rows : int, default=None
+        With ``interactions``: rows per Arrow batch, as in :func:`explain`.
 
     Returns
     -------
     Summary
         ``importance`` (``mean |attribution|`` per feature, largest first), ``mean_attribution``, ``completeness``,
-        and with ``by``: ``group_rows``, ``group_mean`` and ``group_mean_abs`` (features x groups).
+        ``abs_variance``, ``histogram`` (rows per bin of a fixed grid of attribution values), ``reason_counts``;
+        with ``by``: ``group_rows``, ``group_mean`` and ``group_mean_abs`` (features x groups); with
+        ``interactions``: the pair tables and ``interaction_completeness``. See docs/scaling.md.
     """
-    return summarize_on(SPARK, explainer, explained, by=by, prefix=prefix)
+    return summarize_on(
+        SPARK,
+        explainer,
+        explained,
+        by=by,
+        prefix=prefix,
+        interactions=interactions,
+        key=key,
+        batch_rows=batch_rows,
+        n_reasons=n_reasons,
+        direction=direction,
+        min_contribution=min_contribution,
+    )
 
 
 class SparkBackend(Backend):
-    """Spark: ``mapInPandas`` over Arrow batches, the explainer broadcast once, totals by ``groupBy``."""
+    """Spark: ``mapInPandas`` over Arrow batches, the explainer broadcast once, totals added up by ``groupBy``."""
 
     name = "spark"
     rows_have_index = False
@@ -191,23 +242,38 @@ class SparkBackend(Backend):
         context = TaskContext.get()
         return outer if context is None else context.cpus()
 
-    def totals(self, explained: DataFrame, attributions, by) -> pd.DataFrame:
-        delta = F.abs(_column("delta"))
-        aggregates = [
-            F.count(F.lit(1)).alias("rows"),
-            F.max(delta).alias("abs_delta_max"),
-            F.sum(delta).alias("abs_delta_sum"),
-            F.sum(F.abs(_column("prediction") - _column("base_value"))).alias("abs_change_sum"),
-        ]
-        for position, name in enumerate(attributions):
-            aggregates += [
-                F.sum(_column(name)).alias(f"sum_{position}"),
-                F.sum(F.abs(_column(name))).alias(f"abs_{position}"),
-            ]
-        totals = explained.groupBy(*[_column(column) for column in by]).agg(*aggregates).toPandas()
-        if by:
-            totals = totals.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
-        return totals
+    def reduce(self, data: DataFrame, columns, function, by, explainer=None, batch_rows=None) -> pd.DataFrame:
+        """Partial totals per Arrow batch (``mapInPandas``), added up per partition there and across partitions by
+        ``groupBy``; only the totals are collected."""
+        session = data.sparkSession
+        if batch_rows is not None:
+            session.conf.set(MAX_RECORDS_PER_BATCH, str(batch_rows))
+        payload = None
+        if explainer is not None:
+            payload = session.sparkContext.broadcast(cloudpickle.dumps(explainer))
+            check_workers(session, payload)
+        columns = list(columns)
+
+        def partial_batches(batches):
+            worker_explainer = None if payload is None else _worker_explainer(payload)
+            parts = []
+            for batch in batches:
+                batch.columns = columns
+                parts.append(function(batch, worker_explainer))
+            if parts:  # one set of lines per partition: less to shuffle than one per batch
+                yield combine_partials(parts, by)
+
+        schema = T.StructType(
+            [data.schema[name] for name in by]
+            + [T.StructField(name, T.LongType(), False) for name in KEYS]
+            + [T.StructField(VALUE, T.DoubleType(), True)]
+        )
+        selected = data.select(*[_column(name).alias(f"_skig_{i}") for i, name in enumerate(columns)])
+        partials = selected.mapInPandas(partial_batches, schema)
+        aggregated = partials.groupBy(*[_column(name) for name in (*by, *KEYS)]).agg(
+            F.sum(_column(VALUE)).alias("skig_sum"), F.max(_column(VALUE)).alias("skig_max")
+        )
+        return pick_totals(aggregated.toPandas(), "skig_sum", "skig_max")
 
     def sample(self, data: DataFrame, columns, n: int, random_state: int) -> pd.DataFrame:
         data = data.select(*[_column(name) for name in columns])

@@ -312,3 +312,54 @@ def test_rows_without_index_col_are_refused_before_any_work(files, capsys, monke
     assert main([*ids, "--index-col", "app_id", "--rows", "15"]) == 2
     errors = _errors(capsys.readouterr().err, "report")
     assert len(errors) == 1 and "--rows '15' is not a value of --index-col 'app_id' (e.g. [" in errors[0]
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_reasons_file_names_the_missing_value_case_apart(tmp_path, kind):
+    """A feature's missing values get their own text ("no ... on file"), as reason_codes gives them."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["income", "debt", "age"])
+    y = (X["income"] - X["debt"] > 0).astype(int)
+    X.loc[::4, "debt"] = np.nan  # a missing debt is imputed as very low debt: the most favourable-looking value
+    model = make_pipeline(SimpleImputer(strategy="constant", fill_value=-3.0), LogisticRegression()).fit(X, y)
+    joblib.dump(model, tmp_path / "model.joblib")
+    X.to_csv(tmp_path / "data.csv", index=False)
+    texts = {"text": "Excessive obligations", "missing": "No debt information on file"}
+    if kind == "json":
+        reasons = {**REASONS, "debt": texts}
+        (tmp_path / "r.json").write_text(json.dumps(reasons), encoding="utf-8")
+    else:
+        table = pd.DataFrame({"feature": list(REASONS), "reason": list(REASONS.values()), "missing": ""})
+        table.loc[table["feature"] == "debt", "missing"] = texts["missing"]
+        table.to_csv(tmp_path / "r.csv", index=False)
+    out = tmp_path / "notices.csv"
+    args = [str(tmp_path / "model.joblib"), str(tmp_path / "data.csv"), "--reasons", str(tmp_path / f"r.{kind}")]
+    assert main(["adverse-action", *args, "-n", "1", "-o", str(out)]) == 0
+    written = pd.read_csv(out, index_col=0)
+    missing = X["debt"].isna().to_numpy()
+    cited = written["reason_1"].isin(texts.values()).to_numpy()
+    assert (written["reason_1"][missing & cited] == texts["missing"]).all() and (missing & cited).sum() >= 5
+    assert (written["reason_1"][~missing & cited] == texts["text"]).all() and (~missing & cited).sum() >= 1
+    # the same texts as the API gives for the same explanation
+    explainer = skig.Explainer(model, n_steps=64, random_state=0).fit(X)
+    api = skig.adverse_action(explainer.explain(X), {**REASONS, "debt": texts}, n=1)
+    assert written["reason_1"].fillna("").tolist() == api["reason_1"].fillna("").tolist()
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"txt": "High"}, "must be a text, or an object"),
+        ({"text": "High", "missing": 3}, "must be a text, or an object"),
+    ],
+)
+def test_bad_missing_value_entry_exits_2(files, capsys, entry, message):
+    path, _, _ = files
+    (path / "r.json").write_text(json.dumps({"debt": entry}), encoding="utf-8")
+    args = ["adverse-action", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "n.csv")]
+    assert main([*args, "--reasons", str(path / "r.json")]) == 2
+    errors = _errors(capsys.readouterr().err, "adverse-action")
+    assert len(errors) == 1 and message in errors[0] and "'debt'" in errors[0]

@@ -33,3 +33,6 @@ def test_credit_risk_example_explains_every_test_applicant(credit_risk, tmp_path
     assert len(written) == 1114 and "attribution_Income" in written.columns
     report = (tmp_path / "credit_risk_report.html").read_text(encoding="utf-8")
     assert "Attributions by Marital" in report and "PASS" in report
+    # the outcome is named as the lender names it, and the outcomes give the model's performance
+    assert "probability of default" in report and "probability of class 1" not in report
+    assert 'id="performance"' in report and "AUC" in report

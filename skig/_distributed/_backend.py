@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._interactions import check_interactions
 from ._partition import PartitionTask, shipped
 from ._schema import RESULT_COLUMNS, OutputLayout, as_columns, check_key, check_reasons
 from ._sizing import resolve_batch_rows
-from ._summary import Summary, summary_features
+from ._summary import (
+    ExplainedTotals,
+    InteractionTotals,
+    Summary,
+    check_by,
+    reason_settings,
+    summary_features,
+)
 
 
 class Backend(ABC):
@@ -47,9 +55,17 @@ class Backend(ABC):
         """Torch threads for one task, inside the task; ``outer`` is the process's count outside tasks."""
 
     @abstractmethod
-    def totals(self, explained, attributions: Sequence[str], by: tuple[str, ...]) -> pd.DataFrame:
-        """:func:`~skig._distributed._summary.partial_totals` of all of ``explained``, one row per group of ``by``
-        (sorted, missing last), computed on the engine."""
+    def reduce(
+        self, data, columns: Sequence[str], function, by: tuple[str, ...], explainer=None, batch_rows=None
+    ) -> pd.DataFrame:
+        """Totals of all of ``data``, computed on the engine: only they reach the driver.
+
+        ``function(frame, explainer)`` runs on every pandas partition (or batch of at most ``batch_rows`` rows)
+        of ``data[columns]`` and returns its partial totals (``by`` columns, then
+        :data:`~skig._distributed._summary.TOTAL_COLUMNS`); the engine adds them up by
+        :func:`~skig._distributed._summary.combine_partials`'s rule. ``explainer``, when given, is shipped to the
+        workers once.
+        """
 
     @abstractmethod
     def sample(self, data, columns: Sequence[str], n: int, random_state: int) -> pd.DataFrame:
@@ -68,7 +84,7 @@ def explain_on(backend: Backend, explainer, data, *, batch_rows: int | None = No
     """Explain every row of ``data`` on ``backend``: see :func:`skig.spark.explain` and :func:`skig.dask.explain`.
 
     ``layout_options`` are :meth:`OutputLayout.build`'s: ``key``, ``keep``, ``reasons``, ``n_reasons``,
-    ``direction``, ``prefix``.
+    ``direction``, ``prefix``, ``min_contribution``.
     """
     layout = OutputLayout.build(explainer, backend.columns(data), **layout_options)
     check_key(explainer, layout, backend.rows_have_index)
@@ -77,12 +93,44 @@ def explain_on(backend: Backend, explainer, data, *, batch_rows: int | None = No
     return backend.map_partitions(data, task, shipped(explainer))
 
 
-def summarize_on(backend: Backend, explainer, explained, *, by=None, prefix: str = "") -> Summary:
-    """Summarize an explanation on ``backend``: see :func:`skig.spark.summarize` and :func:`skig.dask.summarize`."""
+def summarize_on(
+    backend: Backend,
+    explainer,
+    explained,
+    *,
+    by=None,
+    prefix: str = "",
+    interactions: bool = False,
+    key=None,
+    batch_rows: int | None = None,
+    n_reasons: int | None = None,
+    direction: str | None = None,
+    min_contribution: float | None = None,
+) -> Summary:
+    """Summarize an explanation on ``backend``: see :func:`skig.spark.summarize` and :func:`skig.dask.summarize`.
+
+    With ``interactions``, ``explained`` is the data (as :func:`explain_on` takes it): its rows are explained with
+    interactions on the workers and reduced to totals there.
+    """
     names, attributions = summary_features(explainer, prefix)
     by = as_columns(by, "by")
+    check_by(by)
+    reasons = reason_settings(n_reasons, direction, min_contribution)
     columns = backend.columns(explained)
-    missing = [column for column in (*by, *attributions, *RESULT_COLUMNS[:3]) if column not in set(columns)]
-    if missing:
-        raise ValueError(f"explained has no columns {missing}; it has {columns}.")
-    return Summary.from_totals(backend.totals(explained, attributions, by), names, by)
+    if interactions:
+        check_interactions(explainer)
+        keep = [column for column in by if column not in set(as_columns(key, "key"))] or None
+        # The prefix keeps by-columns that are also features apart from attribution names (none are written).
+        layout = OutputLayout.build(explainer, columns, key=key, keep=keep, prefix="skig_attribution_")
+        check_key(explainer, layout, backend.rows_have_index)
+        rows = resolve_batch_rows(explainer, batch_rows)
+        task = InteractionTotals(layout, by, reasons, rows, backend.task_threads)
+        needed = list(dict.fromkeys((*layout.needed, *by)))
+        totals = backend.reduce(explained, needed, task, by, shipped(explainer), rows)
+    else:
+        missing = [column for column in (*by, *attributions, *RESULT_COLUMNS[:3]) if column not in set(columns)]
+        if missing:
+            raise ValueError(f"explained has no columns {missing}; it has {columns}.")
+        needed = list(dict.fromkeys((*by, *attributions, *RESULT_COLUMNS[:3])))
+        totals = backend.reduce(explained, needed, ExplainedTotals(tuple(attributions), by, reasons), by)
+    return Summary.from_totals(totals, names, by, reasons)

@@ -87,7 +87,13 @@ def _reason_columns(exp, layout: OutputLayout) -> dict[str, np.ndarray]:
     with warnings.catch_warnings():
         # Unmapped features are reported once, on the driver (see check_reasons), not once per batch.
         warnings.simplefilter("ignore", UserWarning)
-        codes = reason_codes(positional, n=layout.n_reasons, direction=layout.direction, reasons=layout.reasons)
+        codes = reason_codes(
+            positional,
+            n=layout.n_reasons,
+            direction=layout.direction,
+            reasons=layout.reasons,
+            min_contribution=layout.min_contribution,
+        )
     out = {}
     for rank in range(1, layout.n_reasons + 1):
         mine = codes[codes["rank"] == rank].set_index("row")

@@ -34,7 +34,9 @@ class ReportData:
     summary: Summary
 
 
-def report_data(explainer, data, *, sample_size: int = 1000, key=None, by=None, random_state=0) -> ReportData:
+def report_data(
+    explainer, data, *, sample_size: int = 1000, key=None, by=None, random_state=0, reasons=None
+) -> ReportData:
     """Explain ``data`` (a Spark or Dask DataFrame) on its engine for the report's tables, and a sample locally.
 
     Parameters
@@ -51,6 +53,9 @@ def report_data(explainer, data, *, sample_size: int = 1000, key=None, by=None, 
         One column to compare attributions across (e.g. a protected attribute); need not be a model input.
     random_state : int, default=0
         Seed of the sample.
+    reasons : dict, default=None
+        How the summary counts principal reasons (``n_reasons``, ``direction``, ``min_contribution``, as
+        :func:`skig.spark.summarize` takes them); None: its defaults.
 
     Returns
     -------
@@ -63,7 +68,7 @@ def report_data(explainer, data, *, sample_size: int = 1000, key=None, by=None, 
     prefix = "attribution_"
     keep = [by] if by is not None and by not in set(as_columns(key, "key")) else None
     explained = explain_on(backend, explainer, data, key=key, keep=keep, prefix=prefix)
-    summary = summarize_on(backend, explainer, explained, by=by, prefix=prefix)
+    summary = summarize_on(backend, explainer, explained, by=by, prefix=prefix, **(reasons or {}))
     layout = OutputLayout.build(explainer, backend.columns(data), key=key, keep=keep)
     sample = backend.sample(data, layout.needed, sample_size, random_state)
     index = layout.row_index(sample)

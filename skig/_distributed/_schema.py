@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from ..engine import STOCHASTIC_METHODS
+from ..reporting._reason_codes import check_reason_arguments
 
 #: The columns that follow the attributions, in this order.
 RESULT_COLUMNS = ("prediction", "base_value", "delta", "n_steps")
@@ -56,6 +57,8 @@ class OutputLayout:
         Reasons per row.
     direction : {"increase", "decrease"}
         The adverse direction of the explained output.
+    min_contribution : float
+        Smallest adverse contribution listed as a reason (as :func:`skig.reason_codes` takes it).
     """
 
     key: tuple[str, ...]
@@ -65,6 +68,7 @@ class OutputLayout:
     reasons: Mapping[str, str] | Callable[[str, object], str] | None = None
     n_reasons: int = 4
     direction: str = "increase"
+    min_contribution: float = 0.0
 
     @classmethod
     def build(
@@ -78,6 +82,7 @@ class OutputLayout:
         n_reasons: int = 4,
         direction: str = "increase",
         prefix: str = "",
+        min_contribution: float = 0.0,
     ) -> OutputLayout:
         """The layout of ``explainer`` on a frame with ``input_columns``; checks every name against them.
 
@@ -112,8 +117,9 @@ class OutputLayout:
             raise TypeError(f"reasons must be a mapping or a callable, got {type(reasons).__name__}.")
         if not isinstance(n_reasons, (int, np.integer)) or isinstance(n_reasons, bool) or n_reasons < 1:
             raise ValueError(f"n_reasons must be a positive integer, got {n_reasons!r}.")
+        check_reason_arguments(n_reasons, direction, reasons, min_contribution)
         attributions = tuple(f"{prefix}{name}" for name in explainer.get_feature_names_out())
-        layout = cls(key, keep, features, attributions, reasons, int(n_reasons), direction)
+        layout = cls(key, keep, features, attributions, reasons, int(n_reasons), direction, float(min_contribution))
         columns = layout.columns
         duplicated = sorted({column for column in columns if columns.count(column) > 1})
         if duplicated:

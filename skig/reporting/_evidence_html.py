@@ -206,8 +206,10 @@ def drift_section(changes: pd.DataFrame, units: fmt.Units) -> list[str]:
         heading(2, "Attribution drift since the reference period", "drift"),
         table(
             cells,
-            "Each feature's mean |attribution| in the reference period and now, the change with a 95% bootstrap "
-            "interval, the population stability index of its attributions (PSI, on the reference's deciles) and "
+            "Each feature's mean |attribution| in the reference period and now, the change with a 95% interval "
+            "(a bootstrap over rows; from Spark or Dask summaries, the normal approximation), the population "
+            "stability index of its attributions (PSI, on the reference's deciles; from summaries, the deciles "
+            "read off a fixed histogram grid) and "
             "the share of applicants whose principal reasons cite it; highlighted (flagged): PSI at least "
             f"{PSI_FLAG}, or a change of at least {RELATIVE_CHANGE_FLAG:.0%} of the reference importance whose "
             "interval excludes 0.",

@@ -134,6 +134,7 @@ def report(
             key=settings.key,
             by=group,
             random_state=settings.random_state,
+            reasons=policy.drift_options(),
         )
         X, exp, full = data.sample, data.explanation, data.summary
         group = data.group

@@ -74,6 +74,31 @@ def check_reason_arguments(n, direction: str, reasons, min_contribution: float =
         )
 
 
+def principal_reasons(values: np.ndarray, n: int, direction: str, min_contribution: float = 0.0):
+    """Which features each row's principal reasons cite: ``(order, listed)``.
+
+    ``order`` (rows, up to ``n``) holds the column positions of each row's most adverse attributions, most adverse
+    first; ``listed`` (same shape) says which of them are reasons: adverse (positive in ``direction``), at least
+    ``min_contribution``, and ranked before any that is not. Rows whose attributions are not all finite list none.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    adverse = values if direction == "increase" else -values
+    order = np.argsort(-adverse, axis=1, kind="stable")[:, :n]
+    ranked = np.take_along_axis(adverse, order, axis=1)
+    material = (ranked > 0) & (ranked >= min_contribution)
+    listed = np.logical_and.accumulate(material, axis=1) & np.isfinite(values).all(axis=1)[:, None]
+    return order, listed
+
+
+def cited_features(values: np.ndarray, n: int, direction: str, min_contribution: float = 0.0) -> np.ndarray:
+    """(rows, features) bool: whether each row's principal reasons cite each column of ``values``."""
+    order, listed = principal_reasons(values, n, direction, min_contribution)
+    cited = np.zeros(np.shape(values), dtype=bool)
+    rows = np.broadcast_to(np.arange(len(order))[:, None], order.shape)
+    cited[rows[listed], order[listed]] = True
+    return cited
+
+
 def ranked_reasons(exp, n: int, direction: str, reasons, min_contribution: float = 0.0) -> pd.DataFrame:
     """Every row's ``n`` most adverse features, as :func:`reason_codes` lists them, without warnings.
 
@@ -93,17 +118,11 @@ def ranked_reasons(exp, n: int, direction: str, reasons, min_contribution: float
             UserWarning,
             stacklevel=3,
         )
-    adverse = values if direction == "increase" else -values
-    order = np.argsort(-adverse, axis=1, kind="stable")[:, :n]
+    order, listed = principal_reasons(values, n, direction, min_contribution)
     features = np.asarray(exp.values.columns)
     records = []
-    finite = np.isfinite(values).all(axis=1)
     for position, label in enumerate(exp.values.index):
-        if not finite[position]:
-            continue
-        for rank, column in enumerate(order[position], start=1):
-            if adverse[position, column] <= 0 or adverse[position, column] < min_contribution:
-                break
+        for rank, column in enumerate(order[position][listed[position]], start=1):
             feature = features[column]
             value = exp.data.iloc[position, column]
             text = reason_text(reasons, feature, value)

@@ -16,7 +16,7 @@ from skig._distributed._parquet import hive_partition_columns
 from skig._distributed._partition import explain_frame
 from skig._distributed._schema import OutputLayout
 from skig._distributed._sizing import MAX_BATCH_ROWS, MIN_BATCH_ROWS, batch_rows, points_per_row
-from skig._distributed._summary import Summary, combine_totals, partial_totals
+from skig._distributed._summary import Summary, combine_partials, explained_partials, reason_settings
 
 
 def test_import_skig_imports_no_engine():
@@ -89,12 +89,24 @@ def test_totals_add_up_over_partitions(explainers, portfolio):
     explainer = explainers["ig"]
     layout = OutputLayout.build(explainer, portfolio.columns, key="account_id", keep="segment")
     explained = explain_frame(explainer, portfolio, layout, batch_rows=100)
-    parts = [partial_totals(explained.iloc[lo : lo + 10], layout.attributions, ["segment"]) for lo in range(0, 84, 10)]
-    summary = Summary.from_totals(combine_totals(pd.concat(parts), ["segment"]), FEATURES, ("segment",))
+    reasons = reason_settings()
+
+    def summary(size):
+        parts = [
+            explained_partials(explained.iloc[lo : lo + size], layout.attributions, ["segment"], reasons)
+            for lo in range(0, 84, size)
+        ]
+        return Summary.from_totals(combine_partials(pd.concat(parts), ["segment"]), FEATURES, ("segment",), reasons)
+
+    tens, whole = summary(10), summary(84)
     local = explainer.explain(portfolio[FEATURES])
-    pd.testing.assert_series_equal(summary.importance, local.importance(), check_names=False, rtol=1e-12)
-    assert summary.rows == 84 and summary.group_rows.sum() == 84
-    np.testing.assert_allclose(summary.completeness["mean |delta|"], local.delta.abs().mean(), rtol=1e-12)
+    pd.testing.assert_series_equal(tens.importance, local.importance(), check_names=False, rtol=1e-12)
+    assert tens.rows == 84 and tens.group_rows.sum() == 84
+    np.testing.assert_allclose(tens.completeness["mean |delta|"], local.delta.abs().mean(), rtol=1e-12)
+    # counts add up exactly, sums up to float rounding
+    pd.testing.assert_frame_equal(tens.histogram, whole.histogram)
+    pd.testing.assert_series_equal(tens.reason_counts, whole.reason_counts)
+    pd.testing.assert_series_equal(tens.abs_variance, whole.abs_variance, rtol=1e-12)
 
 
 def test_hive_partition_columns(tmp_path):

@@ -67,25 +67,70 @@ def test_bootstrap_interval_and_reason_shares(explainer):
     np.testing.assert_allclose(table["reason share (current)"], shares.loc[table.index])
 
 
-def test_summaries_of_distributed_runs(explainer):
-    rng = np.random.RandomState(9)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summaries_agree_with_rows_within_the_documented_tolerances(explainer, seed):
+    """Same rows, both ways: importance and reason shares equal, the normal interval's width within 15% of the
+    bootstrap's, PSI within 0.02 + 10% (docs/compliance.md), the same flags."""
+    rng = np.random.RandomState(seed)
     before = explainer.explain(_population(800, rng))
     rescaled = _population(800, rng)
-    rescaled["tenure"] *= 3
+    rescaled["tenure"] *= 1 + seed  # none, then more and more drift
     after = explainer.explain(rescaled)
+    rows = skig.drift(before, after, n_reasons=2)
+    summaries = skig.drift(Summary.of_explanation(before, n_reasons=2), Summary.of_explanation(after, n_reasons=2))
+    summaries = summaries.loc[rows.index]
+    for column in ("importance (reference)", "change", "reason share (reference)", "reason share (current)"):
+        np.testing.assert_allclose(summaries[column], rows[column], rtol=1e-12, atol=1e-15)
+    width = summaries["change high"] - summaries["change low"]
+    np.testing.assert_allclose(width, rows["change high"] - rows["change low"], rtol=0.15)
+    np.testing.assert_allclose(summaries["change"], (summaries["change high"] + summaries["change low"]) / 2)
+    np.testing.assert_allclose(summaries["PSI"], rows["PSI"], rtol=0.1, atol=0.02)
+    assert summaries["flagged"].tolist() == rows["flagged"].tolist()
+    assert summaries.index[0] == "tenure" and summaries.loc["tenure", "flagged"]
 
-    def summary(exp):
-        completeness = pd.Series({"max |delta|": 0.0, "mean |delta|": 0.0, "mean |prediction - base value|": 0.1})
-        return Summary(len(exp), exp.importance(), exp.values.mean(), completeness)
 
-    table = skig.drift(summary(before), summary(after))
-    full = skig.drift(before, after)
-    np.testing.assert_allclose(table["change"], full["change"].loc[table.index], rtol=1e-12)
-    assert table.index[0] == "tenure" and table.loc["tenure", "flagged"]
-    # without rows, the documented rule is the 20% change alone
-    rule = table["change"].abs() >= 0.2 * table["importance (reference)"]
-    assert table["flagged"].tolist() == rule.tolist()
-    assert table["PSI"].isna().all()
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_summaries_quiet_on_two_samples_of_one_population(explainer, seed):
+    rng = np.random.RandomState(seed)
+    before, after = (Summary.of_explanation(explainer.explain(_population(800, rng))) for _ in range(2))
+    table = skig.drift(before, after)
+    assert table["flagged"].sum() == 0, table
+    assert (table["PSI"] < 0.1).all()
+
+
+def test_an_explanation_beside_a_summary_is_summarized(explainer):
+    rng = np.random.RandomState(12)
+    before, after = explainer.explain(_population(400, rng)), explainer.explain(_population(400, rng))
+    mixed = skig.drift(Summary.of_explanation(before, n_reasons=3), after)
+    both = skig.drift(Summary.of_explanation(before, n_reasons=3), Summary.of_explanation(after, n_reasons=3))
+    pd.testing.assert_frame_equal(mixed, both)
+
+
+def test_summaries_counting_reasons_differently_are_refused(explainer):
+    rng = np.random.RandomState(13)
+    exp = explainer.explain(_population(100, rng))
+    two, four = Summary.of_explanation(exp, n_reasons=2), Summary.of_explanation(exp)
+    with pytest.raises(ValueError, match="count reasons differently"):
+        skig.drift(two, four)
+    with pytest.raises(ValueError, match="n_reasons=2, not 4"):
+        skig.drift(two, two, n_reasons=4)
+    bare = Summary(len(exp), exp.importance(), exp.values.mean(), pd.Series(dtype=float))
+    with pytest.raises(ValueError, match="without spread, histograms and reason counts"):
+        skig.drift(bare, four)
+
+
+def test_histogram_grid():
+    """Bins against edges written out here: 32 per power of ten from 1e-12 to 1e12, signed, 0 apart."""
+    from skig._distributed._summary import histogram_bins
+
+    rng = np.random.RandomState(0)
+    values = np.concatenate([rng.standard_cauchy(2000) * 10.0 ** rng.uniform(-14, 14, 2000), [0.0, -0.0, 1e300]])
+    edges = 10.0 ** (np.arange(-12 * 32 + 1, 12 * 32 + 1) / 32)  # upper edges of bins 1 .. 768
+    magnitude = np.searchsorted(edges, np.abs(values), side="right") + 1
+    expected = np.sign(values) * magnitude
+    near = np.isclose(np.abs(values)[:, None], edges[None, :], rtol=1e-12).any(axis=1)  # rounding at an edge
+    np.testing.assert_array_equal(histogram_bins(values)[~near], expected[~near].astype(np.int64))
+    assert histogram_bins(np.array([np.nan]))[0] < -(2**60)
 
 
 def test_psi():
@@ -100,13 +145,21 @@ def test_psi():
     np.testing.assert_allclose(shifted, np.sum((c - r) * np.log(c / r)))
 
 
-def test_report_drift_section(explainer, tmp_path):
+@pytest.mark.parametrize("kind", ["explanation", "summary"])
+def test_report_drift_section(explainer, tmp_path, kind):
     rng = np.random.RandomState(10)
     before = explainer.explain(_population(300, rng))
+    if kind == "summary":
+        before = Summary.of_explanation(before, n_reasons=3)
     rescaled = _population(300, rng)
     rescaled["tenure"] *= 3
-    html = skig.report(explainer, rescaled, tmp_path / "r.html", reference=before).read_text(encoding="utf-8")
+    reasons = skig.reporting.Reasons(n=3)
+    html = skig.report(explainer, rescaled, tmp_path / "r.html", reference=before, reasons=reasons)
+    html = html.read_text(encoding="utf-8")
     assert 'id="drift"' in html and "population stability index" in html
+    assert "Flagged: tenure" in html
+    section = html[html.index('id="drift"') :]
+    assert "n/a" not in section[: section.index("Flagged")]  # every interval, PSI and reason share is there
 
 
 def test_different_features_refused(explainer):
