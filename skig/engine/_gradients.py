@@ -45,11 +45,15 @@ def padded_rows(n_rows: int) -> int:
 
 
 def row_padded(rows: torch.Tensor) -> torch.Tensor:
-    """``rows`` with copies of its last row appended up to :func:`padded_rows` rows."""
+    """``rows`` with copies of its last row appended up to :func:`padded_rows` rows.
+
+    The copies are detached: their outputs are always dropped, and a gradient flowing back into them would only add
+    zeros to the last row (through a backward that allocates and sums a pass-sized buffer).
+    """
     extra = padded_rows(rows.shape[0]) - rows.shape[0]
     if extra == 0 or rows.shape[0] == 0:
         return rows
-    return torch.cat((rows, rows[-1:].expand(extra, *rows.shape[1:])))
+    return torch.cat((rows, rows[-1:].detach().expand(extra, *rows.shape[1:])))
 
 
 def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
@@ -369,12 +373,16 @@ def path_gradients(
             # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
             # group's sum is the same however its points fall into passes: batch_size and the rows beside it change
             # nothing (a batched matrix product per group, as before, rounded by how many groups shared the pass).
+            # In place where the dtypes agree: the gradient is this pass's own buffer (the same products, without
+            # two pass-sized copies); otherwise as promoted.
+            in_place = grad.dtype == step.dtype == weight.dtype and grad.is_contiguous()
             if step.ndim == 3:  # whole groups sharing one step each
                 n_groups = (hi - lo) // paths.per_group
-                per_point = (grad.view(n_groups, paths.per_group, -1) * step).view(hi - lo, -1)
+                grouped = grad.view(n_groups, paths.per_group, -1)
+                per_point = (grouped.mul_(step) if in_place else grouped * step).view(hi - lo, -1)
             else:
-                per_point = grad * step
-            per_point = per_point * weight.unsqueeze(1)
+                per_point = grad.mul_(step) if in_place else grad * step
+            per_point = per_point.mul_(weight.unsqueeze(1)) if in_place else per_point * weight.unsqueeze(1)
             runs = per_point.view((hi - lo) // block, block, -1).sum(1)
             out.index_add_(0, groups[::block], runs.to(accumulate))
             bar.update(hi - lo)
