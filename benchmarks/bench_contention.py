@@ -6,7 +6,8 @@ default threads (``n_threads=None``: torch's count), with 1 thread and with ever
 is ("idle"), then while one competing process of its own (a Python busy loop, started and stopped here) keeps a core
 busy ("contended"). Times are wall-clock, best of ``--rounds``. ``--intra-op`` adds the way passes ran before
 ``n_threads``: one pass at a time over all of torch's threads. Combinations skig refuses (Guided IG has no exact
-integration) are listed as such. Run: ``python benchmarks/bench_contention.py [--rounds 3] [--rows 1000]``.
+integration) are listed as such. Run: ``python benchmarks/bench_contention.py [--rounds 3] [--rows 1000]
+[--methods ig ...] [--integrators gausslegendre ...] [--intra-op]``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ import torch
 import skig
 
 N_FEATURES, HIDDEN = 30, 256
-METHODS = {  # method settings: skig's defaults, but SmoothGrad with fewer noisy copies to keep the run short
+# skig's defaults, but fewer noisy copies (SmoothGrad), background rows (Expected IG) and adaptive steps to keep the
+# run short: the thread counts are compared on the same work.
+METHODS = {
     "ig": {},
     "smoothgrad": {"n_samples": 4},
-    "expected": {"baseline": "sample"},
+    "expected": {"baseline": "sample", "n_baselines": 16},
     "guided": {},
 }
 INTEGRATORS = {
     "gausslegendre": {"rule": "gausslegendre", "n_steps": 64},
-    "adaptive": {"rule": "gausslegendre", "n_steps": "auto"},
+    "adaptive": {"rule": "gausslegendre", "n_steps": "auto", "max_steps": 256},
     "exact": {"rule": "exact"},
 }
 
@@ -75,8 +78,7 @@ def intra_op_passes():
 
 
 def best_wall(run, rounds: int) -> float:
-    run()  # warm-up: allocator, thread pools, compiled loops
-    times = []
+    times = []  # the first round also warms up (allocator, thread pools, compiled loops): the best is kept
     for _ in range(rounds):
         start = time.perf_counter()
         run()
@@ -84,7 +86,7 @@ def best_wall(run, rounds: int) -> float:
     return min(times)
 
 
-def main(rounds: int, n_rows: int, intra_op: bool) -> None:
+def main(rounds: int, n_rows: int, intra_op: bool, methods: list[str], integrators: list[str]) -> None:
     cores = os.cpu_count() or 1
     default_threads = torch.get_num_threads()
     X = np.random.RandomState(0).normal(size=(n_rows, N_FEATURES)).astype(np.float32)
@@ -98,8 +100,10 @@ def main(rounds: int, n_rows: int, intra_op: bool) -> None:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     explainers = {}
-    for method, method_params in METHODS.items():
-        for integrator, integrator_params in INTEGRATORS.items():
+    for method in methods:
+        method_params = METHODS[method]
+        for integrator in integrators:
+            integrator_params = INTEGRATORS[integrator]
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -134,7 +138,7 @@ def main(rounds: int, n_rows: int, intra_op: bool) -> None:
                     results[phase, key, name] = timed(explainer, n_threads)
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     header = f"{'method':<11}{'integrator':<15}{'threads':<20}{'idle s':>9}{'contended s':>13}{'contended/idle':>16}"
-    print(header)
+    print(header, flush=True)
     worst = 0.0
     for (method, integrator), explainer in explainers.items():
         if isinstance(explainer, str):
@@ -142,7 +146,7 @@ def main(rounds: int, n_rows: int, intra_op: bool) -> None:
             continue
         for name in settings:
             idle, busy = results["idle", (method, integrator), name], results["contended", (method, integrator), name]
-            print(f"{method:<11}{integrator:<15}{name:<20}{idle:>9.3f}{busy:>13.3f}{busy / idle:>16.2f}")
+            print(f"{method:<11}{integrator:<15}{name:<20}{idle:>9.3f}{busy:>13.3f}{busy / idle:>16.2f}", flush=True)
         compared = [name for name in settings if name != "intra-op (before)"]
         ratios = {
             phase: results[phase, (method, integrator), "default"]
@@ -167,5 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--intra-op", action="store_true", help="also time passes over torch's intra-op threads")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--integrators", nargs="+", choices=list(INTEGRATORS), default=list(INTEGRATORS))
     args = parser.parse_args()
-    main(args.rounds, args.rows, args.intra_op)
+    main(args.rounds, args.rows, args.intra_op, args.methods, args.integrators)
