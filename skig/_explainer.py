@@ -46,6 +46,7 @@ from .engine import (
 from .engine._device import COPY_ATTEMPTS
 from .engine._gradients import check_rows_fit
 from .engine._inputs import InputSpace, trace_lookups
+from .engine._threads import torch_threads
 from .models import (
     ModelChangedError,
     PredictionOnly,
@@ -159,6 +160,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         With ``n_steps="auto"``: the most steps any row gets.
     batch_size : "auto" or int, default="auto"
         Most path points per forward/backward pass. ``"auto"`` sizes passes from the memory free on the device.
+    n_threads : int or None, default=None
+        CPU threads an explanation uses. The passes run whole on skig's own threads, one torch thread each, so that
+        a busy machine does not stall them (see ``docs/scaling.md``); ``None`` takes torch's thread count when
+        :meth:`explain` is called (``torch.set_num_threads``, ``OMP_NUM_THREADS``, or a Spark or Dask task's share).
+        Torch's count is put back afterwards. The numbers do not depend on it. A model whose ``forward`` is not safe
+        to call from several threads at once (it keeps per-call state on the module) needs ``n_threads=1``.
     device : "auto", str or torch.device, default="auto"
         Where the model runs: ``"auto"`` is CUDA when available. A model living elsewhere is copied there; the
         user's model never moves.
@@ -267,6 +274,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         "target": "no_validation",
         "output": [StrOptions(set(OUTPUTS))],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "progress": ["boolean"],
@@ -296,6 +304,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         tol=0.01,
         max_steps=1024,
         batch_size="auto",
+        n_threads=None,
         device="auto",
         random_state=None,
         progress=False,
@@ -321,6 +330,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.max_steps = max_steps
         self.batch_size = batch_size
+        self.n_threads = n_threads
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -554,6 +564,10 @@ class Explainer(TransformerMixin, BaseEstimator):
             exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
+        with torch_threads(_checked_threads(self.n_threads)):
+            return self._explain(X, target, interactions)
+
+    def _explain(self, X, target, interactions) -> Explanation:
         # Before the rows are converted: under a tight limit even their float64 copy may not fit.
         n_rows = getattr(X, "shape", (None,))[0] if hasattr(X, "shape") else None
         if isinstance(n_rows, Integral):
@@ -858,6 +872,16 @@ def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:
             "the model's output is NaN or infinite at the baseline; choose another baseline (e.g. baseline='median' "
             "or rows of the training data)."
         )
+
+
+def _checked_threads(n_threads) -> int | None:
+    """``n_threads`` as set now (it may have changed since ``fit`` validated it)."""
+    if n_threads is None or (isinstance(n_threads, Integral) and not isinstance(n_threads, bool) and n_threads >= 1):
+        return n_threads
+    raise ValueError(
+        f"n_threads must be None (torch's thread count) or an int >= 1, got {n_threads!r}; "
+        "set it with set_params(n_threads=...)."
+    )
 
 
 def _flag_unfinished_paths(attributions: torch.Tensor, index: pd.Index) -> torch.Tensor:

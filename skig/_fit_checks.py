@@ -17,7 +17,7 @@ from .engine._quadrature import min_steps
 
 def check_parameters(params: Mapping) -> None:
     """Refuse parameter combinations that have no meaning, saying what would be accepted."""
-    for name in ("n_steps", "max_steps", "n_samples", "n_baselines", "batch_size"):
+    for name in ("n_steps", "max_steps", "n_samples", "n_baselines", "batch_size", "n_threads"):
         if isinstance(params[name], (bool, np.bool_)):
             raise TypeError(f"{name} must be an int, got {params[name]!r} (a bool).")
     method = METHODS[params["method"]]

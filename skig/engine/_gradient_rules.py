@@ -5,6 +5,7 @@ Installed as forward hooks for one explanation and always removed; functional Re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -102,17 +103,18 @@ def gradient_rule(module: torch.nn.Module, rule: str) -> Iterator[torch.nn.Modul
         yield module
         return
     guided = rule == "guided_backprop"
-    pending: dict[int, list[torch.Tensor]] = {}
+    # Per ReLU and per thread: passes run on several threads at once (see _threads.py).
+    pending: dict[tuple[int, int], list[torch.Tensor]] = {}
 
     def keep_input(relu, inputs):
         # The rule needs the ReLU's input untouched: an in-place ReLU gets a copy to overwrite instead.
-        pending.setdefault(id(relu), []).append(inputs[0])
+        pending.setdefault((id(relu), threading.get_ident()), []).append(inputs[0])
         if relu.inplace:
             return (inputs[0].clone(), *inputs[1:])
         return None
 
     def replace_output(relu, _inputs, _output):
-        return _RuleReLU.apply(pending[id(relu)].pop(), guided)
+        return _RuleReLU.apply(pending[id(relu), threading.get_ident()].pop(), guided)
 
     handles = []
     try:

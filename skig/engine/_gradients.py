@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 import torch
 
-from ._interrupt import check_interrupt
 from ._invariant import RowInvariantProducts
+from ._threads import pass_threads, run_passes
 
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -45,11 +46,15 @@ def padded_rows(n_rows: int) -> int:
 
 
 def row_padded(rows: torch.Tensor) -> torch.Tensor:
-    """``rows`` with copies of its last row appended up to :func:`padded_rows` rows."""
+    """``rows`` with copies of its last row appended up to :func:`padded_rows` rows.
+
+    The copies are detached: their outputs are always dropped, and a gradient flowing back into them would only add
+    zeros to the last row (through a backward that allocates and sums a pass-sized buffer).
+    """
     extra = padded_rows(rows.shape[0]) - rows.shape[0]
     if extra == 0 or rows.shape[0] == 0:
         return rows
-    return torch.cat((rows, rows[-1:].expand(extra, *rows.shape[1:])))
+    return torch.cat((rows, rows[-1:].detach().expand(extra, *rows.shape[1:])))
 
 
 def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
@@ -357,52 +362,71 @@ def path_gradients(
     scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     block = math.gcd(paths.per_group, ROW_BLOCK)
-    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max_points, block)
+    threads = pass_threads(device)
+    # max_points is the passes' budget: on several threads each runs a share of it (one thread's cache, see
+    # points_per_pass), so a batch_size bounds the memory of all passes at once.
+    bounds = _chunk_bounds(paths.n_groups, paths.per_group, max(1, max_points // threads), block)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
-    with torch.enable_grad():
-        for lo, hi in bounds:
-            check_interrupt()
-            points, step, weight, targets, groups = paths.chunk(lo, hi)
-            points.requires_grad_(True)
-            (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
-            # Each run of `block` consecutive points of a group is summed in the points' dtype, and the runs are
-            # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
-            # group's sum is the same however its points fall into passes: batch_size and the rows beside it change
-            # nothing (a batched matrix product per group, as before, rounded by how many groups shared the pass).
-            if step.ndim == 3:  # whole groups sharing one step each
-                n_groups = (hi - lo) // paths.per_group
-                per_point = (grad.view(n_groups, paths.per_group, -1) * step).view(hi - lo, -1)
-            else:
-                per_point = grad * step
-            per_point = per_point * weight.unsqueeze(1)
-            runs = per_point.view((hi - lo) // block, block, -1).sum(1)
-            out.index_add_(0, groups[::block], runs.to(accumulate))
+
+    def one_pass(bound: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        lo, hi = bound
+        points, step, weight, targets, groups = paths.chunk(lo, hi)
+        points.requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+        # Each run of `block` consecutive points of a group is summed in the points' dtype, and the runs are
+        # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
+        # group's sum is the same however its points fall into passes: batch_size, the thread count and the rows
+        # beside it change nothing (a batched matrix product per group, as before, rounded by how many groups shared
+        # the pass). In place where the dtypes agree: the gradient is this pass's own buffer (the same products,
+        # without two pass-sized copies); otherwise as promoted.
+        in_place = grad.dtype == step.dtype == weight.dtype and grad.is_contiguous()
+        if step.ndim == 3:  # whole groups sharing one step each
+            n_groups = (hi - lo) // paths.per_group
+            grouped = grad.view(n_groups, paths.per_group, -1)
+            per_point = (grouped.mul_(step) if in_place else grouped * step).view(hi - lo, -1)
+        else:
+            per_point = grad.mul_(step) if in_place else grad * step
+        per_point = per_point.mul_(weight.unsqueeze(1)) if in_place else per_point * weight.unsqueeze(1)
+        runs = per_point.view((hi - lo) // block, block, -1).sum(1)
+        return groups[::block], runs.to(accumulate)
+
+    with closing(run_passes(one_pass, bounds, threads)) as passes:
+        for (lo, hi), (run_groups, runs) in zip(bounds, passes, strict=True):
+            out.index_add_(0, run_groups, runs)  # in pass order, whichever thread ran the pass
             bar.update(hi - lo)
     bar.close()
     return out
 
 
+def _point_chunks(n_points: int, max_points: int, device: torch.device) -> tuple[list[slice], int]:
+    threads = pass_threads(device)
+    size = max(1, max_points // threads)
+    return [slice(lo, min(lo + size, n_points)) for lo in range(0, n_points, size)], threads
+
+
 def input_gradients(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
-    """Gradient of ``scalar_fn`` at each point for its target, in passes of at most ``max_points``."""
+    """Gradient of ``scalar_fn`` at each point for its target, in passes of at most ``max_points`` (together, on
+    several threads: see :mod:`._threads`)."""
     scalar_fn = batch_invariant(scalar_fn)
-    parts = []
-    with torch.enable_grad():
-        for lo in range(0, len(points), max_points):
-            check_interrupt()
-            chunk = points[lo : lo + max_points].detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(scalar_fn(chunk, targets[lo : lo + max_points]).sum(), chunk)
-            parts.append(grad)
+    chunks, threads = _point_chunks(len(points), max_points, points.device)
+
+    def one_pass(rows: slice) -> torch.Tensor:
+        chunk = points[rows].detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar_fn(chunk, targets[rows]).sum(), chunk)
+        return grad
+
+    with closing(run_passes(one_pass, chunks, threads)) as passes:
+        parts = list(passes)
     return torch.cat(parts) if parts else torch.zeros_like(points)
 
 
 def evaluate(scalar_fn: ScalarFn, points: torch.Tensor, targets: torch.Tensor, max_points: int) -> torch.Tensor:
-    """``scalar_fn`` on many points without gradients, in passes of at most ``max_points``."""
+    """``scalar_fn`` on many points without gradients, in passes of at most ``max_points`` (together, on several
+    threads: see :mod:`._threads`)."""
     scalar_fn = batch_invariant(scalar_fn)
-    with torch.no_grad():
-        parts = [
-            scalar_fn(points[lo : lo + max_points], targets[lo : lo + max_points])
-            for lo in range(0, len(points), max_points)
-        ]
+    chunks, threads = _point_chunks(len(points), max_points, points.device)
+    with closing(run_passes(lambda rows: scalar_fn(points[rows], targets[rows]), chunks, threads, grad=False)) as runs:
+        parts = list(runs)
     return torch.cat(parts) if parts else points.new_zeros(0)
 
 

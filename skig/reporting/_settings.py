@@ -33,7 +33,7 @@ MEANINGS = {
 #: The parameters some method reads (each method says which apply to it).
 _METHOD_PARAMETERS = tuple(dict.fromkeys(name for method in METHODS.values() for name in method.parameters))
 #: Settings that never change the numbers (where and how fast they are computed, what the output is called).
-NO_EFFECT = {"model", "progress", "batch_size", "device", "outcome"}
+NO_EFFECT = {"model", "progress", "batch_size", "n_threads", "device", "outcome"}
 _DRAWN_BASELINES = ("sample", "kmeans")
 
 
