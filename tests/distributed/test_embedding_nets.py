@@ -45,7 +45,11 @@ def embedding_explainers(loans):
         "skorch-ordinal": skig.Explainer(make_skorch_pipeline(loans)).fit(X),
     }
     pytest.importorskip("rtdl_revisiting_models")
-    explainers["ft-transformer"] = skig.Explainer(make_ft_transformer(), inputs=FT_INPUTS, n_steps=8).fit(X)
+    # A fixed pass size: "auto" sizes passes from the memory free at the time, and on a machine others share that can
+    # refuse to start (the numbers do not depend on the pass size).
+    explainers["ft-transformer"] = skig.Explainer(
+        make_ft_transformer(), inputs=FT_INPUTS, n_steps=8, batch_size=256
+    ).fit(X)
     assert explainers["inputs-exact"].rule_ == "exact" and explainers["skorch-ordinal"].rule_ == "exact"
     return explainers
 
@@ -94,22 +98,20 @@ def spark_runs(spark, embedding_explainers, loans):
     # Spark has no categorical type: the Categorical column arrives as its strings.
     assert dict(sdf.dtypes)["grade"] == "string"
     outputs = []
-    for name, explainer in embedding_explainers.items():
-        for n in (1, 5):
-            out = skig.spark.explain(explainer, sdf.coalesce(n), key="account_id")
-            outputs.append(out.withColumn("run", F.lit(f"{name}/{n}")))
+    for name, explainer in embedding_explainers.items():  # 5 partitions (tests/distributed/test_spark.py has 1)
+        out = skig.spark.explain(explainer, sdf, key="account_id")
+        outputs.append(out.withColumn("run", F.lit(name)))
     union = outputs[0]
     for out in outputs[1:]:
         union = union.unionByName(out)
     collected = union.toPandas()
     sdf.unpersist()
-    return {tuple(run.split("/")): part.drop(columns="run") for run, part in collected.groupby("run")}
+    return {run: part.drop(columns="run") for run, part in collected.groupby("run")}
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("n_partitions", ["1", "5"])
-def test_spark_gives_the_numbers_of_one_process(spark_runs, one_process, kind, n_partitions):
-    assert_same_numbers(spark_runs[kind, n_partitions], one_process[kind])
+def test_spark_gives_the_numbers_of_one_process(spark_runs, one_process, kind):
+    assert_same_numbers(spark_runs[kind], one_process[kind])
 
 
 def test_categories_as_strings_are_the_categorical_columns_numbers(embedding_explainers, loans):
