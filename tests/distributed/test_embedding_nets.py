@@ -17,7 +17,7 @@ from embedding_nets import COLUMNS, FT_INPUTS, INPUTS, NumCat, make_ft_transform
 
 import skig
 
-N_ROWS = 48
+N_ROWS = 30
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,8 @@ def one_process(embedding_explainers, loans):
 
 
 KINDS = ["inputs-exact", "inputs-tanh", "inputs-expected", "skorch-ordinal", "ft-transformer"]
+#: On Spark, where a Categorical column arrives as strings, one of each model kind.
+SPARK_KINDS = ["inputs-exact", "skorch-ordinal", "ft-transformer"]
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +79,13 @@ def dask_runs(dask_client, embedding_explainers, loans):
             (name, n): skig.dask.explain(explainer, dd.from_pandas(loans, npartitions=n, sort=False), key="account_id")
             for name, explainer in embedding_explainers.items()
             for n in (1, 5)
+            if n == 5 or name == "inputs-exact"  # one partition: the trivial case, once
         }
         computed = dask.compute(*outputs.values())
     return dict(zip(outputs, computed, strict=True))
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("n_partitions", [1, 5])
+@pytest.mark.parametrize("kind, n_partitions", [("inputs-exact", 1), *((kind, 5) for kind in KINDS)])
 def test_dask_gives_the_numbers_of_one_process(dask_runs, one_process, kind, n_partitions):
     assert_same_numbers(dask_runs[kind, n_partitions], one_process[kind])
 
@@ -98,8 +100,8 @@ def spark_runs(spark, embedding_explainers, loans):
     # Spark has no categorical type: the Categorical column arrives as its strings.
     assert dict(sdf.dtypes)["grade"] == "string"
     outputs = []
-    for name, explainer in embedding_explainers.items():  # 5 partitions (tests/distributed/test_spark.py has 1)
-        out = skig.spark.explain(explainer, sdf, key="account_id")
+    for name in SPARK_KINDS:  # 5 partitions (tests/distributed/test_spark.py has 1)
+        out = skig.spark.explain(embedding_explainers[name], sdf, key="account_id")
         outputs.append(out.withColumn("run", F.lit(name)))
     union = outputs[0]
     for out in outputs[1:]:
@@ -109,7 +111,7 @@ def spark_runs(spark, embedding_explainers, loans):
     return {run: part.drop(columns="run") for run, part in collected.groupby("run")}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", SPARK_KINDS)
 def test_spark_gives_the_numbers_of_one_process(spark_runs, one_process, kind):
     assert_same_numbers(spark_runs[kind], one_process[kind])
 
