@@ -8,7 +8,8 @@ both tools: the numeric columns' mean and each categorical column's modal catego
 Gauss-Legendre steps on a float64 copy (exact integration for the ReLU MLP). Prints, per step count, each tool's max
 absolute error against the reference, the time per explained row, skig's speed-up, and the largest difference
 between skig and Captum at equal steps on the float64 copy (the same path and rule: they must agree to 1e-5).
-Run: ``python benchmarks/bench_embeddings.py [--rows 64] [--repeats 3] [--batch-size auto]``.
+Run: ``python benchmarks/bench_embeddings.py [--rows 64] [--repeats 3] [--batch-size auto] [--threads 1]
+[--timer cpu]`` (one torch thread and CPU time give steadier ratios on a busy machine).
 """
 
 from __future__ import annotations
@@ -122,12 +123,15 @@ def _columns(parts) -> np.ndarray:
     return np.column_stack([numeric.detach().double().numpy()] + [t.detach().double().sum(-1).numpy() for t in tables])
 
 
+CLOCK = time.perf_counter
+
+
 def timed(function, repeats: int):
     best, result = float("inf"), None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = CLOCK()
         result = function()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, CLOCK() - start)
     return result, best
 
 
@@ -137,13 +141,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", default="auto", help="skig's batch_size ('auto' or path points per pass)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--timer", choices=["wall", "cpu"], default="wall", help="wall time or process CPU time")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.timer == "cpu" else time.perf_counter
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     reference_rows = loans(2000)
     rows = loans(args.rows, seed=1)
     print(
         f"torch threads: {torch.get_num_threads()}; {args.rows} rows; best of {args.repeats}; "
-        f"skig batch_size={batch_size}"
+        f"skig batch_size={batch_size}; timer {args.timer}"
     )
     for kind in ("ft", "mlp"):
         torch.manual_seed(0)

@@ -235,6 +235,38 @@ def _model_columns(model) -> set[str] | None:
     return None if names is None else {str(name) for name in names}
 
 
+def _inputs(value: str) -> dict:
+    """``--inputs``: a JSON object (inline, or a .json file) mapping each ``forward`` argument to its columns."""
+    path = Path(value)
+    is_file = path.suffix.lower() == ".json" and not value.lstrip().startswith("{")
+    if is_file and not path.is_file():
+        raise InputError(f"--inputs file {value!r} does not exist")
+    text = path.read_text(encoding="utf-8") if is_file else value
+    where = f"--inputs file {path.name}" if is_file else "--inputs"
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{where} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
+    shape = (
+        'a JSON object mapping each forward argument to its columns, e.g. {"x_num": ["income", "debt"], '
+        '"x_cat": {"state": ["CA", "NY"], "grade": null}} (a list of columns, or columns with their categories '
+        "in order, null for integer codes)"
+    )
+    if not isinstance(mapping, dict) or not mapping:
+        raise InputError(f"{where} must be {shape}; got {text.strip()[:80]!r}")
+    for argument, columns in mapping.items():
+        if isinstance(columns, list) and all(isinstance(column, str) for column in columns):
+            continue
+        if isinstance(columns, dict) and all(
+            categories is None or isinstance(categories, list) for categories in columns.values()
+        ):
+            continue
+        raise InputError(f"{where}: argument {argument!r} maps to {columns!r}; each argument must map to {shape}")
+    return mapping
+
+
 def _baseline_rows(value: str):
     """``--baseline`` as a file of rows; a value that names no file and looks like a misspelt name is refused so."""
     path = Path(value)
@@ -250,18 +282,23 @@ def _baseline_rows(value: str):
 
 def _explainer(args, model, reference):
     import skig
-    from skig.models import check_supported
+    from skig.models import check_arguments
 
+    inputs = _inputs(args.inputs) if args.inputs is not None else None
     try:
-        check_supported(model)  # only the model's type is checked here: an unsupported model is the user's input
+        # Only the model's type (and forward's arguments) is checked here: an unsupported model is the user's input.
+        check_arguments(model, inputs)
     except TypeError as error:
-        raise InputError(str(error)) from error
+        hint = " On the command line, pass that mapping as JSON: --inputs '{...}' (see --help)." * (inputs is None)
+        raise InputError(f"{error}{hint if 'inputs=' in str(error) else ''}") from error
     baseline = args.baseline if args.baseline in BASELINE_NAMES else _baseline_rows(args.baseline)
     params = {"method": args.method, "baseline": baseline, "n_steps": args.steps, "output": args.output}
     params["target"] = _target(args.target)
     params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
     params["random_state"] = args.random_state
     params["outcome"] = args.outcome
+    if inputs is not None:
+        params["inputs"] = inputs
     return skig.Explainer(model, **params).fit(reference)
 
 
@@ -414,6 +451,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="auto", help="output space: auto, raw, logit or probability")
     parser.add_argument(
         "--outcome", help='what the explained output means, e.g. "probability of default" (named in reports)'
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="JSON",
+        help="for a torch module or skorch net whose forward takes several arguments, forward(x_num, x_cat): a JSON "
+        'object (inline, or a .json file) mapping each argument to its columns, e.g. \'{"x_num": ["income", '
+        '"debt"], "x_cat": {"state": ["CA", "NY", "TX"], "grade": null}}\'; categorical columns list their '
+        "categories in the order the net's codes follow, null for integer codes (see docs/tabular_nets.md)",
     )
     parser.add_argument("--reference", help="reference rows for fit (default: the data itself)")
     parser.add_argument("--random-state", type=int, default=0, help="seed of every random choice (default: 0)")

@@ -363,3 +363,93 @@ def test_bad_missing_value_entry_exits_2(files, capsys, entry, message):
     assert main([*args, "--reasons", str(path / "r.json")]) == 2
     errors = _errors(capsys.readouterr().err, "adverse-action")
     assert len(errors) == 1 and message in errors[0] and "'debt'" in errors[0]
+
+
+class _TwoInputNet(__import__("torch").nn.Module):
+    """``forward(x_num, x_cat)``: numbers, then two code columns looked up in their own tables."""
+
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.state = torch.nn.Embedding(3, 2)
+        self.grade = torch.nn.Embedding(4, 2)
+        self.net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+
+    def forward(self, x_num, x_cat):
+        import torch
+
+        return self.net(torch.cat([x_num, self.state(x_cat[:, 0]), self.grade(x_cat[:, 1])], dim=1))
+
+
+STATES = ["CA", "NY", "TX"]
+TWO_INPUTS = {"x_num": ["income", "debt"], "x_cat": {"state": STATES, "grade": None}}
+
+
+@pytest.fixture
+def two_input_files(tmp_path):
+    """A saved two-input module and its data: strings for ``state`` (categories given), integer codes for ``grade``."""
+    import torch
+
+    torch.manual_seed(0)
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "income": rng.normal(size=30),
+            "state": rng.choice(STATES, 30),
+            "debt": rng.normal(size=30),
+            "grade": rng.randint(0, 4, 30),
+        }
+    )
+    joblib.dump(_TwoInputNet().eval(), tmp_path / "net.joblib")
+    X.to_csv(tmp_path / "loans.csv", index=False)
+    (tmp_path / "inputs.json").write_text(json.dumps(TWO_INPUTS), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["inline", "json-file"])
+def test_explain_with_inputs_matches_the_api(two_input_files, as_file):
+    path = two_input_files
+    inputs = str(path / "inputs.json") if as_file else json.dumps(TWO_INPUTS)
+    args = ["explain", str(path / "net.joblib"), str(path / "loans.csv"), "-o", str(path / "out.csv")]
+    assert main([*args, "--inputs", inputs, "--baseline", "median", "--steps", "auto"]) == 0
+    written = pd.read_csv(path / "out.csv", index_col=0)
+    X = pd.read_csv(path / "loans.csv")
+    net = joblib.load(path / "net.joblib")
+    expected = skig.Explainer(net, inputs=TWO_INPUTS, baseline="median", n_steps="auto", random_state=0).fit(X)
+    exp = expected.explain(X)
+    assert expected.rule_ == "exact"
+    columns = [f"attribution_{c}" for c in ["income", "state", "debt", "grade"]]
+    np.testing.assert_array_equal(written[columns].to_numpy(), exp.values[["income", "state", "debt", "grade"]])
+    np.testing.assert_array_equal(written["prediction"], exp.predictions)
+    assert written["delta"].abs().max() < 1e-5  # exact IG adds up in embedding space as anywhere
+    assert (written[["attribution_state", "attribution_grade"]].abs().sum() > 0).all()
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (None, r"inputs=\{.*as JSON: --inputs"),
+        ('{"x_num": ["income", "debt"], "x_cat": ', "--inputs is not valid JSON"),
+        ('["income", "debt"]', "must be a JSON object mapping each forward argument"),
+        ('{"x_num": "income"}', "argument 'x_num' maps to 'income'"),
+        ('{"x_num": ["income", "debt"], "x_cat": ["state", "grade"]}', "'state'.*categories"),
+        ("{p}/nope.json", "--inputs file .*nope.json.* does not exist"),
+    ],
+    ids=["missing", "bad-json", "not-an-object", "not-a-list", "strings-without-categories", "missing-file"],
+)
+def test_bad_inputs_exit_2_with_one_line(two_input_files, capsys, inputs, message):
+    path = two_input_files
+    args = ["explain", str(path / "net.joblib"), str(path / "loans.csv"), "-o", str(path / "out.csv")]
+    if inputs is not None:
+        args += ["--inputs", inputs.replace("{p}", str(path))]
+    assert main(args) == 2
+    errors = _errors(capsys.readouterr().err, "explain")
+    assert len(errors) == 1 and __import__("re").search(message, errors[0]), errors
+    assert not (path / "out.csv").exists()
+
+
+def test_help_says_how_to_pass_inputs(capsys):
+    assert main(["explain", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--inputs JSON" in out and "forward(x_num, x_cat)" in out and '"grade": null' in out

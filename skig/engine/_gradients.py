@@ -25,6 +25,11 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # per-operator overhead, larger ones stream their activations from memory rather than cache (2 MiB of L2 per core
 # there). 12 MiB, the middle, also amortises the per-pass work of building the points and summing the gradients.
 _CPU_CHUNK_BYTES = 12 * 2**20
+#: On a CPU, passes hold at least this many points where memory allows, whatever their bytes: a pass costs a fixed
+#: dispatch per torch call besides its arithmetic, and a net whose points are heavy (an FT-Transformer's attention:
+#: ~120 KB a point, 100 points in 12 MiB) spent half its time in it (bench_embeddings.py: 7.4 ms per row at 100
+#: points a pass, 3.7 ms at 512, 4.3 ms at 1,024; 1 thread, 64 Gauss-Legendre steps).
+_MIN_CPU_PASS_POINTS = 512
 _MAX_CHUNK_POINTS = 2**21
 # batch_size="auto" refuses to start below room for this many path points' passes plus this many bytes (the
 # explanation's own arrays, the exact engine's chunks, the compiled loops' buffers).
@@ -221,7 +226,8 @@ def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.d
     holds (:func:`point_bytes`) and the device.
 
     On CUDA the passes fill a share of the free memory; on a CPU they stay cache-sized (``_CPU_CHUNK_BYTES`` per
-    thread), which is faster than larger passes, not only leaner.
+    thread), which is faster than larger passes, not only leaner, but hold at least ``_MIN_CPU_PASS_POINTS`` points
+    (with heavy points per-pass dispatch would dominate).
 
     Raises
     ------
@@ -241,7 +247,10 @@ def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.d
                 "results. Raise the limit (`ulimit -v`, the container's or cgroup's memory limit), explain fewer rows "
                 "per call, or give batch_size= explicitly."
             )
-    return int(max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device) // bytes_per_point)))
+    points = max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device) // bytes_per_point))
+    if device.type == "cpu":  # the headroom checked above holds _MIN_HEADROOM_POINTS points' passes
+        points = max(points, _MIN_CPU_PASS_POINTS)
+    return int(points)
 
 
 def row_blocks(n_rows: int, groups_per_row: int, max_points: int) -> list[slice]:

@@ -130,7 +130,8 @@ class InputLayout:
                 out[:, position] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
                 continue
             source = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-            codes = pd.Categorical(source, categories=categories).codes.astype(np.float64)
+            # Positions in the categories, -1 where absent (pandas 3 deprecates a Categorical of unknown values).
+            codes = pd.Index(categories).get_indexer(pd.Index(source, dtype=object)).astype(np.float64)
             codes[(codes < 0) & ~values.isna().to_numpy()] = -1.0  # an unknown category: named by the code check
             codes[values.isna().to_numpy()] = np.nan
             out[:, position] = codes

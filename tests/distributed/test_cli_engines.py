@@ -46,3 +46,27 @@ def test_engine_errors_exit_2(parquet_portfolio, capsys):
     args = ["explain", str(folder / "model.joblib"), str(folder / "accounts"), "-o", str(folder / "accounts")]
     assert main([*args, "--engine", "dask"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_dask_explains_a_multi_input_net_given_inputs(tmp_path, dask_client, capsys):
+    """``--inputs`` reaches the explainer an engine builds: a ``forward(x_num, x_cat)`` net on Dask, as one process."""
+    import json
+
+    import pandas as pd
+    from embedding_nets import COLUMNS, GRADES, HOMES, NUMERIC, NumCat, make_loans
+
+    loans = make_loans(24).assign(grade=lambda f: f["grade"].astype(str), month=lambda f: f.index % 2)
+    loans.to_parquet(tmp_path / "loans", partition_cols=["month"], index=False)
+    net = NumCat(activation="tanh").eval()
+    joblib.dump(net, tmp_path / "net.joblib")
+    inputs = {"x_num": NUMERIC, "x_cat": {"home": HOMES, "grade": GRADES, "term": None}}
+    out = tmp_path / "out"
+    args = ["explain", str(tmp_path / "net.joblib"), str(tmp_path / "loans"), "-o", str(out), "--steps", "8"]
+    args += ["--engine", "dask", "--key", "account_id", "--target", "1", "--output", "raw"]
+    assert main([*args, "--inputs", json.dumps(inputs)]) == 0
+    assert f"explained {len(loans)} rows on dask" in capsys.readouterr().out
+    written = pd.read_parquet(out).drop(columns="month")
+    rows = pd.read_parquet(tmp_path / "loans").drop(columns="month")  # the reference the CLI fits on: DATA itself
+    explainer = skig.Explainer(net, inputs=inputs, n_steps=8, target=1, output="raw", random_state=0)
+    exp = explainer.fit(rows[COLUMNS]).explain(loans.set_index("account_id")[COLUMNS])
+    assert_same_numbers(written, exp, prefix="attribution_")

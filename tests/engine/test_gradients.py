@@ -115,6 +115,21 @@ def test_auto_batch_size_follows_the_memory_budget(monkeypatch, X):
     assert max(module.batch_sizes) <= small < 64_000
 
 
+def test_auto_passes_on_a_cpu_hold_a_floor_of_points(monkeypatch):
+    """Heavy points (an FT-Transformer's ~120 KB) get passes of 512 points, not the ~100 that fit 12 MiB: a pass's
+    fixed dispatch would dominate; light points keep their cache-sized passes."""
+    from skig.engine._gradients import _MIN_CPU_PASS_POINTS, points_per_pass
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("skig.engine._gradients._CPU_CHUNK_BYTES", 2**20)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _MIN_CPU_PASS_POINTS == 512
+    assert points_per_pass("auto", 120_000, cpu) == 512
+    assert points_per_pass("auto", 100, cpu) == 2**20 // 100
+    assert points_per_pass("auto", 120_000, torch.device("meta")) == 64  # not a CPU: the budget as it is
+    assert points_per_pass(100, 120_000, cpu) == 100
+
+
 def test_progress_bar_is_shown_only_when_asked(capsys, X, mlp):
     model = mlp(5, 1)
     skig.Explainer(model, n_steps=8, batch_size=16, progress=True).fit(X).explain(X)
