@@ -1,10 +1,11 @@
-"""Products with frozen weights whose backward rounds every row alike, wherever the row sits in its pass.
+"""Products with frozen weights that round every row alike, wherever the row sits in its pass.
 
 A row's numbers must not depend on the rows explained with it (Spark and Dask promise the numbers of one machine).
-Padding passes to whole row blocks (:data:`._gradients.ROW_BLOCK`) settles the forward products, but autograd's
-backward of ``x @ weight.T`` is ``grad @ weight``, and with MKL on some CPUs (seen on AMD EPYC, float32, a first
-layer reading few features) that product rounds a row differently by its position in the pass. The same product
-as ``F.linear(grad, weight.T)`` runs the kernel the forward pass uses, which does not.
+Padding passes to whole row blocks (:data:`._gradients.ROW_BLOCK`) is not enough on every CPU: with MKL on some (seen
+on AMD EPYC, float32) a product rounds a row differently by the rows beside it when its inner dimension is not a
+multiple of 8 and its result is narrow (a layer of 5 to 11 units, a first layer reading few features), and autograd's
+backward of ``x @ weight.T`` is ``grad @ weight``, another kernel. Here both directions go through :func:`linear`,
+which pads the inner dimension with zeros to a multiple of 8 on a CPU, the backward as ``linear(grad, weight.T)``.
 """
 
 from __future__ import annotations
@@ -16,28 +17,55 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-# weight -> (its version, where its data was, its transposed copy): a frozen weight is transposed once, not in every
-# backward pass (a 256 x 256 copy per pass was about 7% of a pass's time). Keyed by identity, so a copy of a module
-# (deepcopy, pickling) never inherits another tensor's entry; the version and data address tell an in-place change.
-_TRANSPOSED: WeakIdKeyDictionary = WeakIdKeyDictionary()
-_TRANSPOSED_LOCK = threading.Lock()
+# weight -> {form: (its version, where its data was, the derived tensor)}: a frozen weight is transposed (or padded)
+# once, not in every pass (a 256 x 256 copy per pass was about 7% of a pass's time). Keyed by identity, so a copy of a
+# module (deepcopy, pickling) never inherits another tensor's entry; the version and data address tell an in-place
+# change.
+_DERIVED: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_DERIVED_LOCK = threading.Lock()
+
+# The inner dimension of a CPU product is padded with zeros to a multiple of this. With MKL on some CPUs (seen on AMD
+# EPYC, float32) a product whose inner dimension is not a multiple of 8 and whose result is narrow (2 to 11 columns)
+# rounds a row differently by the rows beside it, forward and backward; padded, every shape tried was invariant.
+INNER_MULTIPLE = 8
+
+
+def _derived(weight: torch.Tensor, form: str, make) -> torch.Tensor:
+    key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape), weight.stride())
+    with _DERIVED_LOCK:
+        found = _DERIVED.get(weight, {}).get(form)
+    if found is not None and found[0] == key:
+        return found[1]
+    made = make(weight.detach())
+    with _DERIVED_LOCK:
+        _DERIVED.setdefault(weight, {})[form] = (key, made)
+    return made
 
 
 def transposed(weight: torch.Tensor) -> torch.Tensor:
     """``weight.t().contiguous()`` of a frozen 2-D ``weight``, made once per version of the weight.
 
-    ``F.linear(grad, transposed(weight))`` is ``grad @ weight`` through the kernel of the forward pass (see the
+    ``linear(grad, transposed(weight))`` is ``grad @ weight`` through the kernel of the forward pass (see the
     module's docstring).
     """
-    key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape), weight.stride())
-    with _TRANSPOSED_LOCK:
-        found = _TRANSPOSED.get(weight)
-    if found is not None and found[0] == key:
-        return found[1]
-    made = weight.detach().t().contiguous()
-    with _TRANSPOSED_LOCK:
-        _TRANSPOSED[weight] = (key, made)
-    return made
+    return _derived(weight, "transposed", lambda w: w.t().contiguous())
+
+
+def _inner_padding(x: torch.Tensor, weight: torch.Tensor) -> int:
+    return (-weight.shape[1]) % INNER_MULTIPLE if x.device.type == "cpu" and weight.dim() == 2 else 0
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` with a frozen ``weight`` whose rounding of a row does not depend on its neighbours.
+
+    On a CPU the inner dimension is padded with zeros to a multiple of :data:`INNER_MULTIPLE` (the padded weight is
+    made once per version); zeros add nothing, only the kernel's blocking changes.
+    """
+    pad = _inner_padding(x, weight)
+    if pad:
+        x = F.pad(x, (0, pad))
+        weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+    return F.linear(x, weight, bias)
 
 
 class _FrozenLinear(torch.autograd.Function):
@@ -46,12 +74,12 @@ class _FrozenLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        return F.linear(x, weight, bias)
+        return linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        return F.linear(grad, transposed(weight)), None, None
+        return linear(grad, transposed(weight)), None, None
 
 
 def _frozen(tensor) -> bool:
@@ -93,12 +121,14 @@ class _MatmulFrozen(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(matrix)
+        if _inner_padding(x, matrix.t()):
+            return linear(x, _contiguous(matrix.t()))
         return x @ matrix
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (matrix,) = ctx.saved_tensors
-        return F.linear(grad, _contiguous(matrix)), None
+        return linear(grad, _contiguous(matrix)), None
 
 
 def _contiguous(matrix: torch.Tensor) -> torch.Tensor:

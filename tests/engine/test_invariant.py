@@ -68,3 +68,38 @@ def test_odd_step_counts_give_each_row_the_numbers_it_gets_alone(n_steps):
     for row in (0, 1, 5, 40):
         alone = explainer.explain(X[row : row + 1]).values.to_numpy()
         np.testing.assert_array_equal(alone[0], whole[row])
+
+
+class _NarrowLayers(torch.nn.Module):
+    """Hidden layers of 5 to 11 units after inner dimensions that are not multiples of 8: with MKL on some CPUs
+    (AMD EPYC, float32) such products rounded a row by its neighbours, forward and backward."""
+
+    def __init__(self, hidden: int, sequential: bool):
+        super().__init__()
+        self.sequential = sequential
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(8, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, 6),
+            torch.nn.ReLU(),
+            torch.nn.Linear(6, 2),
+        )
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.8)
+
+    def forward(self, x):
+        if self.sequential:
+            return self.net(x)
+        return self.net(torch.cat([x[:, :4], torch.relu(x[:, 4:])], 1))  # not a chain: the general exact engine
+
+
+@pytest.mark.parametrize("hidden", [5, 9, 10])
+@pytest.mark.parametrize("sequential, rule", [(True, "exact"), (False, "exact"), (True, "gausslegendre")])
+def test_narrow_layers_give_each_row_the_numbers_it_gets_alone(hidden, sequential, rule):
+    X = np.random.RandomState(0).normal(size=(40, 8)).astype(np.float32)
+    explainer = skig.Explainer(_NarrowLayers(hidden, sequential).eval(), rule=rule, n_steps=24, target=1).fit(X)
+    whole = explainer.explain(X).values.to_numpy()
+    alone = np.vstack([explainer.explain(X[[i]]).values.to_numpy() for i in range(len(X))])
+    np.testing.assert_array_equal(alone, whole)

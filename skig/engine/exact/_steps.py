@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .._invariant import linear
+
 
 def hinge_backward(grad: torch.Tensor, side: torch.Tensor, slope: float | torch.Tensor) -> torch.Tensor:
     """Gradient of a hinge's input from its output's: ``grad`` where ``side > 0``, ``slope * grad`` elsewhere.
@@ -33,16 +35,15 @@ class Affine:
     bias: torch.Tensor | None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
-        # F.linear with the transposed weight rather than ``grad @ weight``: with MKL on some CPUs (seen on AMD EPYC)
-        # the latter rounds a row differently by its position in the pass when the result is narrow (a first layer
-        # reading few features), which would make a row's attributions depend on the paths beside it.
+        # The transposed weight through the forward's kernel rather than ``grad @ weight``, both row-invariant (see
+        # engine/_invariant.py): a row's attributions must not depend on the paths beside it.
         cache = self.__dict__.setdefault("_transposed", {})
         if grad.dtype not in cache:
             cache[grad.dtype] = self.weight.t().to(grad.dtype).contiguous()
-        return F.linear(grad, cache[grad.dtype])
+        return linear(grad, cache[grad.dtype])
 
 
 @dataclass(frozen=True)
