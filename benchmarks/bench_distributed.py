@@ -138,7 +138,7 @@ def spark_warm_up(path: Path) -> None:
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     spark.sparkContext.setLogLevel("FATAL")
     ids = spark.read.parquet(str(path)).select("account_id")
-    ids.mapInPandas(iter, "account_id long").write.format("noop").mode("overwrite").save()
+    ids.mapInPandas(lambda batches: batches, "account_id long").write.format("noop").mode("overwrite").save()
     spark.stop()
 
 
