@@ -10,29 +10,45 @@ import sys
 
 # The probe runs on the workers, where skig may be missing: it is compiled from this text into a module of its own
 # name, which cloudpickle ships by value (a function of an importable module, such as skig's, goes by reference).
+# It runs as a mapInPandas job, on the Python workers the explanation's mapInPandas job then reuses (Spark keeps SQL
+# and RDD jobs' workers in separate pools): the explainer it loads, and the imports that loading costs (torch,
+# scikit-learn, skig: seconds per worker process), serve the explanation.
 _PROBE = """
-def probe(payload):
-    def run(_):
+def probe(payload, key):
+    def run(batches):
         import sys
+
+        import pandas as pd
+
+        for _ in batches:
+            pass
         try:
             from pyspark import cloudpickle
 
-            cloudpickle.loads(payload.value)
-            yield None, sys.executable, sys.version.split()[0]
-        except Exception as error:
-            yield f"{type(error).__name__}: {error}", sys.executable, sys.version.split()[0]
+            explainer = cloudpickle.loads(payload.value)
+            from skig._distributed._partition import loaded_explainer
+
+            loaded_explainer(key, lambda: explainer)
+            error = None
+        except Exception as caught:
+            error = f"{type(caught).__name__}: {caught}"
+        yield pd.DataFrame({"error": [error], "executable": [sys.executable], "version": [sys.version.split()[0]]})
     return run
 """
+_PROBE_SCHEMA = "error string, executable string, version string"
 
 
-def _probe(payload):
+def _probe(payload, key: str):
     namespace = {"__name__": "_skig_worker_probe"}
     exec(compile(_PROBE, "<skig worker probe>", "exec"), namespace)
-    return namespace["probe"](payload)
+    return namespace["probe"](payload, key)
 
 
-def check_workers(session, payload) -> None:
+def check_workers(session, payload, key: str) -> None:
     """Unpickle the broadcast explainer on the workers (one task per default slot); raise if any cannot.
+
+    Each worker that loads it keeps it under ``key`` for the explanation's tasks
+    (:func:`~skig._distributed._partition.loaded_explainer`).
 
     Parameters
     ----------
@@ -40,6 +56,8 @@ def check_workers(session, payload) -> None:
         The session that will run the job.
     payload : pyspark.Broadcast
         The pickled explainer, as the job's tasks read it.
+    key : str
+        The pickled explainer's fingerprint.
 
     Raises
     ------
@@ -47,9 +65,9 @@ def check_workers(session, payload) -> None:
         Naming the error a worker met (e.g. ``No module named 'skig'``), the worker's and the driver's Python, and
         how to give the workers skig and the model's modules.
     """
-    context = session.sparkContext
-    slots = max(1, context.defaultParallelism)
-    results = context.parallelize(range(slots), slots).mapPartitions(_probe(payload)).collect()
+    slots = max(1, session.sparkContext.defaultParallelism)
+    probe = session.range(0, slots, 1, slots).mapInPandas(_probe(payload, key), _PROBE_SCHEMA)
+    results = [tuple(row) for row in probe.collect()]
     failures = [result for result in results if result[0] is not None]
     if not failures:
         return

@@ -18,7 +18,7 @@ except ImportError as error:  # pragma: no cover - the message is the point
     ) from error
 
 from ._distributed._backend import Backend, explain_on, summarize_on
-from ._distributed._partition import PartitionTask
+from ._distributed._partition import PartitionTask, fingerprint, loaded_explainer
 from ._distributed._schema import OutputLayout
 from ._distributed._summary import KEYS, VALUE, Summary, combine_partials, pick_totals
 from ._spark_workers import check_workers
@@ -40,14 +40,6 @@ def output_schema(layout: OutputLayout, input_schema: T.StructType) -> T.StructT
     kinds = {"float64": T.DoubleType(), "int64": T.LongType(), "object": T.StringType()}
     fields += [T.StructField(name, kinds[str(dtype)], True) for name, dtype in layout.computed_dtypes().items()]
     return T.StructType(fields)
-
-
-def _worker_explainer(payload):
-    """The broadcast explainer, unpickled once per Python worker: the worker keeps its broadcasts across tasks."""
-    explainer = getattr(payload, "_skig_explainer", None)
-    if explainer is None:
-        explainer = payload._skig_explainer = cloudpickle.loads(payload.value)
-    return explainer
 
 
 def explain(
@@ -222,11 +214,14 @@ class SparkBackend(Backend):
         session = data.sparkSession
         # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
         session.conf.set(MAX_RECORDS_PER_BATCH, str(task.batch_rows))
-        payload = session.sparkContext.broadcast(cloudpickle.dumps(explainer))
-        check_workers(session, payload)  # a clear error now, rather than "No module named 'skig'" at the first action
+        pickled = cloudpickle.dumps(explainer)
+        payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
+        # A clear error now, rather than "No module named 'skig'" at the first action; the workers keep what it loads.
+        check_workers(session, payload, key)
 
         def explain_batches(batches):
-            worker_explainer = _worker_explainer(payload)
+            # Unpickled once per Python worker (by the check above, or by its first task), whatever the tasks.
+            worker_explainer = loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
             for batch in batches:
                 batch.columns = layout.needed
                 # Slicing again keeps the batch size whatever maxRecordsPerBatch is when the job runs.

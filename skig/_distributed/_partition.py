@@ -6,7 +6,10 @@ What every engine runs on its workers; the engine only hands partitions in and t
 from __future__ import annotations
 
 import copy
+import hashlib
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,11 +58,15 @@ def _numpy_missing(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     if not masked:
         return rows
-    rows = rows.copy()
-    for name in masked:
-        column = rows[name]
-        rows[name] = column.astype(object).where(column.notna(), np.nan)
-    return rows
+    # One pass per column, into a new frame of the same columns (no copy of the others); object dtype stated, since
+    # pandas would infer its string dtype from the array.
+    columns = {
+        name: pd.Series(rows[name].to_numpy(dtype=object, na_value=np.nan), index=rows.index, dtype=object)
+        if name in masked
+        else rows[name]
+        for name in rows.columns
+    }
+    return pd.DataFrame(columns, index=rows.index, copy=False)
 
 
 def _explain_rows(explainer, rows: pd.DataFrame, layout: OutputLayout) -> dict[str, np.ndarray]:
@@ -133,6 +140,38 @@ class PartitionTask:
         # One explainer serves every thread of a worker: explain runs on a private copy of the model.
         with task_threads(self.threads):
             return explain_frame(explainer, partition, self.layout, self.batch_rows)
+
+
+# Explainers this worker process has unpickled, by the fingerprint of their pickled bytes (most recent last).
+_LOADED: OrderedDict[str, object] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+#: Explainers a worker keeps: a job's explainer stays loaded across its tasks and the next jobs of the same one.
+KEEP_LOADED = 4
+
+
+def fingerprint(pickled: bytes) -> str:
+    """A digest of a pickled explainer: equal bytes, equal fingerprint, in every process."""
+    return hashlib.blake2b(pickled, digest_size=16).hexdigest()
+
+
+def loaded_explainer(key: str, load: Callable[[], object]):
+    """The explainer of fingerprint ``key`` in this worker process: ``load()`` the first time, then the same object.
+
+    A worker unpickles an explainer once (the model, the preprocessing) and every later task of the job, and of a
+    later job with the same explainer, reuses it; tasks may share it since each explanation runs on a private copy
+    of the model. The last :data:`KEEP_LOADED` explainers are kept.
+    """
+    with _LOADED_LOCK:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+    explainer = load()
+    with _LOADED_LOCK:
+        explainer = _LOADED.setdefault(key, explainer)
+        _LOADED.move_to_end(key)
+        while len(_LOADED) > KEEP_LOADED:
+            _LOADED.popitem(last=False)
+    return explainer
 
 
 def shipped(explainer):

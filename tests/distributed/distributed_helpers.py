@@ -150,3 +150,21 @@ class ThreadsExplainer(skig.Explainer):
 def recorded_threads(folder) -> list[int]:
     """The thread counts a :class:`ThreadsExplainer` recorded."""
     return [int(path.read_text()) for path in Path(folder).iterdir()]
+
+
+class LoadRecordingExplainer(skig.Explainer):
+    """An explainer that leaves a file in ``record_dir_`` each time a process unpickles it (``load-<pid>-...``) and
+    each time it explains a batch (``explain-<pid>-...``)."""
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        Path(self.record_dir_, f"load-{os.getpid()}-{time.monotonic_ns()}").write_text("")
+
+    def explain(self, X, *, target=None):
+        Path(self.record_dir_, f"explain-{os.getpid()}-{time.monotonic_ns()}").write_text("")
+        return super().explain(X, target=target)
+
+
+def recorded_events(folder) -> list[tuple[str, int]]:
+    """``(kind, pid)`` of each file a :class:`LoadRecordingExplainer` left."""
+    return [(path.name.split("-")[0], int(path.name.split("-")[1])) for path in Path(folder).iterdir()]

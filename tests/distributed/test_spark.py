@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 from checks import assert_same_numbers
-from distributed_helpers import EXACT_METHODS, FEATURES, METHODS, FailOnceExplainer
+from distributed_helpers import (
+    EXACT_METHODS,
+    FEATURES,
+    METHODS,
+    FailOnceExplainer,
+    LoadRecordingExplainer,
+    recorded_events,
+)
 
 import skig
 
@@ -122,3 +131,16 @@ def test_a_failed_task_is_retried_and_loses_nothing(
     result = skig_spark.explain(explainer, accounts, key="account_id").toPandas()
     assert (tmp_path / "failed").exists(), "the injected failure did not happen"
     assert_same_numbers(result, single_machine["ig"])
+
+
+def test_each_worker_unpickles_the_explainer_once(skig_spark, accounts, pipeline, portfolio, tmp_path):
+    """The worker check loads the explainer on the Python workers the explanation's tasks then run on, and every
+    later task of a worker reuses it: before, the check ran on workers of its own and each job loaded it again."""
+    explainer = LoadRecordingExplainer(pipeline, **METHODS["ig"]).fit(portfolio[FEATURES])
+    explainer.record_dir_ = str(tmp_path)
+    assert len(skig_spark.explain(explainer, accounts, key="account_id").toPandas()) == len(portfolio)  # 7 batches
+    events = recorded_events(tmp_path)
+    loads = [pid for kind, pid in events if kind == "load" and pid != os.getpid()]  # the driver's copy aside
+    explained = {pid for kind, pid in events if kind == "explain"}
+    assert len(loads) == len(set(loads)), "a worker unpickled the explainer more than once"
+    assert set(loads) == explained, "the explainer was unpickled in processes that did not explain"
