@@ -243,14 +243,17 @@ class SparkBackend(Backend):
         session = data.sparkSession
         if batch_rows is not None:
             session.conf.set(MAX_RECORDS_PER_BATCH, str(batch_rows))
-        payload = None
+        payload = key = None
         if explainer is not None:
-            payload = session.sparkContext.broadcast(cloudpickle.dumps(explainer))
-            check_workers(session, payload)
+            pickled = cloudpickle.dumps(explainer)
+            payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
+            check_workers(session, payload, key)
         columns = list(columns)
 
         def partial_batches(batches):
-            worker_explainer = None if payload is None else _worker_explainer(payload)
+            worker_explainer = None
+            if payload is not None:
+                worker_explainer = loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
             parts = []
             for batch in batches:
                 batch.columns = columns
