@@ -44,7 +44,7 @@ def test_explain_writes_attributions_that_match_the_api(files):
     path, model, _ = files
     X = pd.read_csv(path / "data.csv")
     assert main(["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]) == 0
-    written = pd.read_csv(path / "out.csv", index_col=0)
+    written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")  # exact before pandas 2.2
     expected = skig.Explainer(model, n_steps=64, random_state=0).fit(X).explain(X)
     np.testing.assert_allclose(written[["attribution_income", "attribution_debt", "attribution_age"]], expected.values)
     np.testing.assert_allclose(written["prediction"], expected.predictions)
@@ -276,7 +276,7 @@ def test_baseline_file_is_read(files):
     X.median().to_frame().T.to_csv(path / "baseline.csv", index=False)
     args = ["explain", str(path / "model.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]
     assert main([*args, "--baseline", str(path / "baseline.csv")]) == 0
-    written = pd.read_csv(path / "out.csv", index_col=0)
+    written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")  # exact before pandas 2.2
     # closed form: a linear logit's IG from the median row is coef * (x - median)
     oracle = (X - X.median()) * model.coef_[0]
     np.testing.assert_allclose(written[[f"attribution_{c}" for c in X.columns]], oracle, atol=1e-8)
@@ -413,7 +413,7 @@ def test_explain_with_inputs_matches_the_api(two_input_files, as_file):
     inputs = str(path / "inputs.json") if as_file else json.dumps(TWO_INPUTS)
     args = ["explain", str(path / "net.joblib"), str(path / "loans.csv"), "-o", str(path / "out.csv")]
     assert main([*args, "--inputs", inputs, "--baseline", "median", "--steps", "auto"]) == 0
-    written = pd.read_csv(path / "out.csv", index_col=0)
+    written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")  # exact before pandas 2.2
     X = pd.read_csv(path / "loans.csv")
     net = joblib.load(path / "net.joblib")
     expected = skig.Explainer(net, inputs=TWO_INPUTS, baseline="median", n_steps="auto", random_state=0).fit(X)
