@@ -42,6 +42,18 @@ def output_schema(layout: OutputLayout, input_schema: T.StructType) -> T.StructT
     return T.StructType(fields)
 
 
+def _broadcast(session, explainer):
+    """Broadcast ``explainer`` and check that the workers load it; the function a task calls for the worker's copy.
+
+    A clear error now, rather than "No module named 'skig'" at the first action. Each Python worker unpickles the
+    explainer once (in the check, or in its first task) and keeps it by the fingerprint of its bytes.
+    """
+    pickled = cloudpickle.dumps(explainer)
+    payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
+    check_workers(session, payload, key)
+    return lambda: loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
+
+
 def explain(
     explainer,
     sdf: DataFrame,
@@ -214,14 +226,10 @@ class SparkBackend(Backend):
         session = data.sparkSession
         # Read when the job runs, not now: the setting stays on the session (and bounds other Arrow jobs too).
         session.conf.set(MAX_RECORDS_PER_BATCH, str(task.batch_rows))
-        pickled = cloudpickle.dumps(explainer)
-        payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
-        # A clear error now, rather than "No module named 'skig'" at the first action; the workers keep what it loads.
-        check_workers(session, payload, key)
+        worker = _broadcast(session, explainer)
 
         def explain_batches(batches):
-            # Unpickled once per Python worker (by the check above, or by its first task), whatever the tasks.
-            worker_explainer = loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
+            worker_explainer = worker()
             for batch in batches:
                 batch.columns = layout.needed
                 # Slicing again keeps the batch size whatever maxRecordsPerBatch is when the job runs.
@@ -243,17 +251,11 @@ class SparkBackend(Backend):
         session = data.sparkSession
         if batch_rows is not None:
             session.conf.set(MAX_RECORDS_PER_BATCH, str(batch_rows))
-        payload = key = None
-        if explainer is not None:
-            pickled = cloudpickle.dumps(explainer)
-            payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
-            check_workers(session, payload, key)
+        worker = None if explainer is None else _broadcast(session, explainer)
         columns = list(columns)
 
         def partial_batches(batches):
-            worker_explainer = None
-            if payload is not None:
-                worker_explainer = loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
+            worker_explainer = None if worker is None else worker()
             parts = []
             for batch in batches:
                 batch.columns = columns
