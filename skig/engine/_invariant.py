@@ -30,7 +30,7 @@ _DERIVED_LOCK = threading.Lock()
 INNER_MULTIPLE = 8
 
 
-def _derived(weight: torch.Tensor, form: str, make) -> torch.Tensor:
+def _derived(weight: torch.Tensor, form, make) -> torch.Tensor:
     key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape), weight.stride())
     with _DERIVED_LOCK:
         found = _DERIVED.get(weight, {}).get(form)
@@ -42,13 +42,15 @@ def _derived(weight: torch.Tensor, form: str, make) -> torch.Tensor:
     return made
 
 
-def transposed(weight: torch.Tensor) -> torch.Tensor:
-    """``weight.t().contiguous()`` of a frozen 2-D ``weight``, made once per version of the weight.
+def transposed(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``weight.t().contiguous()`` of a frozen 2-D ``weight`` (in ``dtype``, default its own), made once per version
+    of the weight.
 
     ``linear(grad, transposed(weight))`` is ``grad @ weight`` through the kernel of the forward pass (see the
     module's docstring).
     """
-    return _derived(weight, "transposed", lambda w: w.t().contiguous())
+    dtype = weight.dtype if dtype is None else dtype
+    return _derived(weight, ("transposed", dtype), lambda w: w.t().to(dtype).contiguous())
 
 
 def _inner_padding(x: torch.Tensor, weight: torch.Tensor) -> int:
@@ -134,9 +136,12 @@ class _MatmulFrozen(torch.autograd.Function):
 def _contiguous(matrix: torch.Tensor) -> torch.Tensor:
     """``matrix.contiguous()``; for ``weight.T`` of a contiguous weight (``x @ weight.T``), the weight's cached
     :func:`transposed`."""
-    if matrix.is_contiguous():
-        return matrix
     base = matrix._base
+    if matrix.is_contiguous():
+        # A whole-tensor view of a weight (``(weight.T).T``) is the weight: its derived forms are kept on the weight.
+        if base is not None and base.shape == matrix.shape and base.stride() == matrix.stride():
+            return base if base.data_ptr() == matrix.data_ptr() else matrix
+        return matrix
     if (
         base is not None
         and base.dim() == 2

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .._invariant import linear
+from .._invariant import linear, transposed
 
 
 def hinge_backward(grad: torch.Tensor, side: torch.Tensor, slope: float | torch.Tensor) -> torch.Tensor:
@@ -40,10 +40,7 @@ class Affine:
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
         # The transposed weight through the forward's kernel rather than ``grad @ weight``, both row-invariant (see
         # engine/_invariant.py): a row's attributions must not depend on the paths beside it.
-        cache = self.__dict__.setdefault("_transposed", {})
-        if grad.dtype not in cache:
-            cache[grad.dtype] = self.weight.t().to(grad.dtype).contiguous()
-        return linear(grad, cache[grad.dtype])
+        return linear(grad, transposed(self.weight, grad.dtype))
 
 
 @dataclass(frozen=True)
