@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .engine import METHODS, AttributionMethod, module_device, piecewise_linear_violations
+from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
-from .engine.exact import read_module
+from .engine.exact import NotPiecewiseLinear, read_module
 from .models import PredictionOnly
 
 #: The parameters the plan resolves; changing one after ``fit`` takes effect at the next ``explain``.
@@ -190,9 +190,10 @@ def resolve_integrator(
         if rule == "exact":
             raise ValueError("rule='exact' needs float64, which MPS devices lack; use rule='auto' or device='cpu'.")
         return _quadrature_integrator("gausslegendre", params)
-    violations = piecewise_linear_violations(module, rows)
-    if not violations:
-        return ExactIntegration(read_module(module, baselines, rows))
+    try:
+        return ExactIntegration(read_module(module, baselines, rows))  # one traced pass: violations and engine
+    except NotPiecewiseLinear as error:
+        violations = error.violations
     if rule == "exact":
         raise ValueError(
             f"rule='exact' needs a piecewise-linear network (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between "

@@ -184,3 +184,18 @@ def test_interactions_integrate_expected_ig_exactly_where_auto_would_not(X):
     np.testing.assert_array_equal(with_interactions.values.to_numpy(), exact.values.to_numpy())
     np.testing.assert_array_equal(with_interactions.n_steps, exact.n_steps)
     assert auto.explain(X[:5]).n_steps.tolist() == [8] * 5  # without interactions: its pairs, by Gauss-Legendre
+
+
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [(relu_net, "exact"), (Skip, "exact"), (lambda: nn.Sequential(nn.Linear(4, 3), nn.Tanh()), "gausslegendre")],
+)
+def test_fit_traces_the_module_once_to_choose_the_integrator(X, make, rule, monkeypatch):
+    # fit's own checks (gradients, lookups) run the module untraced; choosing the integrator is one traced pass, which
+    # both finds the violations and reads the engine.
+    reads = []
+    traced = _trace.ForwardTracer.__init__
+    monkeypatch.setattr(_trace.ForwardTracer, "__init__", lambda *a, **k: reads.append(k) or traced(*a, **k))
+    explainer = skig.Explainer(make()).fit(X)
+    assert len(reads) == 1
+    assert explainer.rule_ == rule
