@@ -4,8 +4,10 @@ changeable after fit, the exact engine an explicit choice."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 import skig
@@ -199,3 +201,15 @@ def test_fit_traces_the_module_once_to_choose_the_integrator(X, make, rule, monk
     explainer = skig.Explainer(make()).fit(X)
     assert len(reads) == 1
     assert explainer.rule_ == rule
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("batch_size", 0), ("tol", -1.0), ("n_steps", 2.5), ("max_steps", "many"), ("n_threads", 0)]
+)
+def test_a_setting_changed_after_fit_is_held_to_fits_constraints(X, name, value):
+    explainer = skig.Explainer(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 1))).fit(X)
+    before, fitted = explainer.explain(X[:5]).values, explainer.get_params()[name]
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of Explainer must be"):
+        explainer.set_params(**{name: value}).explain(X[:5])
+    explainer.set_params(**{name: fitted})
+    pd.testing.assert_frame_equal(explainer.explain(X[:5]).values, before)
