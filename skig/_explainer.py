@@ -564,10 +564,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             exact integration): the message names what changed; call ``fit`` again.
         """
         check_is_fitted(self)
-        with torch_threads(_checked_threads(self.n_threads)):
-            return self._explain(X, target, interactions)
+        params = self.get_params(deep=False)
+        if self.plan_.changed(params):
+            self._validate_params()  # set after fit: held to the constraints fit held them to
+        plan = self.plan_.updated(params)
+        with torch_threads(plan.n_threads):
+            return self._explain(X, target, interactions, plan)
 
-    def _explain(self, X, target, interactions) -> Explanation:
+    def _explain(self, X, target, interactions, plan) -> Explanation:
         # Before the rows are converted: under a tight limit even their float64 copy may not fit.
         n_rows = getattr(X, "shape", (None,))[0] if hasattr(X, "shape") else None
         if isinstance(n_rows, Integral):
@@ -583,7 +587,6 @@ class Explainer(TransformerMixin, BaseEstimator):
         self._check_codes(space, encoded, rows)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         target = self.target if target is None else target
-        plan = self.plan_.updated(self.get_params(deep=False))
         if interactions:  # --- interactions (skig/_interactions.py)
             check_interactions(self)
 
@@ -637,7 +640,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
-                check_completeness(method, problem, attributions, steps, index, self._refit_method)
+                check_completeness(
+                    method, problem, attributions, steps, index, lambda n_steps: self._refit_method(plan, n_steps)
+                )
             hessians = None if lines is None else interaction_values(self, problem, lines, method)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
@@ -737,10 +742,9 @@ class Explainer(TransformerMixin, BaseEstimator):
                 f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
             )
 
-    def _refit_method(self, n_steps: int):
-        """The attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
+    def _refit_method(self, plan, n_steps: int):
+        """``plan``'s attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
         re-integrating a few rows."""
-        plan = self.plan_.updated(self.get_params(deep=False))
         plan = dataclasses.replace(plan, integrator=FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS)))
         return plan.attribution_method(
             check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
@@ -872,16 +876,6 @@ def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:
             "the model's output is NaN or infinite at the baseline; choose another baseline (e.g. baseline='median' "
             "or rows of the training data)."
         )
-
-
-def _checked_threads(n_threads) -> int | None:
-    """``n_threads`` as set now (it may have changed since ``fit`` validated it)."""
-    if n_threads is None or (isinstance(n_threads, Integral) and not isinstance(n_threads, bool) and n_threads >= 1):
-        return n_threads
-    raise ValueError(
-        f"n_threads must be None (torch's thread count) or an int >= 1, got {n_threads!r}; "
-        "set it with set_params(n_threads=...)."
-    )
 
 
 def _flag_unfinished_paths(attributions: torch.Tensor, index: pd.Index) -> torch.Tensor:

@@ -13,14 +13,24 @@ from dataclasses import dataclass
 
 import torch
 
-from .engine import METHODS, AttributionMethod, module_device, piecewise_linear_violations
+from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
-from .engine.exact import read_module
+from .engine.exact import NotPiecewiseLinear, read_module
 from .models import PredictionOnly
 
 #: The parameters the plan resolves; changing one after ``fit`` takes effect at the next ``explain``.
-PLANNED = ("n_steps", "tol", "max_steps", "n_samples", "noise_level", "fraction", "max_dist", "batch_size")
+PLANNED = (
+    "n_steps",
+    "tol",
+    "max_steps",
+    "n_samples",
+    "noise_level",
+    "fraction",
+    "max_dist",
+    "batch_size",
+    "n_threads",
+)
 #: The parameters whose meaning ``fit`` checked against the model: changing one needs ``fit`` again.
 CHECKED_AT_FIT = ("method", "rule", "gradient_rule")
 
@@ -103,6 +113,15 @@ class Plan:
         ``random_state`` (the explainer's)."""
         return self.method.stability_changes({**self.params, "random_state": random_state}, self.integrator)
 
+    @property
+    def n_threads(self) -> int | None:
+        """Threads the passes run on (``None``: torch's thread count at ``explain``)."""
+        return self.params["n_threads"]
+
+    def changed(self, params: Mapping) -> list[str]:
+        """The parameters this plan resolved whose value in ``params`` differs from ``fit``'s."""
+        return [name for name in (*CHECKED_AT_FIT, *PLANNED) if not _same(params[name], self.params[name])]
+
     def updated(self, params: Mapping) -> Plan:
         """This plan for the explainer's current parameters: itself when none it resolved changed since ``fit``;
         re-resolved without the model when only step counts, samples, tolerances or ``batch_size`` did.
@@ -112,7 +131,7 @@ class Plan:
         ValueError
             If ``method``, ``rule`` or ``gradient_rule`` changed since ``fit``, which checked them against the model.
         """
-        changed = [name for name in (*CHECKED_AT_FIT, *PLANNED) if not _same(params[name], self.params[name])]
+        changed = self.changed(params)
         if not changed:
             return self
         refit = [name for name in changed if name in CHECKED_AT_FIT]
@@ -190,9 +209,10 @@ def resolve_integrator(
         if rule == "exact":
             raise ValueError("rule='exact' needs float64, which MPS devices lack; use rule='auto' or device='cpu'.")
         return _quadrature_integrator("gausslegendre", params)
-    violations = piecewise_linear_violations(module, rows)
-    if not violations:
-        return ExactIntegration(read_module(module, baselines, rows))
+    try:
+        return ExactIntegration(read_module(module, baselines, rows))  # one traced pass: violations and engine
+    except NotPiecewiseLinear as error:
+        violations = error.violations
     if rule == "exact":
         raise ValueError(
             f"rule='exact' needs a piecewise-linear network (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between "

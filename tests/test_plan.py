@@ -4,8 +4,10 @@ changeable after fit, the exact engine an explicit choice."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 import skig
@@ -184,3 +186,30 @@ def test_interactions_integrate_expected_ig_exactly_where_auto_would_not(X):
     np.testing.assert_array_equal(with_interactions.values.to_numpy(), exact.values.to_numpy())
     np.testing.assert_array_equal(with_interactions.n_steps, exact.n_steps)
     assert auto.explain(X[:5]).n_steps.tolist() == [8] * 5  # without interactions: its pairs, by Gauss-Legendre
+
+
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [(relu_net, "exact"), (Skip, "exact"), (lambda: nn.Sequential(nn.Linear(4, 3), nn.Tanh()), "gausslegendre")],
+)
+def test_fit_traces_the_module_once_to_choose_the_integrator(X, make, rule, monkeypatch):
+    # fit's own checks (gradients, lookups) run the module untraced; choosing the integrator is one traced pass, which
+    # both finds the violations and reads the engine.
+    reads = []
+    traced = _trace.ForwardTracer.__init__
+    monkeypatch.setattr(_trace.ForwardTracer, "__init__", lambda *a, **k: reads.append(k) or traced(*a, **k))
+    explainer = skig.Explainer(make()).fit(X)
+    assert len(reads) == 1
+    assert explainer.rule_ == rule
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("batch_size", 0), ("tol", -1.0), ("n_steps", 2.5), ("max_steps", "many"), ("n_threads", 0)]
+)
+def test_a_setting_changed_after_fit_is_held_to_fits_constraints(X, name, value):
+    explainer = skig.Explainer(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 1))).fit(X)
+    before, fitted = explainer.explain(X[:5]).values, explainer.get_params()[name]
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of Explainer must be"):
+        explainer.set_params(**{name: value}).explain(X[:5])
+    explainer.set_params(**{name: fitted})
+    pd.testing.assert_frame_equal(explainer.explain(X[:5]).values, before)

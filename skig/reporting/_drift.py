@@ -50,6 +50,12 @@ def _bootstrap_means(values: np.ndarray, random_state: np.random.RandomState) ->
     return np.vstack(means)
 
 
+def _psi_of_shares(reference: np.ndarray, current: np.ndarray) -> float:
+    """``sum((c - r) * ln(c / r))`` over bins of the two periods' shares, each floored at :data:`_PSI_FLOOR`."""
+    r, c = np.maximum(reference, _PSI_FLOOR), np.maximum(current, _PSI_FLOOR)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = N_BINS) -> float:
     """Population stability index of ``current`` against ``reference``, on the reference's quantile bins.
 
@@ -59,8 +65,7 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = N_BINS) -> float
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
     r = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1) / len(reference)
     c = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1) / len(current)
-    r, c = np.maximum(r, _PSI_FLOOR), np.maximum(c, _PSI_FLOOR)
-    return float(np.sum((c - r) * np.log(c / r)))
+    return _psi_of_shares(r, c)
 
 
 def grid_psi(reference: np.ndarray, current: np.ndarray, bins: int = N_BINS) -> float:
@@ -76,8 +81,7 @@ def grid_psi(reference: np.ndarray, current: np.ndarray, bins: int = N_BINS) -> 
     group = np.minimum((middle * bins).astype(np.int64), bins - 1)
     r = np.bincount(group, weights=reference, minlength=bins) / reference.sum()
     c = np.bincount(group, weights=current, minlength=bins) / current.sum()
-    r, c = np.maximum(r, _PSI_FLOOR), np.maximum(c, _PSI_FLOOR)
-    return float(np.sum((c - r) * np.log(c / r)))
+    return _psi_of_shares(r, c)
 
 
 def _reason_share(exp, features, n_reasons: int, direction: str, min_contribution: float) -> pd.Series:

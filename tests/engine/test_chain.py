@@ -247,3 +247,21 @@ def test_chunks_on_several_threads_give_the_numbers_of_one(monkeypatch):
         torch.set_num_threads(threads)
     assert calls == [3]  # only the run on 3 threads used them
     assert torch.equal(alone[0], shared[0]) and torch.equal(alone[1], shared[1])
+
+
+def test_chunk_threads_each_run_one_torch_thread_and_put_the_count_back(monkeypatch):
+    # A chunk on a thread of its own with torch's full count would stall on a shared machine (engine/_threads.py).
+    torch.manual_seed(12)
+    module = frozen_copy(nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 2)))
+    ends = random_rows(3000, 6)
+    seen = []
+    chunk = _integrals.chain_chunk
+    monkeypatch.setattr(_integrals, "chain_chunk", lambda *a: seen.append(torch.get_num_threads()) or chunk(*a))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        exact_path_integrals(module, pick, torch.zeros_like(ends), ends, torch.arange(3000) % 2, max_points=200)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
+    assert len(seen) > 3 and seen[0] == 3 and set(seen[1:]) == {1}  # the first chunk measures, then the threads

@@ -8,7 +8,7 @@ general engine (:mod:`._general`) for any other piecewise-linear module, through
 
 from ._head_lines import Head
 from ._integrals import exact_path_integrals
-from ._reading import EXACT_ENGINES, ModuleReading, read_module
+from ._reading import EXACT_ENGINES, ModuleReading, NotPiecewiseLinear, read_module
 from ._segments import PathSegments, path_segments, read_chain
 from ._steps import Chain
 from ._trace import piecewise_linear_violations
@@ -18,6 +18,7 @@ __all__ = [
     "Chain",
     "Head",
     "ModuleReading",
+    "NotPiecewiseLinear",
     "PathSegments",
     "exact_path_integrals",
     "path_segments",

@@ -7,11 +7,13 @@ cut (:mod:`._bounds`), and on a CPU with several torch threads the chain engine'
 from __future__ import annotations
 
 import math
+from contextlib import closing
 
 import torch
 
 from .._gradients import progress_bar
-from .._interrupt import check_interrupt, interrupted
+from .._interrupt import check_interrupt
+from .._threads import run_passes
 from ._bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, split_pieces
 from ._chain import chain_chunk
 from ._general import general_chunk
@@ -212,32 +214,25 @@ _OVERFLOWED = object()
 
 
 def _run_in_threads(run, done, n_paths, size, workers, pieces, attributions, segments, bar) -> list[slice]:
-    """``run`` on the chunks of ``size`` whole paths from ``done`` on, ``workers`` at a time, into the results; the
-    chunks that overflowed their bounds are returned, to be cut and integrated afterwards.
+    """``run`` on the chunks of ``size`` whole paths from ``done`` on, on ``workers`` threads with one torch thread
+    each (:func:`~skig.engine._threads.run_passes`), added into the results in chunk order; the chunks that
+    overflowed their bounds are returned, to be cut and integrated afterwards.
 
-    Ctrl-C (see :mod:`skig.engine._interrupt`) stops the workers before their next chunk; queued chunks are cancelled.
+    Ctrl-C (see :mod:`skig.engine._interrupt`) stops the workers before their next chunk; queued chunks are dropped.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     # At least a few chunks per thread, so that the threads finish together.
     size = max(1, min(size, -(-(n_paths - done) // (4 * workers))))
     chunks = [slice(lo, min(lo + size, n_paths)) for lo in range(done, n_paths, size)]
 
     def work(rows: slice):
-        if interrupted():
-            return None
         try:
             return run(pieces.path[rows], pieces.lo[rows], pieces.hi[rows])
         except Overflow:
             return _OVERFLOWED
 
     overflowed = []
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(work, rows) for rows in chunks]
-        for rows, future in zip(chunks, futures, strict=True):
-            result = future.result()
-            check_interrupt()
+    with closing(run_passes(work, chunks, workers)) as results:
+        for rows, result in zip(chunks, results, strict=True):
             if result is _OVERFLOWED:
                 overflowed.append(rows)
                 continue
@@ -246,7 +241,4 @@ def _run_in_threads(run, done, n_paths, size, workers, pieces, attributions, seg
             attributions.index_add_(0, path, values)
             segments.index_add_(0, path, crossed.to(segments.dtype))
             bar.update(rows.stop - rows.start)
-    finally:
-        # On an interrupt or an error: queued chunks are dropped, running ones end with their chunk.
-        pool.shutdown(wait=True, cancel_futures=True)
     return overflowed

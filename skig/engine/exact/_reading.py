@@ -16,6 +16,21 @@ from ._trace import trace_module, violation_message
 EXACT_ENGINES = ("auto", "chain", "general")
 
 
+#: Path ends :func:`read_module` reads (more than ``fit`` probes).
+READ_ENDS = 64
+
+
+class NotPiecewiseLinear(ValueError):
+    """A module that is not piecewise-linear in its input: exact integration does not apply.
+
+    ``violations`` names its calls that are not (see :func:`~._trace.piecewise_linear_violations`).
+    """
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__(violation_message(violations))
+        self.violations = violations
+
+
 @dataclass(frozen=True)
 class ModuleReading:
     """What exact integration reads of a module before any path: checked once, reused while the weights are the same.
@@ -73,23 +88,28 @@ def read_module(
     module : torch.nn.Module
         A private copy in eval mode.
     starts, ends : Tensor of shape (m, d)
-        A few path starts and ends (the first two of each, and their midpoints, are read).
+        A few path starts and ends (the first :data:`READ_ENDS` ends, the first two starts and the midpoints of the
+        first two paths are read).
     engine : {"auto", "chain", "general"}, default="auto"
         ``"auto"``: the chain engine where the module reads as a chain (checked against the module), the general
         engine otherwise; ``"chain"`` refuses a module that is no chain; ``"general"`` never reads a chain.
 
     Raises
     ------
+    NotPiecewiseLinear
+        If the module makes a call that is not affine or piecewise-linear in its input (a ValueError whose
+        ``violations`` name the calls).
     ValueError
-        If the module makes a call that is not affine or piecewise-linear in its input, or ``engine="chain"`` and
-        it is no chain of affine layers and hinges.
+        If ``engine="chain"`` and the module is no chain of affine layers and hinges.
     """
     if engine not in EXACT_ENGINES:
         raise ValueError(f"engine must be one of {list(EXACT_ENGINES)}, got {engine!r}.")
-    probe = probe_rows(starts, ends)
+    # Up to READ_ENDS ends are checked for violations (all of fit's probe rows: a module may branch on its input),
+    # and the chain against them.
+    probe = torch.cat((probe_rows(starts, ends), ends[2:READ_ENDS]))
     output, tracer = trace_module(module, probe, chain=engine != "general" and probe.ndim == 2)
     if tracer.violations:
-        raise ValueError(violation_message(tracer.violations))
+        raise NotPiecewiseLinear(tracer.violations)
     chain = None if tracer.chain is None else _checked(tracer.chain.chain(output), output, probe)
     if chain is None:
         if engine == "chain":
