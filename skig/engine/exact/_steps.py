@@ -110,6 +110,8 @@ class Smooth:
             return F.gelu(x, approximate="tanh" if self.parameters[0] else "none")
         if self.name == "elu":
             return F.elu(x, self.parameters[0])
+        if self.name == "silu":
+            return F.silu(x)
         return getattr(torch, self.name)(x)
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
