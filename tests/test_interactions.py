@@ -517,8 +517,7 @@ def test_smooth_activations_read_as_steps_with_autograd_derivatives(name):
     """Each smooth activation is read as a chain step whose first and second derivatives are autograd's (either side
     of the softplus threshold and of ELU's kink: at a kink itself, a point of measure zero on a path, autograd's
     choice is its own); without ``smooth=True`` the same net is no chain."""
-    from skig.engine.exact import read_chain
-    from skig.engine.exact._steps import Smooth
+    from skig.engine.exact import Smooth, read_chain
 
     net = torch.nn.Sequential(torch.nn.Linear(3, 5), _SMOOTH[name](), torch.nn.Linear(5, 1)).double()
     rows = torch.tensor(np.random.RandomState(0).normal(size=(4, 3)))

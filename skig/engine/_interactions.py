@@ -42,8 +42,7 @@ import torch
 from ._gradients import progress_bar
 from ._log_rules import log_rule
 from ._quadrature import quadrature
-from .exact import Chain, Head, path_segments, read_chain
-from .exact._steps import Hinge, Smooth
+from .exact import Chain, Head, Hinge, Smooth, path_segments, read_chain
 
 _TRACE = object()  # "read the module as a chain here"
 
