@@ -9,14 +9,18 @@ Per ReLU net (30 -> 64 -> 64 -> 1, 30 -> 256 -> 256 -> 2, float32, as users trai
   path_explain does) at n x n nodes: seconds and its largest error against the exact matrices. On a ReLU net its
   Hessian is zero almost everywhere, so its off-diagonal error does not shrink with n;
 - the same shapes with tanh (smooth, float64): error against time for both ways, skig's log-weighted Gauss rules
-  (n nodes per rule, the Hessian-vector products of the raw columns as one batched backward pass per node) and the
-  nested way at n x n nodes, n from 2 to 16, each error against a dense float64 reference (nested Gauss-Legendre at
-  40 x 40, checked against skig at 128 nodes); then each way's time at equal error, interpolated in log-log along
-  its Pareto front, and their ratio;
+  (n nodes per rule; on these chains the Hessian blocks by forward tangents through the layers) and the nested way
+  at n x n nodes, n from 2 to 16. The error is the largest absolute difference, over all rows and all feature pairs,
+  between a way's matrices and a dense float64 reference (nested Gauss-Legendre at 24 x 24, checked against skig at
+  128 nodes); the largest |entry| of the reference is printed beside it, and the error relative to it. Times are
+  CPU seconds per row: skig's the whole ``explain(rows, interactions=True)`` call (attributions, completeness,
+  DataFrames included), the nested way's its matrices alone. Then each way's time at equal error, interpolated in
+  log-log along its Pareto front, and their ratio;
 - memory: the matrices kept per row (features^2 float64), and how far the resident memory rises (sampled
-  every millisecond) while explaining 2,000 rows without and with interactions (a fresh process each).
+  every millisecond) while explaining 2,000 rows without and with interactions (a fresh process each), on the ReLU
+  nets and on the tanh nets (at 8 nodes per rule).
 
-Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 50] [--memory-rows 2000] [--repeats 3]
+Run: ``python benchmarks/bench_interactions.py [--rows 300] [--smooth-rows 200] [--memory-rows 2000] [--repeats 3]
 [--only relu|memory|smooth]``.
 Times are CPU seconds of this process (one torch thread), steadier than wall-clock on a shared machine.
 """
@@ -35,11 +39,12 @@ import skig
 NESTED = (8, 16, 32)
 REPEATS = 5
 SMOOTH_NODES = (2, 3, 4, 5, 6, 8, 10, 12, 16)
-REFERENCE_NODES = 40
+REFERENCE_NODES = 24
 DENSE_NODES = 128  # skig's check of the reference: its most nodes per rule
 # Errors compared at equal error (by log-log interpolation); below ERROR_FLOOR both ways are at float64 rounding.
 EQUAL_ERRORS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 ERROR_FLOOR = 1e-13
+MEMORY_NODES = 8  # nodes per rule of the smooth nets' memory runs
 
 
 def mlp(widths, activation, seed=0, dtype=torch.float32):
@@ -171,10 +176,12 @@ def tanh_rows(widths, n_rows, repeats):
     reference = nested(model, torch.tensor(rows), baseline, REFERENCE_NODES, target)
     dense = skig.Explainer(model, output="raw", target=target, n_steps=DENSE_NODES).fit(X[n_rows:])
     agreement = np.abs(matrices(dense.explain(rows, interactions=True)) - reference).max()
+    scale = np.abs(reference).max()
     name = "-".join(map(str, widths))
     print(
         f"{name} tanh  rows={n_rows}  reference: nested GL {REFERENCE_NODES}x{REFERENCE_NODES} "
-        f"(skig at {DENSE_NODES} nodes agrees to {agreement:.1e}; entries up to {np.abs(reference).max():.2e})"
+        f"(skig at {DENSE_NODES} nodes agrees to {agreement:.1e}; entries up to {scale:.2e}); error = max |difference| "
+        "over rows and pairs"
     )
     skig_curve, nested_curve = [], []
     nested(model, torch.tensor(rows[:1]), baseline, 2, target)  # warm-up: vmap's first call
@@ -189,7 +196,8 @@ def tanh_rows(widths, n_rows, repeats):
         nested_curve.append((n_seconds / n_rows, n_error))
         print(
             f"    n={n:2d}  skig (IG + interactions, {n} nodes per rule) {seconds / n_rows * 1e3:7.2f} ms/row "
-            f"error {error:.1e}   nested {n}x{n} {n_seconds / n_rows * 1e3:7.2f} ms/row error {n_error:.1e}"
+            f"error {error:.1e} ({error / scale:.1e} rel.)   nested {n}x{n} {n_seconds / n_rows * 1e3:7.2f} ms/row "
+            f"error {n_error:.1e} ({n_error / scale:.1e} rel.)"
         )
     # Equal error: each way's time at the same error, along its Pareto front (errors above float64 rounding).
     fronts = [pareto([(t, e) for t, e in curve if e > ERROR_FLOOR]) for curve in (skig_curve, nested_curve)]
@@ -198,8 +206,8 @@ def tanh_rows(widths, n_rows, repeats):
         if None in times:
             continue
         print(
-            f"    at equal error {error:.0e}: skig {times[0] * 1e3:.2f} ms/row, nested {times[1] * 1e3:.2f} ms/row: "
-            f"{times[1] / times[0]:.1f}x"
+            f"    at equal error {error:.0e} ({error / scale:.0e} rel.): skig {times[0] * 1e3:.2f} ms/row, "
+            f"nested {times[1] * 1e3:.2f} ms/row: {times[1] / times[0]:.1f}x"
         )
 
 
@@ -208,14 +216,17 @@ def _rss_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _peak_rss(widths, n_rows, interactions, queue) -> None:
+def _peak_rss(widths, n_rows, interactions, queue, smooth=False) -> None:
     """How far the resident memory rises above its level before ``explain``, sampled every millisecond."""
     import threading
 
     torch.set_num_threads(1)
-    model = mlp(widths, torch.nn.ReLU)
-    X = np.random.RandomState(0).normal(size=(n_rows + 500, widths[0])).astype(np.float32)
-    explainer = skig.Explainer(model, output="raw", target=widths[-1] - 1).fit(X[n_rows:])
+    dtype = torch.float64 if smooth else torch.float32
+    model = mlp(widths, torch.nn.Tanh if smooth else torch.nn.ReLU, dtype=dtype)
+    X = np.random.RandomState(0).normal(size=(n_rows + 500, widths[0]))
+    X = X if smooth else X.astype(np.float32)
+    steps = {"n_steps": MEMORY_NODES} if smooth else {}
+    explainer = skig.Explainer(model, output="raw", target=widths[-1] - 1, **steps).fit(X[n_rows:])
     explainer.explain(X[:4], interactions=interactions)
     before, peak, done = _rss_mib(), [0.0], threading.Event()
 
@@ -232,7 +243,7 @@ def _peak_rss(widths, n_rows, interactions, queue) -> None:
     queue.put(max(peak[0], _rss_mib()) - before)
 
 
-def memory(widths, n_rows) -> None:
+def memory(widths, n_rows, smooth=False) -> None:
     """Growth of the peak resident memory while explaining, in a fresh process each, without and with interactions."""
     import multiprocessing
 
@@ -240,20 +251,23 @@ def memory(widths, n_rows) -> None:
     grown = {}
     for interactions in (False, True):
         queue = context.Queue()
-        child = context.Process(target=_peak_rss, args=(widths, n_rows, interactions, queue))
+        child = context.Process(target=_peak_rss, args=(widths, n_rows, interactions, queue, smooth))
         child.start()
         grown[interactions] = queue.get()
         child.join()
+    kind = f"tanh ({MEMORY_NODES} nodes per rule)" if smooth else "relu"
+    kept = widths[0] ** 2 * 8
     print(
-        f"{'-'.join(map(str, widths))} relu  {n_rows} rows: resident memory rises {grown[False]:.0f} MiB (IG), "
-        f"{grown[True]:.0f} MiB (IG + interactions; the matrices alone {n_rows * widths[0] ** 2 * 8 / 2**20:.0f} MiB)"
+        f"{'-'.join(map(str, widths))} {kind}  {n_rows} rows: resident memory rises {grown[False]:.0f} MiB (IG), "
+        f"{grown[True]:.0f} MiB (IG + interactions; the matrices alone {n_rows * kept / 2**20:.0f} MiB, "
+        f"{kept:,} bytes per row); {(grown[True] - grown[False]) * 2**20 / n_rows:,.0f} bytes per row above IG's"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300)
-    parser.add_argument("--smooth-rows", type=int, default=50)
+    parser.add_argument("--smooth-rows", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--memory-rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="runs per smooth-net timing (the best is kept)")
@@ -269,6 +283,8 @@ def main() -> None:
     if args.only in (None, "memory"):
         for widths in nets:
             memory(widths, args.memory_rows)
+        for widths in nets:
+            memory(widths, args.memory_rows, smooth=True)
     if args.only in (None, "smooth"):
         for widths in nets:
             tanh_rows(widths, args.smooth_rows, args.repeats)

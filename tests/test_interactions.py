@@ -499,3 +499,100 @@ def test_grouped_outer_products_match_a_loop():
         for row, a, b in zip(rows.numpy(), left.numpy(), right.numpy(), strict=True):
             expected[row] += np.outer(a, b)
         np.testing.assert_allclose(_grouped_outer(rows, left, right, n_out).numpy(), expected, atol=1e-12)
+
+
+_SMOOTH = {
+    "tanh": torch.nn.Tanh,
+    "sigmoid": torch.nn.Sigmoid,
+    "softplus": lambda: torch.nn.Softplus(beta=2.0, threshold=1.5),
+    "gelu": torch.nn.GELU,
+    "gelu-tanh": lambda: torch.nn.GELU(approximate="tanh"),
+    "silu": torch.nn.SiLU,
+    "elu": lambda: torch.nn.ELU(alpha=0.7),
+}
+
+
+@pytest.mark.parametrize("name", list(_SMOOTH))
+def test_smooth_activations_read_as_steps_with_autograd_derivatives(name):
+    """Each smooth activation is read as a chain step whose first and second derivatives are autograd's (either side
+    of the softplus threshold and of ELU's kink: at a kink itself, a point of measure zero on a path, autograd's
+    choice is its own); without ``smooth=True`` the same net is no chain."""
+    from skig.engine.exact import Smooth, read_chain
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), _SMOOTH[name](), torch.nn.Linear(5, 1)).double()
+    rows = torch.tensor(np.random.RandomState(0).normal(size=(4, 3)))
+    assert read_chain(net, rows, rows) is None
+    chain = read_chain(net, rows, rows, smooth=True)
+    (step,) = [step for step in chain.steps if isinstance(step, Smooth)]
+    grid = torch.linspace(-4.01, 4, 160, dtype=torch.float64)
+    x = torch.cat([grid, torch.tensor([-1e-9, 1e-9, 0.7499999, 0.7500001], dtype=torch.float64)])
+    activation = net[1]
+    first = torch.func.vmap(torch.func.grad(lambda v: activation(v)))(x)
+    second = torch.func.vmap(torch.func.grad(torch.func.grad(lambda v: activation(v))))(x)
+    found_first, found_second = step.derivatives(x)
+    np.testing.assert_allclose(step.forward(x).numpy(), activation(x).numpy(), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(found_first.numpy(), first.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(found_second.numpy(), second.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_smooth_chain_matches_nested_quadrature_oracle_without_hessian_products(monkeypatch):
+    """A chain of Linear, BatchNorm (eval), SiLU, softplus, GELU and a final sigmoid inside the module: the forward
+    tangents alone (no Hessian-vector product is taken) match the nested oracle."""
+    import skig.engine._interactions as engine
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a smooth chain must not take Hessian-vector products")
+
+    monkeypatch.setattr(engine, "_hessian_products", refused)
+    torch.manual_seed(3)
+    norm = torch.nn.BatchNorm1d(9)
+    norm.running_mean.normal_()
+    norm.running_var.uniform_(0.5, 2.0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 9), norm, torch.nn.SiLU(), torch.nn.Linear(9, 7), torch.nn.Softplus(beta=1.5),
+        torch.nn.Linear(7, 6), torch.nn.GELU(), torch.nn.Linear(6, 1), torch.nn.Sigmoid(),
+    ).double().eval()  # fmt: skip
+    X = np.random.RandomState(1).normal(size=(50, 4))
+    explainer = skig.Explainer(model, n_steps=48).fit(X)
+    exp = explainer.explain(X[:3], interactions=True)
+    baseline = torch.tensor(explainer.encoded_baseline_.to_numpy()[0])
+
+    def f(point):
+        return model(point.unsqueeze(0)).squeeze()
+
+    for position in range(3):
+        oracle = _nested_oracle(f, torch.tensor(X[position]), baseline)
+        np.testing.assert_allclose(exp.interactions.loc[position].to_numpy(), oracle, atol=1e-8)
+    _check_properties(exp, 1e-10)
+
+
+def _without_chain(monkeypatch):
+    import skig.engine._interactions as engine
+
+    monkeypatch.setattr(engine, "read_chain", lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("case", ["softmax", "one-hot-sigmoid", "float32"])
+def test_smooth_chain_agrees_with_hessian_vector_products(case, monkeypatch):
+    """Forward tangents against the Hessian-vector products of the explained function: a softmax probability head
+    (its own Hessian), a one-hot Pipeline with a sigmoid head (raw blocks of several encoded columns), float32."""
+    rng = np.random.RandomState(4)
+    X = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    if case == "float32":
+        model = _net([3, 16, 8, 2], torch.nn.Tanh, seed=5, dtype=torch.float32)
+        explainer = skig.Explainer(model, output="raw", target=1, n_steps=12).fit(X.to_numpy())
+        rows, tol = X.to_numpy()[:5], 1e-6
+    else:
+        y = (X["a"] * X["b"] > 0).astype(int) + (case == "softmax") * (X["c"] > 0.5)
+        if case == "one-hot-sigmoid":
+            X["home"] = rng.choice(["own", "rent", "other"], len(X))
+            pre = ColumnTransformer([("num", StandardScaler(), ["a", "b", "c"]), ("cat", OneHotEncoder(), ["home"])])
+            model = make_pipeline(pre, MLPClassifier((8,), activation="logistic", random_state=0, max_iter=300))
+        else:
+            model = MLPClassifier((10, 6), activation="tanh", random_state=0, max_iter=300)
+        explainer = skig.Explainer(model.fit(X, y), output="probability", n_steps=12).fit(X)
+        rows, tol = X.iloc[:5], 1e-12
+    tangents = explainer.explain(rows, interactions=True).interactions.to_numpy()
+    _without_chain(monkeypatch)
+    products = explainer.explain(rows, interactions=True).interactions.to_numpy()
+    np.testing.assert_allclose(tangents, products, rtol=0, atol=tol * np.abs(products).max())

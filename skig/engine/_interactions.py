@@ -8,8 +8,17 @@ so that each row of G sums to the feature's IG attribution, all of G to ``f(x) -
 columns, ``G_raw[I, J]`` sums ``G_ij`` over the encoded columns ``i`` of ``I`` and ``j`` of ``J``.
 
 Smooth networks: Gauss rules for the weights ``-ln t`` and ``-t ln t`` (:mod:`._log_rules`); the second term needs
-one Hessian-vector product per raw column ``J`` with the direction ``D`` restricted to ``J``'s encoded block (double
-backward through the model, the points repeated once per raw column), so its cost is raw columns x nodes per path.
+``v_I^T H v_J`` for the directions ``v_J``, ``D`` restricted to raw column ``J``'s encoded block. On a chain of affine
+layers and elementwise activations (:func:`~.exact.read_chain` with ``smooth=True``: tanh, sigmoid, softplus, GELU,
+SiLU, ELU, and hinges) with pre-activations ``z_l`` and output ``z``,
+
+    v_I^T H v_J = sum_l sum_k g_lk s_l''(z_lk) (T_l)_kI (T_l)_kJ + (T_z^T H_h T_z)_IJ,     T_l = dz_l/dx V,
+
+where ``g_l`` is the gradient of the explained ``h(z)`` with respect to the activations' outputs (one backward sweep)
+and the tangents ``T_l`` go forward through the layers as batched products (forward mode, one column per raw column),
+so the block is one product ``T^T diag(c) T`` per layer (:func:`_chain_second_terms`). Any other module takes one
+Hessian-vector product per raw column (double backward through the model, batched over the raw columns). Either way
+the cost is raw columns x nodes per path.
 
 Piecewise-linear networks, exactly: on each segment ``[a_k, b_k]`` of the path (the exact engine's cuts) the module's
 Jacobian ``A_k`` is constant; the gradient of the explained ``h(z)`` is ``A_k^T grad h(z(t))`` and jumps across each
@@ -33,7 +42,7 @@ import torch
 from ._gradients import progress_bar
 from ._log_rules import log_rule
 from ._quadrature import quadrature
-from .exact import Head, path_segments, read_chain
+from .exact import Chain, Head, Hinge, Smooth, path_segments, read_chain
 
 _TRACE = object()  # "read the module as a chain here"
 
@@ -49,7 +58,8 @@ _OUTER_GROUP = 128
 
 def smooth_interactions(
     scalar_fn, starts: torch.Tensor, ends: torch.Tensor, targets: torch.Tensor, to_raw: torch.Tensor, n_nodes: int,
-    max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int,
+    max_points: int, owner: torch.Tensor, weight: torch.Tensor, n_out: int, chain: Chain | None = None,
+    head: Head | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """Integrated Hessians of straight paths by Gauss rules for the log weights, summed with weights into their
     owners: (n_out, R, R) float64.
@@ -71,6 +81,10 @@ def smooth_interactions(
         The output matrix each path adds to (a row), and its weight there (a baseline's weight).
     n_out : int
         Number of output matrices.
+    chain, head : Chain and callable, optional
+        ``scalar_fn`` as ``head(chain(points), targets)`` (the chain read with ``smooth=True``): the second term by
+        forward tangents through the chain (:func:`_chain_second_terms`); without them, by Hessian-vector products
+        of ``scalar_fn``.
     """
     n_paths, n_encoded = starts.shape
     n_raw = to_raw.shape[1]
@@ -94,8 +108,14 @@ def smooth_interactions(
         if grad is not None:
             first = (grad.double().view(m, n_nodes, n_encoded) * weights1.view(1, -1, 1)).sum(1)
             out.index_add_(0, into, torch.diag_embed((first * step.double()) @ to_raw) * scale.view(-1, 1, 1))
-        # Second term: one Hessian-vector product per raw column J, direction D restricted to J, at the -t ln t nodes.
+        # Second term: v_I^T H v_J for the directions v_J, D restricted to raw column J, at the -t ln t nodes.
         points = (start.unsqueeze(1) + nodes2.to(dtype).view(1, -1, 1) * step.unsqueeze(1)).reshape(-1, n_encoded)
+        if chain is not None:
+            second = _chain_second_terms(
+                chain, head, points, target.repeat_interleave(n_nodes), step.unsqueeze(1) * mask, weights2
+            )
+            out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
+            continue
         directions = (step.view(m, 1, 1, n_encoded) * mask.view(1, 1, n_raw, n_encoded)).expand(
             m, n_nodes, n_raw, n_encoded
         )
@@ -108,6 +128,79 @@ def smooth_interactions(
         second = (hvp * step.double().unsqueeze(1)) @ to_raw  # (m, J, I)
         out.index_add_(0, into, 0.5 * (second + second.transpose(1, 2)) * scale.view(-1, 1, 1))
     return out
+
+
+def _chain_second_terms(
+    chain: Chain, head: Head, points: torch.Tensor, targets: torch.Tensor, directions: torch.Tensor,
+    weights: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
+    """``sum_n weights[n] V^T H(points[p, n]) V`` per path ``p`` for ``f = head(chain(x))``: (m, J, J) float64.
+
+    ``points`` (m * n, d) are the ``n`` nodes of each of ``m`` paths, ``directions`` (m, J, d) the columns of each
+    path's ``V``. A forward pass keeps each activation's first and second derivatives; a backward sweep from the
+    head's gradient gives the gradient ``g_l`` at each activation's output; then tangents ``T = dz_l/dx V`` go forward
+    (``J`` per point, one batched product per layer; before the first activation they are the same at every node of
+    a path), and each activation adds ``T^T diag(sum_n w_n g_l s_l''(z_l)) T`` at its input. A head not linear in the
+    chain's output adds ``T_z^T H_h T_z``.
+    """
+    m, n_directions, _ = directions.shape
+    n_nodes = points.shape[0] // max(1, m)
+    dtype = points.dtype
+    with torch.no_grad():
+        firsts, seconds, x = [], [], points
+        for step in chain.steps:
+            if isinstance(step, (Smooth, Hinge)):
+                if isinstance(step, Smooth):
+                    first, second = step.derivatives(x)
+                else:
+                    first, second = step.backward(torch.ones_like(x), x), None
+                firsts.append(first)
+                seconds.append(second)
+            x = step.forward(x)
+        flat = _shaped(head, chain.output_shape)
+        grad_out, hessian_out = (
+            (_head_grad(flat, x, targets), None)
+            if getattr(head, "linear", False)
+            else _head_grad_hessian(flat, x, targets)
+        )
+        # Backward: the signal at each activation's output, weighted by the quadrature and its second derivative.
+        curvatures = [None] * len(firsts)
+        grad, level = grad_out.to(dtype), len(firsts)
+        node_weights = weights.to(dtype).repeat(m).unsqueeze(1)  # (m * n, 1)
+        for step in reversed(chain.steps):
+            if isinstance(step, (Smooth, Hinge)):
+                level -= 1
+                if seconds[level] is not None:
+                    curvatures[level] = (grad * seconds[level] * node_weights).view(m, n_nodes, -1)
+                grad = grad * firsts[level]
+            else:
+                grad = step.backward(grad)
+        # Forward tangents, contracted at each activation with its curvature: (m, J, width) until the first
+        # activation, then (m, J, n, width), laid out so that every product runs on contiguous blocks without copies.
+        block = torch.zeros(m, n_directions, n_directions, dtype=torch.float64, device=points.device)
+        tangent, per_node, level = directions, False, 0
+        for step in chain.steps:
+            if not isinstance(step, (Smooth, Hinge)):
+                tangent = step.linear_part(tangent)
+                continue
+            curvature = curvatures[level]
+            if curvature is not None:
+                if per_node:
+                    flat = tangent.reshape(m, n_directions, -1)
+                    scaled = (tangent * curvature.unsqueeze(1)).reshape(m, n_directions, -1)
+                else:
+                    flat, scaled = tangent, tangent * curvature.sum(1).unsqueeze(1)
+                block += torch.bmm(scaled, flat.transpose(1, 2)).double()
+            if not per_node:
+                tangent, per_node = tangent.unsqueeze(2), True
+            tangent = tangent * firsts[level].view(m, 1, n_nodes, -1)
+            level += 1
+        if hessian_out is not None:
+            if not per_node:
+                tangent = tangent.unsqueeze(2).expand(m, n_directions, n_nodes, tangent.shape[-1])
+            outer = hessian_out.to(dtype).view(m, n_nodes, *hessian_out.shape[1:]) * weights.to(dtype).view(1, -1, 1, 1)
+            block += torch.einsum("mjnk,mnkl,minl->mji", tangent, outer, tangent).double()
+    return block
 
 
 def _hessian_products(
@@ -515,9 +608,13 @@ def interaction_matrices(
             )
             per_line = 1.25 * max(1.0, float(crossed.double().mean()))
         else:
+            if chain is _TRACE:  # a chain of affine layers and smooth activations takes forward tangents
+                readable = problem.module is not None and problem.head is not None
+                chain = read_chain(problem.module, starts, ends, smooth=True) if readable else None
             values = smooth_interactions(
-                problem.scalar_fn, starts, ends, targets, to_raw, n_nodes, problem.max_points, owner, weight, m
-            )
+                problem.scalar_fn, starts, ends, targets, to_raw, n_nodes, problem.max_points, owner, weight, m,
+                chain, problem.head if chain is not None else None,
+            )  # fmt: skip
         out[rows] = values.cpu()
         bar.update(m)
         lo = rows.stop

@@ -10,16 +10,19 @@ from ._head_lines import Head
 from ._integrals import exact_path_integrals
 from ._reading import EXACT_ENGINES, ModuleReading, NotPiecewiseLinear, read_module
 from ._segments import PathSegments, path_segments, read_chain
-from ._steps import Chain
+from ._steps import SMOOTH_ACTIVATIONS, Chain, Hinge, Smooth
 from ._trace import piecewise_linear_violations
 
 __all__ = [
     "EXACT_ENGINES",
+    "SMOOTH_ACTIVATIONS",
     "Chain",
     "Head",
+    "Hinge",
     "ModuleReading",
     "NotPiecewiseLinear",
     "PathSegments",
+    "Smooth",
     "exact_path_integrals",
     "path_segments",
     "piecewise_linear_violations",

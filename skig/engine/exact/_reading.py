@@ -156,15 +156,16 @@ def prepare(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, r
     return _Prepared(chain, max(1, reading.units), 2.0 + reading.units)
 
 
-def compile_chain(module: torch.nn.Module, probe: torch.Tensor) -> Chain | None:
-    """``module`` as a chain of affine steps and hinges, or None if its forward pass is anything else.
+def compile_chain(module: torch.nn.Module, probe: torch.Tensor, smooth: bool = False) -> Chain | None:
+    """``module`` as a chain of affine steps and hinges (with ``smooth=True`` also elementwise smooth activations,
+    :class:`~._steps.Smooth`), or None if its forward pass is anything else.
 
     The chain is read from one forward pass on ``probe`` (rows of the module's input) and checked against the
     module on those rows: a chain that does not reproduce the module to float rounding is not used.
     """
     if probe.ndim != 2:
         return None
-    output, tracer = trace_module(module, probe, chain=True)
+    output, tracer = trace_module(module, probe, chain=True, smooth=smooth)
     return _checked(tracer.chain.chain(output), output, probe)
 
 

@@ -37,10 +37,17 @@ class PathSegments(NamedTuple):
     gradients: Callable[[torch.Tensor, slice], torch.Tensor] | None
 
 
-def read_chain(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Chain | None:
+def read_chain(
+    module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor, *, smooth: bool = False
+) -> Chain | None:
     """``module`` as a chain of affine layers and hinges, read on a few path ends as the exact engine reads it
-    (checked against the module), or None if it is none."""
-    return compile_chain(module, probe_rows(starts, ends))
+    (checked against the module), or None if it is none.
+
+    With ``smooth=True`` the chain may also hold elementwise smooth activations (:class:`~._steps.Smooth`: tanh,
+    sigmoid, softplus, GELU, SiLU, ELU), for Integrated Hessians of smooth nets; the exact engines never take such
+    a chain.
+    """
+    return compile_chain(module, probe_rows(starts, ends), smooth)
 
 
 def path_segments(

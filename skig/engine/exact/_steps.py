@@ -1,4 +1,5 @@
-"""The steps a chain is read as (affine layers, per-feature scales, hinges) and the one hinge backward.
+"""The steps a chain is read as (affine layers, per-feature scales, hinges, and for Integrated Hessians on smooth nets
+elementwise smooth activations) and the one hinge backward.
 
 :func:`hinge_backward` is the gradient rule of every hinge in both exact engines: the chain engine's steps and the
 general engine's recorded units (:class:`~._trace.PiecewiseUnits`).
@@ -6,6 +7,7 @@ general engine's recorded units (:class:`~._trace.PiecewiseUnits`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +44,10 @@ class Affine:
         # engine/_invariant.py): a row's attributions must not depend on the paths beside it.
         return linear(grad, transposed(self.weight, grad.dtype))
 
+    def linear_part(self, tangent: torch.Tensor) -> torch.Tensor:
+        """The step's linear part (no bias): how a direction of its input maps to one of its output."""
+        return linear(tangent, self.weight)
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -55,6 +61,10 @@ class Scale:
 
     def backward(self, grad: torch.Tensor) -> torch.Tensor:
         return grad * self.scale.to(grad.dtype)
+
+    def linear_part(self, tangent: torch.Tensor) -> torch.Tensor:
+        """The step's linear part (no shift): how a direction of its input maps to one of its output."""
+        return tangent * self.scale.to(tangent.dtype)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,70 @@ class Hinge:
         return hinge_backward(grad, side, self.slope)
 
 
-Step = Affine | Scale | Hinge
+#: Elementwise smooth activations a chain may hold for Integrated Hessians (:func:`~._segments.read_chain` with
+#: ``smooth=True``), by the name of the torch call.
+SMOOTH_ACTIVATIONS = ("tanh", "sigmoid", "softplus", "gelu", "silu", "elu")
+_GELU_TANH = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+@dataclass(frozen=True)
+class Smooth:
+    """An elementwise activation twice differentiable almost everywhere: ``name`` one of
+    :data:`SMOOTH_ACTIVATIONS`, ``parameters`` its numbers (softplus: beta and threshold; ELU: alpha; GELU: 1.0 for
+    the tanh approximation, else 0.0), each as torch's own call computes it."""
+
+    name: str
+    parameters: tuple[float, ...] = ()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.name == "softplus":
+            return F.softplus(x, *self.parameters)
+        if self.name == "gelu":
+            return F.gelu(x, approximate="tanh" if self.parameters[0] else "none")
+        if self.name == "elu":
+            return F.elu(x, self.parameters[0])
+        if self.name == "silu":
+            return F.silu(x)
+        return getattr(torch, self.name)(x)
+
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Gradient of the input ``x`` from the output's."""
+        return grad * self.derivatives(x)[0]
+
+    def derivatives(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """First and second derivatives at the inputs ``x``, elementwise (those autograd takes, at kinks too)."""
+        if self.name == "tanh":
+            y = torch.tanh(x)
+            first = 1 - y * y
+            return first, -2 * y * first
+        if self.name == "sigmoid":
+            y = torch.sigmoid(x)
+            first = y * (1 - y)
+            return first, first * (1 - 2 * y)
+        if self.name == "softplus":
+            beta, threshold = self.parameters
+            s = torch.sigmoid(beta * x)
+            linear_part = beta * x > threshold
+            return torch.where(linear_part, 1.0, s), torch.where(linear_part, 0.0, beta * s * (1 - s))
+        if self.name == "silu":
+            s = torch.sigmoid(x)
+            return s * (1 + x * (1 - s)), s * (1 - s) * (2 + x * (1 - 2 * s))
+        if self.name == "elu":
+            (alpha,) = self.parameters
+            below = alpha * torch.exp(torch.clamp(x, max=0))
+            return torch.where(x > 0, 1.0, below), torch.where(x > 0, 0.0, below)
+        if self.parameters[0]:  # GELU, tanh approximation: x (1 + tanh u) / 2, u = k (x + c x^3)
+            u = _GELU_TANH * (x + _GELU_CUBIC * x**3)
+            du, ddu = _GELU_TANH * (1 + 3 * _GELU_CUBIC * x * x), _GELU_TANH * 6 * _GELU_CUBIC * x
+            t = torch.tanh(u)
+            sech2 = 1 - t * t
+            return 0.5 * (1 + t) + 0.5 * x * sech2 * du, sech2 * du + 0.5 * x * sech2 * (ddu - 2 * t * du * du)
+        density = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # GELU: x Phi(x)
+        return 0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * density, density * (2 - x * x)
+
+
+Step = Affine | Scale | Hinge | Smooth
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ._steps import Affine, Chain, Hinge, Scale, Step, hinge_backward
+from ._steps import SMOOTH_ACTIVATIONS, Affine, Chain, Hinge, Scale, Smooth, Step, hinge_backward
 
 # Calls that are affine in every input-dependent argument whatever the other arguments are.
 _AFFINE = frozenset(
@@ -194,7 +194,8 @@ _PIECEWISE = frozenset(
 
 class ForwardTracer(TorchFunctionMode):
     """Follow one forward pass: classify every call on input-dependent tensors, count (and with ``record=True``
-    record) the piecewise-linear units, and with ``chain=x`` read the pass as a chain of steps from ``x`` on.
+    record) the piecewise-linear units, and with ``chain=x`` read the pass as a chain of steps from ``x`` on (with
+    ``smooth=True`` also taking elementwise smooth activations as steps, for Integrated Hessians).
 
     A tensor depends on the input when it requires grad: the pass runs with gradients enabled, the input requiring
     grad and the parameters not. A call that touches an input-dependent tensor and is neither affine nor
@@ -202,14 +203,14 @@ class ForwardTracer(TorchFunctionMode):
     :func:`_module_stack` keeps ``module_stack``).
     """
 
-    def __init__(self, *, record: bool = False, chain: torch.Tensor | None = None) -> None:
+    def __init__(self, *, record: bool = False, chain: torch.Tensor | None = None, smooth: bool = False) -> None:
         super().__init__()
         self.record = record
         self.units: list[PiecewiseUnits] = []
         self.n_units = 0
         self.violations: list[str] = []
         self.module_stack: list[tuple[str, torch.nn.Module]] = []
-        self.chain = None if chain is None else _ChainReader(chain)
+        self.chain = None if chain is None else _ChainReader(chain, smooth)
 
     def _violation(self, func: Callable, reason: str = "") -> None:
         where = self.module_stack[-1] if self.module_stack else None
@@ -319,10 +320,12 @@ class _NotAChain(Exception):
 
 
 class _ChainReader:
-    """The chain a traced pass is: each call on the running value must be a chain step applied to it alone."""
+    """The chain a traced pass is: each call on the running value must be a chain step applied to it alone (with
+    ``smooth``, elementwise smooth activations too)."""
 
-    def __init__(self, x: torch.Tensor) -> None:
+    def __init__(self, x: torch.Tensor, smooth: bool = False) -> None:
         self.current = x
+        self.smooth = smooth
         self.steps: list[Step] = []
         self.failed = False
 
@@ -394,6 +397,8 @@ class _ChainReader:
             if weight.numel() not in (1, x.shape[1]):
                 raise _NotAChain
             return Hinge(weight.reshape(-1).expand(x.shape[1]).clone())
+        if self.smooth and base in SMOOTH_ACTIVATIONS:
+            return _smooth_step(base, args, kwargs)
         if base in _DROPOUTS:
             if _argument(args, kwargs, 2, "training", True):
                 raise _NotAChain
@@ -433,6 +438,21 @@ class _ChainReader:
         else:
             self.steps.append(Scale(torch.ones_like(shift), shift))
         return None
+
+
+def _smooth_step(name: str, args: tuple, kwargs: dict) -> Smooth:
+    """The :class:`~._steps.Smooth` step of a call to a smooth activation, with its numbers."""
+    if name == "softplus":
+        beta, threshold = _argument(args, kwargs, 1, "beta", 1.0), _argument(args, kwargs, 2, "threshold", 20.0)
+        return Smooth(name, (float(beta), float(threshold)))
+    if name == "elu":
+        return Smooth(name, (float(_argument(args, kwargs, 1, "alpha", 1.0)),))
+    if name == "gelu":
+        approximate = _argument(args, kwargs, 1, "approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise _NotAChain
+        return Smooth(name, (float(approximate == "tanh"),))
+    return Smooth(name)
 
 
 def _out_of_place(name: str, x: torch.Tensor, units: PiecewiseUnits, thresholds: list) -> torch.Tensor:
@@ -503,11 +523,14 @@ def record_forward(module: torch.nn.Module, points: torch.Tensor) -> tuple[torch
     return output, tracer.units
 
 
-def trace_module(module: torch.nn.Module, probe: torch.Tensor, *, chain: bool) -> tuple[torch.Tensor, ForwardTracer]:
+def trace_module(
+    module: torch.nn.Module, probe: torch.Tensor, *, chain: bool, smooth: bool = False
+) -> tuple[torch.Tensor, ForwardTracer]:
     """One forward pass on ``probe`` (parameters frozen for it), its violations named by module, its units counted
-    and, with ``chain=True``, the pass read as a chain (``tracer.chain``): the output and the tracer."""
+    and, with ``chain=True``, the pass read as a chain (``tracer.chain``; with ``smooth=True`` smooth activations
+    are steps of it): the output and the tracer."""
     points = probe.detach().clone().requires_grad_(True)
-    tracer = ForwardTracer(chain=points if chain else None)
+    tracer = ForwardTracer(chain=points if chain else None, smooth=smooth)
     with frozen_parameters(module), _module_stack(module, tracer), torch.enable_grad(), tracer:
         output = module(points)
     return output, tracer
