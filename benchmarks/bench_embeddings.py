@@ -30,8 +30,8 @@ few error levels inside Captum's range, each tool's best time over all its setti
 is large, at four times their steps). Step counts are the mean over rows (adaptive runs also pay the smaller step
 counts they doubled from; exact runs show linear segments). skig's and Captum's numbers at equal Gauss-Legendre steps
 are compared on float64 copies (the same path and rule: they must agree to 1e-5).
-Run: ``python benchmarks/bench_embeddings.py [--rows 64] [--repeats 3] [--threads 1] [--timer cpu]`` (one torch
-thread and CPU time give steadier ratios on a busy machine).
+Run: ``python benchmarks/bench_embeddings.py [--rows 64] [--repeats 3] [--batch-size auto] [--threads 1]
+[--timer cpu] [--models ft mlp]`` (one torch thread and CPU time give steadier ratios on a busy machine).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ CARDINALITIES = (12, 6, 4)
 NUMERIC = ["income", "debt", "age", "amount"]
 CATEGORICAL = ["state", "purpose", "grade"]
 CAPTUM_STEPS = (4, 8, 16, 32, 64, 128, 256, 512)
-SKIG_STEPS = (4, 8, 16, 32, 64, 128, 256)
+SKIG_STEPS = CAPTUM_STEPS
 TOLERANCES = (0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)
 AGREEMENT_STEPS = (16, 64)
 #: Max errors at which both tools' best times are compared.
@@ -331,6 +331,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", default="auto", help="skig's batch_size ('auto' or path points per pass)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--timer", choices=["wall", "cpu"], default="wall", help="wall time or process CPU time")
     parser.add_argument("--models", nargs="+", choices=["ft", "mlp"], default=["ft", "mlp"])
@@ -340,9 +341,13 @@ def main() -> None:
     CLOCK = time.process_time if args.timer == "cpu" else time.perf_counter
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     reference_rows = loans(2000)
     rows = loans(args.rows, seed=1)
-    print(f"torch threads: {torch.get_num_threads()}; {args.rows} rows; best of {args.repeats}; timer {args.timer}")
+    print(
+        f"torch threads: {torch.get_num_threads()}; {args.rows} rows; best of {args.repeats}; "
+        f"skig batch_size={batch_size}; timer {args.timer}"
+    )
     print("error: max over rows of max_j |a_ij - t_ij| / sum_j |t_ij| (mean over rows beside it)")
     for kind in args.models:
         torch.manual_seed(0)
@@ -379,7 +384,7 @@ def main() -> None:
             ]
         ours = []
         for label, params in settings:
-            explainer = skig_runner(model, kind, reference_rows, **params)
+            explainer = skig_runner(model, kind, reference_rows, batch_size=batch_size, **params)
             explainer.explain(rows.iloc[:2])  # warm: compiled loops of the exact engine
             exp, seconds, guard = timed(lambda e=explainer: e.explain(rows), args.repeats)
             worst, mean = errors(exp.values.to_numpy(), truth)
