@@ -401,7 +401,7 @@ def main() -> None:
             theirs, _ = time_at_error(curve, level)
             mine, mark = time_at_error(ours, level)
             print(
-                f"  error {level:.0e}: skig {1e3 * mine / len(rows):.3f} ms/row, captum {1e3 * theirs / len(rows):.3f}"
+                f"  error {level:.2g}: skig {1e3 * mine / len(rows):.3f} ms/row, captum {1e3 * theirs / len(rows):.3f}"
                 f" ms/row: {'<=' if mark == '<=' else ''}{theirs / mine:.2f}x"
             )
 
