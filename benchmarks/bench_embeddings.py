@@ -25,7 +25,8 @@ doubling until the row's completeness error is within ``tol`` of its output chan
 setting's speed ratio is Captum's time at the same max error, interpolated in log-log between Captum's measured
 points (its lower envelope), over skig's time; errors below Captum's most accurate run are compared with that run
 and marked ``>=`` (a lower bound), errors above its least accurate with that run and marked ``<=``. Then, at a
-few error levels inside Captum's range, each tool's best time over all its settings (both lower envelopes).
+few error levels inside Captum's range, each tool's best time over all its settings (both lower envelopes), and
+what per-row step counts could save (:func:`per_row_steps`).
 ``guard``: the share of skig's time spent in its completeness guard (re-integrating rows whose completeness error
 is large, at four times their steps). Step counts are the mean over rows (adaptive runs also pay the smaller step
 counts they doubled from; exact runs show linear segments). skig's and Captum's numbers at equal Gauss-Legendre steps
@@ -325,6 +326,41 @@ def time_at_error(curve: list[tuple[float, float]], error: float) -> tuple[float
     raise AssertionError("unreachable")
 
 
+def per_row_steps(model, kind, reference_rows, rows, truth, batch_size) -> None:
+    """What per-row steps could save: at fixed Gauss-Legendre steps 8 ... 1,024, the smallest count reaching a
+    worst-row error for all rows, the mean over rows of each row's own smallest count (an ideal choice, knowing the
+    truth), and doubling each row's steps until two successive counts agree to the target (what an estimate from the
+    attributions alone spends, counting every count it tried, and the worst error it leaves)."""
+    counts = (8, 16, 32, 64, 128, 256, 512, 1024)
+    values = {}
+    for n in counts:
+        explainer = skig_runner(model, kind, reference_rows, rule="gausslegendre", n_steps=n, batch_size=batch_size)
+        values[n] = explainer.explain(rows).values.to_numpy()
+    scale = np.abs(truth).sum(1)
+    error = {n: np.abs(values[n] - truth).max(1) / scale for n in counts}
+    print("  per-row steps (fixed Gauss-Legendre 8 ... 1,024 steps against the oracle):")
+    for target in (1e-2, 3e-3, 1e-3):
+        one = next((n for n in counts if error[n].max() <= target), None)
+        own = [next((n for n in counts if error[n][r] <= target), None) for r in range(len(rows))]
+        ideal = "n/a" if None in own else f"{np.mean(own):.1f}"
+        spent, left = [], 0.0
+        for r in range(len(rows)):
+            n, total = counts[0], counts[0]
+            while n < counts[-1]:
+                total += 2 * n
+                change = np.abs(values[2 * n][r] - values[n][r]).max() / np.abs(values[2 * n][r]).sum()
+                n *= 2
+                if change <= target:
+                    break
+            spent.append(total)
+            left = max(left, float(error[n][r]))
+        print(
+            f"  worst-row error {target:.0e}: one count for all rows {one or '> 1024'}; each row's own smallest "
+            f"count, mean {ideal}; doubling until two counts agree: {np.mean(spent):.1f} points per row, worst "
+            f"error {left:.1e}"
+        )
+
+
 def main() -> None:
     warnings.filterwarnings("ignore", message="Multiple layers provided")  # Captum: our layers are independent
     warnings.filterwarnings("ignore", message=r"\d+ row\(s\) still miss tol")  # tight tol at max_steps: measured
@@ -394,6 +430,7 @@ def main() -> None:
                 f"{label:>26} {exp.n_steps.mean():>9.1f} {worst:>9.2e} {mean:>9.2e} {1e3 * seconds / len(rows):>8.3f} "
                 f"{1e3 * theirs / len(rows):>13.3f} {bound:>2}{theirs / seconds:>6.2f}x {100 * guard / seconds:>6.0f}%"
             )
+        per_row_steps(model, kind, reference_rows, rows, truth, batch_size)
         print("  at equal max error, each tool at its best setting (lower envelopes, log-log interpolation):")
         for level in LEVELS:
             if level < min(e for e, _ in curve) or level > max(e for e, _ in curve) or level < min(e for e, _ in ours):
