@@ -143,11 +143,19 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
     return lookups
 
 
+class _Captured(BaseException):
+    """Ends a capturing forward pass once every traced lookup's vectors are in: the rest of the pass is not needed.
+
+    A ``BaseException`` so that a ``forward`` catching ``Exception`` lets it through (one that catches everything just
+    runs its pass to the end, with the vectors already captured)."""
+
+
 class _Lookups(TorchFunctionMode):
     """Inside the wrapped module's forward: captures the traced lookups' vectors, or replaces them by given ones.
 
     Integer casts of point-dependent tensors are taken on detached values (their result has no gradient anyway), so
     that the exact engine's recorder sees only the codes' float uses, and never the indices of a replaced lookup.
+    A capturing pass (``vectors=None``) ends with :class:`_Captured` right after the last traced lookup.
     """
 
     def __init__(self, lookups: tuple[Lookup, ...], vectors: torch.Tensor | None) -> None:
@@ -186,6 +194,8 @@ class _Lookups(TorchFunctionMode):
             else:  # a bag's output mixes its positions: each position's own vector is its table row
                 vectors = F.embedding(flat[:, list(lookup.positions)], weight)
             self.captured.append(vectors.reshape(n, -1))
+            if len(self.captured) == len(self.by_call):
+                raise _Captured
             return output
         start = self.starts[call]
         given = self.vectors[:, start : start + len(lookup.positions) * lookup.dim]
@@ -279,8 +289,16 @@ class InputSpace:
             for lo in range(0, len(encoded), max(1, max_points)):
                 chunk = encoded[lo : lo + max(1, max_points)]
                 capture = _Lookups(self.lookups, None)
-                with capture:
-                    module(chunk)
+                try:
+                    with capture:
+                        module(chunk)
+                except _Captured:
+                    pass
+                if len(capture.captured) != len(self.lookups):
+                    raise RuntimeError(
+                        f"the model looked up {len(capture.captured)} of the {len(self.lookups)} embedding lookups "
+                        "fit traced; it changed since fit: call fit again."
+                    )
                 parts.append(torch.cat([chunk, *capture.captured], dim=1))
         return torch.cat(parts) if parts else encoded.new_zeros(0, self.width)
 

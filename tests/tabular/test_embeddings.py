@@ -263,3 +263,42 @@ def test_a_changed_embedding_net_is_checked_in_embedding_space(frame):
     with torch.no_grad():
         expected = model(torch.as_tensor(frame.iloc[:5].to_numpy(), dtype=torch.float32))[:, 0].double().numpy()
     np.testing.assert_allclose(exp.predictions.to_numpy(), expected, rtol=1e-6)
+
+
+def test_capturing_pass_stops_after_the_last_traced_lookup(frame):
+    """Rows become points by a pass that ends once the traced lookups' vectors are in: the layers after them never
+    run, and the vectors are the tables' rows for the row's codes (plus rtdl-style offsets)."""
+    from skig.engine._inputs import InputSpace, trace_lookups
+
+    model = EmbeddingMLP().eval()
+    encoded = frame.to_numpy(dtype=float)
+    space = InputSpace(encoded.shape[1], tuple(trace_lookups(model, encoded)))
+    assert [lookup.columns for lookup in space.lookups] == [(2,), (3, 4)]
+    tail_calls = []
+    handles = [m.register_forward_hook(lambda *_: tail_calls.append(1)) for m in (model.constant, model.net)]
+    points = space.points(model, torch.as_tensor(encoded[:7], dtype=torch.float32), max_points=3).numpy()
+    for handle in handles:
+        handle.remove()
+    assert not tail_calls
+    codes = encoded[:7, 2:5].astype(int)
+    with torch.no_grad():
+        expected = np.column_stack(
+            [
+                encoded[:7],
+                model.state.weight[codes[:, 0]].numpy(),
+                model.shared.weight[codes[:, 1]].numpy(),
+                model.shared.weight[codes[:, 2] + 4].numpy(),
+            ]
+        )
+    np.testing.assert_array_equal(points, expected.astype(np.float32))
+
+
+def test_capturing_pass_names_lookups_the_model_no_longer_makes(frame):
+    from skig.engine._inputs import InputSpace, trace_lookups
+
+    model = EmbeddingMLP().eval()
+    encoded = frame.to_numpy(dtype=float)
+    space = InputSpace(encoded.shape[1], tuple(trace_lookups(model, encoded)))
+    fewer = nn.Sequential(nn.Identity())  # looks nothing up
+    with pytest.raises(RuntimeError, match="looked up 0 of the 2 embedding lookups"):
+        space.points(fewer, torch.as_tensor(encoded[:3], dtype=torch.float32), max_points=3)
