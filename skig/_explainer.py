@@ -637,7 +637,9 @@ class Explainer(TransformerMixin, BaseEstimator):
             lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
-                check_completeness(method, problem, attributions, steps, index, self._refit_method)
+                check_completeness(
+                    method, problem, attributions, steps, index, lambda n: self._refit_method(n, method.integration)
+                )
             hessians = None if lines is None else interaction_values(self, problem, lines, method)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
@@ -737,11 +739,14 @@ class Explainer(TransformerMixin, BaseEstimator):
                 f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
             )
 
-    def _refit_method(self, n_steps: int):
+    def _refit_method(self, n_steps: int, integrator):
         """The attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
-        re-integrating a few rows."""
+        re-integrating a few rows; with the chain reading of ``integrator`` (the explanation's, checked against its
+        module), where it has one."""
         plan = self.plan_.updated(self.get_params(deep=False))
-        plan = dataclasses.replace(plan, integrator=FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS)))
+        reading = None if integrator.chain is None else integrator.reading
+        fixed = FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS), reading=reading)
+        plan = dataclasses.replace(plan, integrator=fixed)
         return plan.attribution_method(
             check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
         )

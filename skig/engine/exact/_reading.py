@@ -102,6 +102,24 @@ def read_module(
     return ModuleReading("chain", tracer.n_units, chain, weights)
 
 
+def read_chain_only(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> ModuleReading | None:
+    """``module`` read as a chain of affine layers and hinges on a few path ends (checked against the module), with
+    the weights it was read from, or None where it is none: what quadrature's chain passes run
+    (:mod:`skig.engine._chain_passes`). Unlike :func:`read_module`, a module that is not piecewise-linear is no error.
+    """
+    chain = compile_chain(module, probe_rows(starts, ends))
+    if chain is None:
+        return None
+    weights = tuple((name, tensor.detach()) for name, tensor in module.state_dict(keep_vars=True).items())
+    return ModuleReading("chain", 0, chain, weights)
+
+
+def chain_still_fits(reading: ModuleReading, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> bool:
+    """Whether the chain of ``reading`` is ``module`` now: the same weights, and it reproduces the module on this
+    call's path ends."""
+    return reading.fits(module) and chain_reproduces(reading.chain, module, probe_rows(starts, ends))
+
+
 def probe_rows(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     """The rows a module is read on: the first two starts and ends and their midpoints."""
     return torch.cat((starts[:2], ends[:2], (starts[:2] + ends[:2]) / 2))
