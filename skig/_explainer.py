@@ -32,6 +32,7 @@ from .engine import (
     METHODS,
     QUADRATURE_RULES,
     STOCHASTIC_METHODS,
+    ExactIntegration,
     FixedSteps,
     Problem,
     evaluate,
@@ -740,13 +741,15 @@ class Explainer(TransformerMixin, BaseEstimator):
             )
 
     def _refit_method(self, n_steps: int, integrator):
-        """The attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
-        re-integrating a few rows; with the chain reading of ``integrator`` (the explanation's, checked against its
-        module), where it has one."""
+        """The attribution method for re-integrating a few rows: exactly where ``integrator`` (the explanation's)
+        holds the module read as a chain of affine layers and hinges (checked against its copy), else by
+        Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``)."""
         plan = self.plan_.updated(self.get_params(deep=False))
-        reading = None if integrator.chain is None else integrator.reading
-        fixed = FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS), reading=reading)
-        plan = dataclasses.replace(plan, integrator=fixed)
+        if integrator.chain is not None:
+            again = ExactIntegration(integrator.reading)
+        else:
+            again = FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS))
+        plan = dataclasses.replace(plan, integrator=again)
         return plan.attribution_method(
             check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
         )

@@ -219,12 +219,12 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
 
 def check_completeness(method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit):
     """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps
-    (at least 64), and warn about those whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature
-    error would.
+    (at least 64), or exactly where the module was read as a chain of affine layers and hinges, and warn about those
+    whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature error would.
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
-    steps). Only methods whose delta is quadrature error alone are checked (IG): the others' delta also holds
-    sampling or smoothing error (``stochastic``), or their path is not straight (``straight_path``).
+    steps), or by exact integration. Only methods whose delta is quadrature error alone are checked (IG): the others'
+    delta also holds sampling or smoothing error (``stochastic``), or their path is not straight (``straight_path``).
     """
     if method.stochastic or not method.additive or not method.straight_path or problem.n_rows == 0:
         return
@@ -236,7 +236,9 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
     if not exact and len(rows):
         chosen = torch.as_tensor(rows, device=problem.inputs.device)
         n_steps = max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max()))
-        again, _ = refit(n_steps).attribute(problem.rows(chosen))
+        refitted = refit(n_steps)
+        exact = refitted.integration.exact
+        again, _ = refitted.attribute(problem.rows(chosen))
         refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
         # A jump's error is the same at any steps; Gauss-Legendre's falls (at least about 4x where the gradient jumps
         # at ReLU kinks, much more on smooth nets).

@@ -139,3 +139,27 @@ def test_chain_passes_are_bit_identical_whatever_the_batch(settings):
     for at in (0, 29, 59):
         alone = explainer.explain(X.iloc[at : at + 1])
         pd.testing.assert_frame_equal(alone.values, reference.values.iloc[at : at + 1], check_exact=True)
+
+
+def test_the_completeness_guard_re_integrates_a_chain_exactly(recwarn, monkeypatch):
+    import skig._gradient_guard as guard
+
+    net = chain_net()
+    X = np.random.RandomState(0).normal(size=(40, 6)) * 3
+    explainer = skig.Explainer(net, rule="gausslegendre", n_steps=3, output="raw", target=1).fit(X)
+    refits = []
+    original = guard.check_completeness
+
+    def spy(method, problem, attributions, steps, index, refit):
+        def recorded(n_steps):
+            refits.append(refit(n_steps))
+            return refits[-1]
+
+        return original(method, problem, attributions, steps, index, recorded)
+
+    monkeypatch.setattr(skig._explainer, "check_completeness", spy)
+    exp = explainer.explain(X)
+    assert refits and all(method.integration.exact for method in refits)  # 3 steps leave large deltas: re-checked
+    assert np.abs(exp.delta.to_numpy()).max() > 0.05 * np.abs(exp.predictions - exp.base_values).max()
+    # Quadrature error alone, which exact integration closes: no warning.
+    assert not [w for w in recwarn if "stays large" in str(w.message)]

@@ -105,13 +105,18 @@ def read_module(
 def read_chain_only(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> ModuleReading | None:
     """``module`` read as a chain of affine layers and hinges on a few path ends (checked against the module), with
     the weights it was read from, or None where it is none: what quadrature's chain passes run
-    (:mod:`skig.engine._chain_passes`). Unlike :func:`read_module`, a module that is not piecewise-linear is no error.
+    (:mod:`skig.engine._chain_passes`), and what exact integration reads of a chain (the completeness guard
+    re-integrates by it). Unlike :func:`read_module`, a module that is not piecewise-linear is no error.
     """
-    chain = compile_chain(module, probe_rows(starts, ends))
+    probe = probe_rows(starts, ends)
+    if probe.ndim != 2:
+        return None
+    output, tracer = trace_module(module, probe, chain=True)
+    chain = None if tracer.violations or tracer.chain is None else _checked(tracer.chain.chain(output), output, probe)
     if chain is None:
         return None
     weights = tuple((name, tensor.detach()) for name, tensor in module.state_dict(keep_vars=True).items())
-    return ModuleReading("chain", 0, chain, weights)
+    return ModuleReading("chain", tracer.n_units, chain, weights)
 
 
 def chain_still_fits(reading: ModuleReading, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> bool:
