@@ -66,10 +66,35 @@ def _pass_bounds(n_groups: int, per_group: int, max_points: int, run: int) -> li
     return [(lo, min(lo + step, total)) for lo in range(0, total, step)]
 
 
-def _split(chain: Chain) -> tuple[tuple, tuple]:
-    """The chain's affine steps below its first hinge, and the steps from that hinge on."""
-    first = next((index for index, step in enumerate(chain.steps) if isinstance(step, Hinge)), len(chain.steps))
-    return chain.steps[:first], chain.steps[first:]
+def _split(chain: Chain) -> tuple[tuple, tuple, tuple]:
+    """The chain's affine steps below its first hinge, the steps from there to its last hinge, and the affine steps
+    above that."""
+    hinges = chain.hinges
+    first, last = (hinges[0], hinges[-1] + 1) if hinges else (len(chain.steps), len(chain.steps))
+    return chain.steps[:first], chain.steps[first:last], chain.steps[last:]
+
+
+def _top_gradients(top, head: Head, chain: Chain, targets: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
+    """For a head linear in the raw output: the gradient at the last hinge's output for each target (row ``t`` for
+    target ``t``), the same at every point; None for other heads (their gradient depends on the point)."""
+    if not getattr(head, "linear", False):
+        return None
+    width = like.shape[1]
+    table = like.new_zeros(int(targets.max()) + 1 if len(targets) else 1, width)
+    n_raw = chain.output_shape.numel()
+    for target in torch.unique(targets).tolist():
+        # Each target on its own padded rows: its gradient does not depend on which other targets are explained.
+        raw = like.new_zeros(ROW_BLOCK, n_raw, requires_grad=True)
+        chosen = torch.full((ROW_BLOCK,), target, dtype=targets.dtype, device=targets.device)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(
+                head(raw.reshape(-1, *chain.output_shape), chosen).sum(), raw, allow_unused=True
+            )
+        grad = torch.zeros_like(raw) if grad is None else grad.detach()
+        for step in reversed(top):
+            grad = step.backward(grad)
+        table[target] = grad[0]
+    return table
 
 
 def _forward(steps, x: torch.Tensor) -> torch.Tensor:
@@ -111,9 +136,10 @@ def chain_path_gradients(
     """
     device = paths.ends.device
     accumulate = torch.float32 if device.type == "mps" else torch.float64
-    below, above = _split(chain)
+    below, body, top = _split(chain)
     # The first affine steps at every start, once (padded like every product, see _gradients.ROW_BLOCK).
     z_starts = _forward(below, row_padded(paths.starts))[: len(paths.starts)]
+    top_grads = _top_gradients(top, head, chain, paths.targets, _forward(body, z_starts[:1]))
     run = _run_length(paths.start_index)
     threads = pass_threads(device)
     out = torch.empty(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
@@ -122,16 +148,18 @@ def chain_path_gradients(
     )
     # Blocks of groups, so that the per-line sums held at once stay within a pass's worth of points.
     for block in row_blocks(paths.n_groups, len(paths.starts), max_points):
-        out[block] = _block(chain, head, paths, block, z_starts, run, max(1, max_points // threads), threads, bar)
+        out[block] = _block(
+            chain, head, paths, block, z_starts, top_grads, run, max(1, max_points // threads), threads, bar
+        )
     bar.close()
     return out
 
 
-def _block(chain, head, paths, block, z_starts, run, max_points, threads, bar):
+def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, threads, bar):
     """The attributions of the groups ``block`` (see :func:`chain_path_gradients`)."""
     device = paths.ends.device
     accumulate = torch.float32 if device.type == "mps" else torch.float64
-    below, above = _split(chain)
+    below, body, top = _split(chain)
     n_starts, per_group, start_index = len(paths.starts), paths.per_group, paths.start_index
     offset, n_groups = block.start, block.stop - block.start
     width = z_starts.shape[1]
@@ -156,15 +184,20 @@ def _block(chain, head, paths, block, z_starts, run, max_points, threads, bar):
             targets = paths.targets[offset + groups]
         n_points = hi - lo
         x, sides = row_padded(z), []
-        for step in above:
+        for step in body:
             if isinstance(step, Hinge):
                 sides.append(x)
             x = step.forward(x)
-        raw = x.detach().requires_grad_(True)
-        value = head(raw.reshape(-1, *chain.output_shape), row_padded(targets))
-        (grad,) = torch.autograd.grad(value.sum(), raw, allow_unused=True)
-        grad = torch.zeros_like(raw) if grad is None else grad.reshape(raw.shape)
-        for step in reversed(above):
+        if top_grads is not None:  # a linear head: the gradient above the last hinge is one row per target
+            grad = top_grads[row_padded(targets)]
+        else:
+            raw = _forward(top, x).detach().requires_grad_(True)
+            value = head(raw.reshape(-1, *chain.output_shape), row_padded(targets))
+            (grad,) = torch.autograd.grad(value.sum(), raw, allow_unused=True)
+            grad = torch.zeros_like(raw) if grad is None else grad.reshape(raw.shape)
+            for step in reversed(top):
+                grad = step.backward(grad)
+        for step in reversed(body):
             grad = step.backward(grad, sides.pop()) if isinstance(step, Hinge) else step.backward(grad)
         # Runs of `run` points of one line summed in the points' dtype, then added to their line in float64 in point
         # order: the same sums however the passes cut a group (runs never straddle a pass or a line).
