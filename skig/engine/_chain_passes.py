@@ -183,33 +183,39 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
             z = torch.addcmul(z_from, paths.alpha[slots].unsqueeze(1), z_ends[groups - first] - z_from)
             targets = paths.targets[offset + groups]
         n_points = hi - lo
+        point_weights = (paths.weight.repeat(last - first) if whole else paths.weight[slots]).to(z.dtype)
         x, sides = row_padded(z), []
         for step in body:
             if isinstance(step, Hinge):
-                sides.append(x)
-            x = step.forward(x)
-        if top_grads is not None:  # a linear head: the gradient above the last hinge is one row per target
-            grad = top_grads[row_padded(targets)]
+                x, side = step.forward_keeping_side(x)
+                sides.append(side)
+            else:
+                x = step.forward(x)
+        # The backward starts from each point's weight times the gradient above the last hinge.
+        if top_grads is not None and whole:  # a linear head: one gradient row per target, broadcast over the steps
+            row_targets = paths.targets[offset + first : offset + last]
+            weighted = top_grads[row_targets].unsqueeze(1) * paths.weight.view(1, -1, 1).to(z.dtype)
+            grad = row_padded(weighted.view(n_points, -1))
+        elif top_grads is not None:
+            grad = row_padded(top_grads[targets] * point_weights.unsqueeze(1))
         else:
             raw = _forward(top, x).detach().requires_grad_(True)
             value = head(raw.reshape(-1, *chain.output_shape), row_padded(targets))
             (grad,) = torch.autograd.grad(value.sum(), raw, allow_unused=True)
             grad = torch.zeros_like(raw) if grad is None else grad.reshape(raw.shape)
+            grad = grad * row_padded(point_weights).unsqueeze(1)
             for step in reversed(top):
                 grad = step.backward(grad)
         for step in reversed(body):
             grad = step.backward(grad, sides.pop()) if isinstance(step, Hinge) else step.backward(grad)
         # Runs of `run` points of one line summed in the points' dtype, then added to their line in float64 in point
         # order: the same sums however the passes cut a group (runs never straddle a pass or a line).
+        runs = grad[:n_points].reshape(n_points // run, run, width).sum(1)
         if whole:
-            grad = grad[:n_points].view(-1, per_group, width).mul_(paths.weight.view(1, -1, 1).to(grad.dtype))
-            runs = grad.view(-1, run, width).sum(1)
             line_index = (
                 torch.arange(first, last, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)
             ).view(-1)
         else:
-            grad = grad[:n_points] * paths.weight[slots].unsqueeze(1).to(grad.dtype)
-            runs = grad.view(n_points // run, run, width).sum(1)
             line_index = groups[::run] * n_starts + start_index[slots[::run]]
         return line_index, runs.to(accumulate)
 
