@@ -32,7 +32,6 @@ from .engine import (
     METHODS,
     QUADRATURE_RULES,
     STOCHASTIC_METHODS,
-    ExactIntegration,
     FixedSteps,
     Problem,
     evaluate,
@@ -638,9 +637,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
-                check_completeness(
-                    method, problem, attributions, steps, index, lambda n: self._refit_method(n, method.integration)
-                )
+                check_completeness(method, problem, attributions, steps, index, self._refit_method)
             hessians = None if lines is None else interaction_values(self, problem, lines, method)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
         attributions = _flag_unfinished_paths(attributions, index)
@@ -740,16 +737,11 @@ class Explainer(TransformerMixin, BaseEstimator):
                 f"output(s) then, {adapter.n_outputs} {adapter.head.kind} now). Call fit again."
             )
 
-    def _refit_method(self, n_steps: int, integrator):
-        """The attribution method for re-integrating a few rows: exactly where ``integrator`` (the explanation's)
-        holds the module read as a chain of affine layers and hinges (checked against its copy), else by
-        Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``)."""
+    def _refit_method(self, n_steps: int):
+        """The attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
+        re-integrating a few rows."""
         plan = self.plan_.updated(self.get_params(deep=False))
-        if integrator.chain is not None:
-            again = ExactIntegration(integrator.reading)
-        else:
-            again = FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS))
-        plan = dataclasses.replace(plan, integrator=again)
+        plan = dataclasses.replace(plan, integrator=FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS)))
         return plan.attribution_method(
             check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
         )

@@ -228,3 +228,31 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     per_line = lines[: n_groups * n_starts].view(n_groups, n_starts, -1)
     ends = paths.ends[block].to(accumulate).unsqueeze(1)
     return (per_line * (ends - paths.starts.to(accumulate).unsqueeze(0))).sum(1)
+
+
+def chain_output_changes(
+    chain: Chain,
+    head: Head,
+    ends: torch.Tensor,
+    targets: torch.Tensor,
+    starts: torch.Tensor,
+    start_weights: torch.Tensor,
+) -> torch.Tensor:
+    """``sum_j w_j (f(end) - f(start_j))`` per row for ``f = head(chain(x), target)``, in float64: what the exact
+    attributions of the chain add up to (a chain is continuous, so exact integration leaves only float rounding).
+
+    The completeness guard compares it with the module's own output change: the error exact integration would leave,
+    without integrating.
+    """
+
+    def explained(points: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        raw = _forward(chain.steps, row_padded(points))[: len(points)]
+        return head(raw.reshape(-1, *chain.output_shape), chosen).double()
+
+    with torch.no_grad():
+        changes = explained(ends, targets)
+        for target in torch.unique(targets).tolist():
+            chosen = torch.full((len(starts),), target, dtype=targets.dtype, device=targets.device)
+            at_starts = (explained(starts, chosen) * start_weights.double()).sum()
+            changes[targets == target] -= at_starts
+    return changes

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import skig
-from skig.engine._chain_passes import chain_passes_apply, chain_path_gradients
+from skig.engine._chain_passes import chain_output_changes, chain_passes_apply, chain_path_gradients
 from skig.engine._gradients import path_gradients
 from skig.engine._paths import straight_paths
 from skig.engine._quadrature import quadrature
@@ -141,7 +141,33 @@ def test_chain_passes_are_bit_identical_whatever_the_batch(settings):
         pd.testing.assert_frame_equal(alone.values, reference.values.iloc[at : at + 1], check_exact=True)
 
 
-def test_the_completeness_guard_re_integrates_a_chain_exactly(recwarn, monkeypatch):
+def test_a_chains_output_change_is_what_its_exact_attributions_add_up_to():
+    net = chain_net()
+    X = np.random.RandomState(0).normal(size=(12, 6)) * 3
+    exact = skig.Explainer(net, rule="exact", baseline="kmeans", n_baselines=3, output="probability").fit(X)
+    exp = exact.explain(X)
+    quadrature = skig.Explainer(net, rule="gausslegendre", baseline="kmeans", n_baselines=3, output="probability")
+    quadrature.fit(X)
+    chain = quadrature.plan_.integrator.chain
+    inputs = torch.as_tensor(X)
+    baselines = torch.tensor(exact.encoded_baseline_.to_numpy())
+    targets = torch.as_tensor(exp.target.to_numpy())
+    changes = chain_output_changes(
+        chain, _softmax_head, inputs, targets, baselines, torch.as_tensor(exact.baseline_weights_)
+    )
+    np.testing.assert_allclose(changes.numpy(), exp.values.sum(axis=1).to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def _warnings(explainer, X):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exp = explainer.explain(X)
+    return exp, [w for w in caught if "stays large" in str(w.message)]
+
+
+def test_the_completeness_guard_checks_a_chain_without_integrating(monkeypatch):
     import skig._gradient_guard as guard
 
     net = chain_net()
@@ -151,15 +177,13 @@ def test_the_completeness_guard_re_integrates_a_chain_exactly(recwarn, monkeypat
     original = guard.check_completeness
 
     def spy(method, problem, attributions, steps, index, refit):
-        def recorded(n_steps):
-            refits.append(refit(n_steps))
-            return refits[-1]
-
-        return original(method, problem, attributions, steps, index, recorded)
+        return original(method, problem, attributions, steps, index, lambda n: refits.append(n) or refit(n))
 
     monkeypatch.setattr(skig._explainer, "check_completeness", spy)
-    exp = explainer.explain(X)
-    assert refits and all(method.integration.exact for method in refits)  # 3 steps leave large deltas: re-checked
+    exp, stays = _warnings(explainer, X)
+    # 3 steps leave large deltas; quadrature error alone, which exact integration closes: no warning, no refit.
     assert np.abs(exp.delta.to_numpy()).max() > 0.05 * np.abs(exp.predictions - exp.base_values).max()
-    # Quadrature error alone, which exact integration closes: no warning.
-    assert not [w for w in recwarn if "stays large" in str(w.message)]
+    assert not stays and not refits
+    # The guard warns when the chain's output change is not the module's (as if the module jumped).
+    monkeypatch.setattr(guard, "chain_output_changes", lambda *args: torch.zeros(args[2].shape[0], dtype=torch.float64))
+    assert _warnings(explainer, X)[1]
