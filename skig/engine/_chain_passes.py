@@ -157,7 +157,7 @@ def chain_path_gradients(
 
 def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, threads, bar):
     """The attributions of the groups ``block`` (see :func:`chain_path_gradients`)."""
-    device = paths.ends.device
+    device, dtype = paths.ends.device, z_starts.dtype
     accumulate = torch.float32 if device.type == "mps" else torch.float64
     below, body, top = _split(chain)
     n_starts, per_group, start_index = len(paths.starts), paths.per_group, paths.start_index
@@ -166,24 +166,29 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     bounds = _pass_bounds(n_groups, per_group, max_points, run)
     # Per line (group, start): the weighted gradients at z summed; rows padded for the products below.
     lines = torch.zeros(padded_rows(n_groups * n_starts), width, dtype=accumulate, device=device)
+    # What every pass of whole groups shares: each step's z at the start, alpha and weight; the runs' lines.
+    z_from = z_starts[start_index].unsqueeze(0)
+    alpha, weight = paths.alpha.view(1, -1, 1), paths.weight.view(1, -1, 1).to(dtype)
+    most = max((hi - lo) // per_group + 1 for lo, hi in bounds)
+    run_lines = (torch.arange(most, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)).view(-1)
+    block_targets = paths.targets[block]
+    single = None  # one target for every row, with a linear head: each step's weighted gradient row, once
+    if top_grads is not None and len(block_targets) and bool((block_targets == block_targets[0]).all()):
+        single = top_grads[block_targets[0]].unsqueeze(0) * weight[0]
 
     def one_pass(bound: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         lo, hi = bound
         first, last = lo // per_group, (hi - 1) // per_group + 1
+        n_points = hi - lo
         z_ends = _forward(below, row_padded(paths.ends[offset + first : offset + last]))[: last - first]
-        whole = lo % per_group == 0 and (hi - lo) % per_group == 0
+        whole = lo % per_group == 0 and n_points % per_group == 0
         if whole:  # whole groups: one pattern, broadcast
-            z_from = z_starts[start_index].unsqueeze(0)
-            z = torch.addcmul(z_from, paths.alpha.view(1, -1, 1), z_ends.unsqueeze(1) - z_from).view(-1, width)
-            targets = paths.targets[offset + first : offset + last].repeat_interleave(per_group)
+            z = torch.addcmul(z_from, alpha, z_ends.unsqueeze(1) - z_from).view(-1, width)
         else:  # part of one group (a group larger than a pass): the same arithmetic per point
             flat = torch.arange(lo, hi, device=device)
             groups, slots = flat // per_group, flat % per_group
-            z_from = z_starts[start_index[slots]]
-            z = torch.addcmul(z_from, paths.alpha[slots].unsqueeze(1), z_ends[groups - first] - z_from)
-            targets = paths.targets[offset + groups]
-        n_points = hi - lo
-        point_weights = (paths.weight.repeat(last - first) if whole else paths.weight[slots]).to(z.dtype)
+            chosen = z_starts[start_index[slots]]
+            z = torch.addcmul(chosen, paths.alpha[slots].unsqueeze(1), z_ends[groups - first] - chosen)
         x, sides = row_padded(z), []
         for step in body:
             if isinstance(step, Hinge):
@@ -192,13 +197,21 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
             else:
                 x = step.forward(x)
         # The backward starts from each point's weight times the gradient above the last hinge.
-        if top_grads is not None and whole:  # a linear head: one gradient row per target, broadcast over the steps
+        if single is not None and whole and x.shape[0] == n_points:  # the same rows for every group: broadcast
+            grad = single.unsqueeze(0).expand(last - first, per_group, -1)
+        elif top_grads is not None and whole:  # a linear head: one gradient row per target
             row_targets = paths.targets[offset + first : offset + last]
-            weighted = top_grads[row_targets].unsqueeze(1) * paths.weight.view(1, -1, 1).to(z.dtype)
-            grad = row_padded(weighted.view(n_points, -1))
+            grad = row_padded((top_grads[row_targets].unsqueeze(1) * weight).view(n_points, -1))
         elif top_grads is not None:
-            grad = row_padded(top_grads[targets] * point_weights.unsqueeze(1))
+            grad = row_padded(top_grads[paths.targets[offset + groups]] * paths.weight[slots].unsqueeze(1).to(dtype))
         else:
+            if whole:
+                targets, point_weights = (
+                    block_targets[first:last].repeat_interleave(per_group),
+                    weight.view(-1).repeat(last - first),
+                )
+            else:
+                targets, point_weights = paths.targets[offset + groups], paths.weight[slots].to(dtype)
             raw = _forward(top, x).detach().requires_grad_(True)
             value = head(raw.reshape(-1, *chain.output_shape), row_padded(targets))
             (grad,) = torch.autograd.grad(value.sum(), raw, allow_unused=True)
@@ -207,14 +220,16 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
             for step in reversed(top):
                 grad = step.backward(grad)
         for step in reversed(body):
-            grad = step.backward(grad, sides.pop()) if isinstance(step, Hinge) else step.backward(grad)
+            if isinstance(step, Hinge):
+                side = sides.pop()
+                grad = step.backward(grad, side.view(grad.shape)).view(side.shape)
+            else:
+                grad = step.backward(grad)
         # Runs of `run` points of one line summed in the points' dtype, then added to their line in float64 in point
         # order: the same sums however the passes cut a group (runs never straddle a pass or a line).
-        runs = grad[:n_points].reshape(n_points // run, run, width).sum(1)
+        runs = grad.reshape(-1, width)[:n_points].reshape(n_points // run, run, width).sum(1)
         if whole:
-            line_index = (
-                torch.arange(first, last, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)
-            ).view(-1)
+            line_index = run_lines[: n_points // run] + first * n_starts
         else:
             line_index = groups[::run] * n_starts + start_index[slots[::run]]
         return line_index, runs.to(accumulate)

@@ -151,7 +151,7 @@ def test_a_chains_output_change_is_what_its_exact_attributions_add_up_to():
     chain = quadrature.plan_.integrator.chain
     inputs = torch.as_tensor(X)
     baselines = torch.tensor(exact.encoded_baseline_.to_numpy())
-    targets = torch.as_tensor(exp.target.to_numpy())
+    targets = torch.tensor(exp.target.to_numpy())
     changes = chain_output_changes(
         chain, _softmax_head, inputs, targets, baselines, torch.as_tensor(exact.baseline_weights_)
     )
