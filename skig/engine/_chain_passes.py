@@ -166,9 +166,11 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     bounds = _pass_bounds(n_groups, per_group, max_points, run)
     # Per line (group, start): the weighted gradients at z summed; rows padded for the products below.
     lines = torch.zeros(padded_rows(n_groups * n_starts), width, dtype=accumulate, device=device)
-    # What every pass of whole groups shares: each step's z at the start, alpha and weight; the runs' lines.
-    z_from = z_starts[start_index].unsqueeze(0)
-    alpha, weight = paths.alpha.view(1, -1, 1), paths.weight.view(1, -1, 1).to(dtype)
+    # What every pass shares: each step's (1 - alpha) z(start) and alpha, its weight; the runs' lines. A point's z is
+    # (1 - alpha) z(start) + alpha z(end), one multiply-add per value, the same whichever way its pass was cut.
+    alpha = paths.alpha.unsqueeze(1)
+    from_start = (1 - alpha) * z_starts[start_index]
+    weight = paths.weight.view(1, -1, 1).to(dtype)
     most = max((hi - lo) // per_group + 1 for lo, hi in bounds)
     run_lines = (torch.arange(most, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)).view(-1)
     block_targets = paths.targets[block]
@@ -183,12 +185,11 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
         z_ends = _forward(below, row_padded(paths.ends[offset + first : offset + last]))[: last - first]
         whole = lo % per_group == 0 and n_points % per_group == 0
         if whole:  # whole groups: one pattern, broadcast
-            z = torch.addcmul(z_from, alpha, z_ends.unsqueeze(1) - z_from).view(-1, width)
+            z = torch.addcmul(from_start.unsqueeze(0), alpha.unsqueeze(0), z_ends.unsqueeze(1)).view(-1, width)
         else:  # part of one group (a group larger than a pass): the same arithmetic per point
             flat = torch.arange(lo, hi, device=device)
             groups, slots = flat // per_group, flat % per_group
-            chosen = z_starts[start_index[slots]]
-            z = torch.addcmul(chosen, paths.alpha[slots].unsqueeze(1), z_ends[groups - first] - chosen)
+            z = torch.addcmul(from_start[slots], alpha[slots], z_ends[groups - first])
         x, sides = row_padded(z), []
         for step in body:
             if isinstance(step, Hinge):
