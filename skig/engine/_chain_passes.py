@@ -2,13 +2,14 @@
 below its first hinge run once per line rather than once per point.
 
 Along a straight line ``x(a) = s + a (e - s)`` the steps below the chain's first hinge (its first ``Linear``, a
-``BatchNorm`` in eval mode) are affine, so their output is ``z(a) = z(s) + a (z(e) - z(s))``: they run on the line's
+``BatchNorm`` in eval mode) are affine, so their output is ``z(a) = (1 - a) z(s) + a z(e)``: they run on the line's
 two ends, and each point's ``z`` is one multiply-add. The steps above run per point, forward keeping each hinge's
-input, then backward from the head's gradient through the chain engine's own steps (:mod:`.exact._steps`). The
-gradients at ``z``, weighted, are summed per line; only a line's sum goes back through the affine steps below the
-first hinge (in float64) and is multiplied by the line's step ``e - s``. A point costs a forward and backward pass
-without the first layer in either direction (a third of the products of a 30 -> 64 -> 64 -> 1 net) and without
-autograd's bookkeeping.
+side (which units are above zero), then backward through the chain engine's own steps (:mod:`.exact._steps`) from
+each point's weight times the head's gradient (for a head linear in the raw output, one row per target above the
+last hinge, made once). The gradients at ``z`` are summed per line; only a line's sum goes back through the affine
+steps below the first hinge (in float64) and is multiplied by the line's step ``e - s``. A point costs a forward and
+backward pass without the first layer in either direction (a third of the products of a 30 -> 64 -> 64 -> 1 net),
+without autograd's bookkeeping, and with a linear head without the last layer either.
 
 The chain is the one the exact engine reads (:func:`.exact.read_chain`): ``fit`` reads it once and each explanation
 checks it against its copy of the module (:meth:`.exact.ModuleReading.fits`). The numbers keep the passes' promise
