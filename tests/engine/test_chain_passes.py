@@ -106,12 +106,21 @@ def test_no_chain_passes_where_they_do_not_apply():
     assert deconv.fit(X).plan_.integrator.chain is None
 
 
-def test_a_model_changed_after_fit_is_read_again():
+def test_a_model_changed_after_fit_is_read_again(monkeypatch):
+    import skig.engine._integration as integration
+
     net = chain_net()
     X = np.random.RandomState(0).normal(size=(15, 6))
     explainer = skig.Explainer(net, rule="gausslegendre", n_steps=8, output="raw", target=0).fit(X)
+    reads = []
+    read = integration.read_chain_only
+    monkeypatch.setattr(integration, "read_chain_only", lambda *args: reads.append(1) or read(*args))
+    explainer.explain(X)
+    assert not reads  # the reading fit made, checked against this call's copy
     with torch.no_grad():
         net[0].weight.mul_(-1.5)
+    explainer.explain(X)
+    assert len(reads) == 1
     fresh = skig.Explainer(net, rule="gausslegendre", n_steps=8, output="raw", target=0).fit(X)
     np.testing.assert_array_equal(explainer.explain(X).values.to_numpy(), fresh.explain(X).values.to_numpy())
     before = skig.Explainer(chain_net(), rule="gausslegendre", n_steps=8, output="raw", target=0).fit(X).explain(X)
