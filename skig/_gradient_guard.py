@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .engine._chain_passes import chain_output_changes
 from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
@@ -223,7 +224,10 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
     error would.
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
-    steps). Only methods whose delta is quadrature error alone are checked (IG): the others' delta also holds
+    steps). Where the passes ran through the module read as a chain of affine layers and hinges
+    (``method.integration.chain``), the error left is the one exact integration of the chain would leave, found
+    without integrating (:func:`~skig.engine._chain_passes.chain_output_changes`): the chain's output change less the
+    module's. Only methods whose delta is quadrature error alone are checked (IG): the others' delta also holds
     sampling or smoothing error (``stochastic``), or their path is not straight (``straight_path``).
     """
     if method.stochastic or not method.additive or not method.straight_path or problem.n_rows == 0:
@@ -233,7 +237,21 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
     delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
     rows = np.flatnonzero(large_delta_rows(delta, predictions - base_values, problem.eps) & np.isfinite(delta))
     exact = method.integration.exact
-    if not exact and len(rows):
+    chain = method.integration.chain
+    if not exact and len(rows) and chain is not None and problem.head is not None:
+        chosen = torch.as_tensor(rows, device=problem.inputs.device)
+        changes = chain_output_changes(
+            chain,
+            problem.head,
+            problem.inputs[chosen],
+            problem.targets[chosen],
+            problem.baselines,
+            problem.baseline_weights,
+        )
+        refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
+        exact = True
+        rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
+    elif not exact and len(rows):
         chosen = torch.as_tensor(rows, device=problem.inputs.device)
         n_steps = max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max()))
         again, _ = refit(n_steps).attribute(problem.rows(chosen))

@@ -17,6 +17,7 @@ from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
 from .engine.exact import NotPiecewiseLinear, read_module
+from .engine.exact._reading import read_chain_only
 from .models import PredictionOnly
 
 #: The parameters the plan resolves; changing one after ``fit`` takes effect at the next ``explain``.
@@ -143,7 +144,7 @@ class Plan:
         check_parameters(params)
         integrator = self.integrator
         if not integrator.exact:
-            integrator = _quadrature_integrator(integrator.rule, params)
+            integrator = _quadrature_integrator(integrator.rule, params, integrator.reading)
         budget = dataclasses.replace(self.budget, batch_size=params["batch_size"])
         return Plan(self.method, integrator, budget, _resolved(params))
 
@@ -188,10 +189,14 @@ def resolve_integrator(
     ``exact_if_possible`` (interactions, see :meth:`Plan.with_interactions`).
     """
     rule, gradient = params["rule"], params["gradient_rule"]
+    # Quadrature passes skip autograd on a chain of affine layers and hinges, where the gradient is the model's own.
+    chain = gradient == "standard" and module_device(module).type != "mps"
     if rule not in ("auto", "exact"):
-        return _quadrature_integrator(rule, params)
+        return _quadrature_integrator(rule, params, read_chain_only(module, baselines, rows) if chain else None)
     if rule == "auto" and not method.auto_exact and not exact_if_possible:
-        return _quadrature_integrator("gausslegendre", params)
+        return _quadrature_integrator(
+            "gausslegendre", params, read_chain_only(module, baselines, rows) if chain else None
+        )
     if not method.straight_path or gradient != "standard":
         if rule == "exact":
             why = (
@@ -222,10 +227,10 @@ def resolve_integrator(
     return _quadrature_integrator("gausslegendre", params)
 
 
-def _quadrature_integrator(rule: str, params: Mapping) -> Integrator:
+def _quadrature_integrator(rule: str, params: Mapping, reading=None) -> Integrator:
     if isinstance(params["n_steps"], str):  # "auto": the only string n_steps takes
-        return AdaptiveSteps(rule, tol=params["tol"], max_steps=params["max_steps"])
-    return FixedSteps(rule, params["n_steps"])
+        return AdaptiveSteps(rule, tol=params["tol"], max_steps=params["max_steps"], reading=reading)
+    return FixedSteps(rule, params["n_steps"], reading=reading)
 
 
 def _resolved(params: Mapping) -> dict:

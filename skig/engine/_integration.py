@@ -7,16 +7,18 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import torch
 
+from ._chain_passes import chain_passes_apply, chain_path_gradients
 from ._gradients import path_gradients, row_blocks
 from ._interrupt import check_interrupt
 from ._paths import straight_paths
 from ._quadrature import quadrature
-from .exact import ModuleReading, exact_path_integrals, read_module
+from .exact import Chain, ModuleReading, exact_path_integrals, read_module
+from .exact._reading import chain_still_fits, read_chain_only
 
 #: ``attribute(groups, n_steps) -> (len(groups), d)``: attributions of the given path groups at ``n_steps``.
 GroupAttribution = Callable[[torch.Tensor, int], torch.Tensor]
@@ -49,6 +51,12 @@ class Integrator(ABC):
     def points_per_path(self) -> int:
         """Model evaluations one straight path costs, for sizing batches of rows."""
         return SIZING_POINTS_PER_PATH
+
+    @property
+    def chain(self) -> Chain | None:
+        """The module as a chain of affine layers and hinges, whose quadrature passes skip autograd
+        (:mod:`._chain_passes`); None where the passes go through autograd."""
+        return None
 
     def lines(self, problem, ends: torch.Tensor, end_targets: torch.Tensor) -> Lines:
         """Groups of straight lines: each of ``ends`` from every baseline of ``problem``, weighted."""
@@ -94,12 +102,34 @@ class Integrator(ABC):
         """
 
 
+class _QuadratureChain:
+    """The chain reading a quadrature integrator keeps (``reading``): ``fit`` reads it where the gradient is the
+    model's own (:func:`~skig.engine.exact._reading.read_chain_only`); each explanation checks it against its copy of
+    the module and reads again where it changed."""
+
+    reading: ModuleReading | None
+
+    @property
+    def chain(self) -> Chain | None:
+        return None if self.reading is None else self.reading.chain
+
+    def bind(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Integrator:
+        if self.reading is None or chain_still_fits(self.reading, module, starts, ends):
+            return self
+        return replace(self, reading=read_chain_only(module, starts, ends))
+
+
 @dataclass(frozen=True)
-class FixedSteps(Integrator):
-    """A quadrature rule (see :func:`~skig.engine.quadrature`) at ``n_steps`` points per path."""
+class FixedSteps(_QuadratureChain, Integrator):
+    """A quadrature rule (see :func:`~skig.engine.quadrature`) at ``n_steps`` points per path.
+
+    ``reading``: the module read as a chain of affine layers and hinges (:func:`read_chain_only`), whose passes then
+    skip autograd (:mod:`._chain_passes`); None where they go through autograd.
+    """
 
     rule: str
     n_steps: int
+    reading: ModuleReading | None = field(default=None, compare=False, repr=False)
 
     @property
     def points_per_path(self) -> int:
@@ -111,14 +141,16 @@ class FixedSteps(Integrator):
 
 
 @dataclass(frozen=True)
-class AdaptiveSteps(Integrator):
+class AdaptiveSteps(_QuadratureChain, Integrator):
     """A quadrature rule at adaptive steps: from ``start_steps``, the steps of the rows whose completeness error
-    exceeds ``tol * |end value - start value|`` double, up to ``max_steps`` (see :func:`refine_steps`)."""
+    exceeds ``tol * |end value - start value|`` double, up to ``max_steps`` (see :func:`refine_steps`).
+    ``reading`` as for :class:`FixedSteps`."""
 
     rule: str
     tol: float = 0.01
     max_steps: int = 1024
     start_steps: int = AUTO_START_STEPS
+    reading: ModuleReading | None = field(default=None, compare=False, repr=False)
     adaptive: ClassVar[bool] = True
 
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
@@ -214,6 +246,9 @@ class Lines:
             alphas,
             weights,
         )
+        chain = self.integrator.chain
+        if chain is not None and problem.head is not None and chain_passes_apply(paths):
+            return chain_path_gradients(chain, problem.head, paths, problem.max_points, problem.progress)
         return path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
 
     def exact(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -104,9 +104,7 @@ def read_module(
     """
     if engine not in EXACT_ENGINES:
         raise ValueError(f"engine must be one of {list(EXACT_ENGINES)}, got {engine!r}.")
-    # Up to READ_ENDS ends are checked for violations (all of fit's probe rows: a module may branch on its input),
-    # and the chain against them.
-    probe = torch.cat((probe_rows(starts, ends), ends[2:READ_ENDS]))
+    probe = _read_rows(starts, ends)
     output, tracer = trace_module(module, probe, chain=engine != "general" and probe.ndim == 2)
     if tracer.violations:
         raise NotPiecewiseLinear(tracer.violations)
@@ -118,8 +116,40 @@ def read_module(
                 "ReLU, LeakyReLU, PReLU, abs); this one is not: use engine='general' or 'auto'."
             )
         return ModuleReading("general", tracer.n_units)
+    return _chain_reading(module, tracer.n_units, chain)
+
+
+def read_chain_only(module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> ModuleReading | None:
+    """``module`` read as a chain of affine layers and hinges on a few path ends (checked against the module), with
+    the weights it was read from, or None where it is none: what quadrature's chain passes run
+    (:mod:`skig.engine._chain_passes`), and what exact integration reads of a chain (the completeness guard
+    re-integrates by it). Unlike :func:`read_module`, a module that is not piecewise-linear is no error.
+    """
+    probe = _read_rows(starts, ends)
+    if probe.ndim != 2:
+        return None
+    output, tracer = trace_module(module, probe, chain=True)
+    chain = None if tracer.violations or tracer.chain is None else _checked(tracer.chain.chain(output), output, probe)
+    if chain is None:
+        return None
+    return _chain_reading(module, tracer.n_units, chain)
+
+
+def _read_rows(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    # Up to READ_ENDS ends are read (all of fit's probe rows: a module may branch on its input): its violations
+    # found, its chain checked against them.
+    return torch.cat((probe_rows(starts, ends), ends[2:READ_ENDS]))
+
+
+def _chain_reading(module: torch.nn.Module, units: int, chain: Chain) -> ModuleReading:
     weights = tuple((name, tensor.detach()) for name, tensor in module.state_dict(keep_vars=True).items())
-    return ModuleReading("chain", tracer.n_units, chain, weights)
+    return ModuleReading("chain", units, chain, weights)
+
+
+def chain_still_fits(reading: ModuleReading, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> bool:
+    """Whether the chain of ``reading`` is ``module`` now: the same weights, and it reproduces the module on this
+    call's path ends."""
+    return reading.fits(module) and chain_reproduces(reading.chain, module, probe_rows(starts, ends))
 
 
 def probe_rows(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:

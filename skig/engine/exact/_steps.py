@@ -82,6 +82,14 @@ class Hinge:
             return F.leaky_relu(x, self.slope)
         return torch.where(x > 0, x, x * self.slope)
 
+    def forward_keeping_side(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(forward(x), side)`` for :meth:`backward`, overwriting ``x`` where the output has the input's sign (ReLU,
+        LeakyReLU with a positive slope): the output is its own side then, and no new tensor is made."""
+        if isinstance(self.slope, float) and self.slope >= 0.0:
+            out = torch.relu_(x) if self.slope == 0.0 else F.leaky_relu_(x, self.slope)
+            return out, out
+        return self.forward(x), x
+
     def backward(self, grad: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
         """Gradient of the input from the output's; ``side`` is positive where a unit is above zero."""
         return hinge_backward(grad, side, self.slope)
