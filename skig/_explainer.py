@@ -188,7 +188,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
         ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
-        with four times the steps by Gauss-Legendre (at least 64), or under exact integration.
+        when re-integrated: exactly on piecewise-linear nets, else with four times the steps by Gauss-Legendre (at
+        least 64).
     outcome : str or None, default=None
         What the explained output means, as its reader says it: ``"probability of default"`` (with
         ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes
@@ -641,7 +642,13 @@ class Explainer(TransformerMixin, BaseEstimator):
             attributions, steps = method.attribute(problem)
             if self.gradient_rule == "standard":  # the other rules are not the model's gradient: no completeness
                 check_completeness(
-                    method, problem, attributions, steps, index, lambda n_steps: self._refit_method(plan, n_steps)
+                    method,
+                    problem,
+                    attributions,
+                    steps,
+                    index,
+                    lambda n_steps: self._refit_method(plan, n_steps),
+                    lambda: self._method_of(plan.exactly(explained, baselines, inputs[:_PROBE_ROWS])),
                 )
             hessians = None if lines is None else interaction_values(self, problem, lines, method)
             attributions = space.fold(attributions)  # each vector's coordinates summed onto its code column
@@ -745,7 +752,14 @@ class Explainer(TransformerMixin, BaseEstimator):
     def _refit_method(self, plan, n_steps: int):
         """``plan``'s attribution method by Gauss-Legendre at fixed ``n_steps`` (capped at ``MAX_STEPS``), for
         re-integrating a few rows."""
-        plan = dataclasses.replace(plan, integrator=FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS)))
+        return self._method_of(
+            dataclasses.replace(plan, integrator=FixedSteps("gausslegendre", min(int(n_steps), MAX_STEPS)))
+        )
+
+    def _method_of(self, plan):
+        """``plan``'s attribution method, or None without a plan."""
+        if plan is None:
+            return None
         return plan.attribution_method(
             check_random_state(self.random_state) if plan.method.stochastic else None, self.noise_scale_
         )

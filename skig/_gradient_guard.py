@@ -218,13 +218,17 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
     )
 
 
-def check_completeness(method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit):
-    """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps
-    (at least 64), and warn about those whose error does not shrink (:func:`warn_unexplained_deltas`); quadrature
-    error would.
+def check_completeness(
+    method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit, refit_exact
+):
+    """After IG: re-integrate the rows with a large completeness error exactly where the module is piecewise-linear,
+    else by Gauss-Legendre at four times their steps (at least 64), and warn about those whose error does not shrink
+    (:func:`warn_unexplained_deltas`); quadrature error would.
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
-    steps). Where the passes ran through the module read as a chain of affine layers and hinges
+    steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked
+    path's Gauss-Legendre error need not shrink 4x at 4x the steps: on piecewise-linear modules the re-check leaves
+    none). Where the passes ran through the module read as a chain of affine layers and hinges
     (``method.integration.chain``), the error left is the one exact integration of the chain would leave, found
     without integrating (:func:`~skig.engine._chain_passes.chain_output_changes`): the chain's output change less the
     module's. Only methods whose delta is quadrature error alone are checked (IG): the others' delta also holds
@@ -253,8 +257,11 @@ def check_completeness(method, problem, attributions: torch.Tensor, steps: torch
         rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
     elif not exact and len(rows):
         chosen = torch.as_tensor(rows, device=problem.inputs.device)
-        n_steps = max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max()))
-        again, _ = refit(n_steps).attribute(problem.rows(chosen))
+        again_method = refit_exact()
+        exact = again_method is not None
+        if not exact:
+            again_method = refit(max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max())))
+        again, _ = again_method.attribute(problem.rows(chosen))
         refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
         # A jump's error is the same at any steps; Gauss-Legendre's falls (at least about 4x where the gradient jumps
         # at ReLU kinks, much more on smooth nets).

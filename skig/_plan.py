@@ -101,6 +101,24 @@ class Plan:
         integrator = resolve_integrator(self.params, self.method, None, module, ends, starts, exact_if_possible=True)
         return dataclasses.replace(self, integrator=integrator) if integrator.exact else self
 
+    def exactly(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Plan | None:
+        """This plan integrating exactly where exact integration applies to ``module`` (straight paths, the model's
+        own gradient, a piecewise-linear module off MPS), else None: the completeness guard re-integrates by it,
+        where no quadrature error is left to mistake for a jump."""
+        if self.integrator.exact:
+            return self
+        if (
+            not self.method.straight_path
+            or self.params["gradient_rule"] != "standard"
+            or module_device(module).type == "mps"
+        ):
+            return None
+        try:
+            reading = read_module(module, starts, ends)
+        except NotPiecewiseLinear:
+            return None
+        return dataclasses.replace(self, integrator=ExactIntegration(reading))
+
     def points_per_row(self, n_baselines: int) -> int:
         """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""
         return int(self.method.points_per_row(self.params, self.integrator.points_per_path, n_baselines))

@@ -185,8 +185,16 @@ def test_the_completeness_guard_checks_a_chain_without_integrating(monkeypatch):
     refits = []
     original = guard.check_completeness
 
-    def spy(method, problem, attributions, steps, index, refit):
-        return original(method, problem, attributions, steps, index, lambda n: refits.append(n) or refit(n))
+    def spy(method, problem, attributions, steps, index, refit, refit_exact):
+        return original(
+            method,
+            problem,
+            attributions,
+            steps,
+            index,
+            lambda n: refits.append(n) or refit(n),
+            lambda: refits.append("exact") or refit_exact(),
+        )
 
     monkeypatch.setattr(skig._explainer, "check_completeness", spy)
     exp, stays = _warnings(explainer, X)

@@ -147,3 +147,43 @@ def test_quadrature_error_alone_is_not_reported():
         warnings.simplefilter("error")
         exp = explainer.explain(X)
     assert (exp.delta.abs() > 0.05 * (exp.predictions - exp.base_values).abs() + 1e-3).any()
+
+
+class EmbeddingReLU(torch.nn.Module):
+    """Looks ``grade`` up (its code cast inside forward) and feeds it with ``x`` through a ReLU MLP: piecewise-linear
+    in embedding space, but no chain (the general exact engine's kind of net)."""
+
+    def __init__(self, jump: bool = False, seed: int = 4):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.table = torch.nn.Embedding(3, 2)
+        self.hidden = torch.nn.Linear(4, 32)
+        self.out = torch.nn.Linear(32, 1)
+        self.jump = jump
+        with torch.no_grad():
+            for param in self.parameters():
+                param.copy_(2 * torch.randn(param.shape, generator=generator))
+
+    def forward(self, x):
+        vectors = self.table(x[:, 0].long())
+        score = self.out(torch.relu(self.hidden(torch.cat([vectors, x[:, 1:3]], dim=1))))
+        return score + 3.0 * (x[:, 2:3] > 0.5).to(x.dtype) if self.jump else score
+
+
+def test_kinked_paths_at_few_steps_are_not_reported_as_jumps():
+    # Gauss-Legendre across ReLU kinks leaves errors that need not shrink at 4x the steps (re-checked so, this net
+    # was reported with 5 rows "stays large" at 16 steps, and 14 of 96 such nets and step counts once or more); the
+    # re-check integrates a piecewise-linear net exactly, where only a jump would leave an error.
+    X = codes(200)
+    explainer = skig.Explainer(EmbeddingReLU(), n_steps=16, rule="gausslegendre").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exp = explainer.explain(X)
+    assert (exp.delta.abs() > 0.05 * (exp.predictions - exp.base_values).abs() + 1e-3).sum() >= 5
+
+
+def test_a_jump_beside_kinks_is_still_reported():
+    X = codes(200)
+    explainer = skig.Explainer(EmbeddingReLU(jump=True), n_steps=16, rule="gausslegendre", zero_gradient="warn")
+    with pytest.warns(UserWarning, match="stays large"):
+        explainer.fit(X).explain(X)
