@@ -4,7 +4,7 @@ glibc raises its mmap threshold as a process frees large blocks (its dynamic thr
 frees the same large tensors soon serves them from the heap. Setting any of its ``MALLOC_*_`` variables (or the
 matching ``GLIBC_TUNABLES``) fixes the thresholds instead; Dask's nanny starts every worker with
 ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``), and there every block of 128 KiB or more
-is mapped and unmapped again, paying fresh page faults on every pass: the credit example's partitions took 1.8-2.3x
+is mapped and unmapped again, paying fresh page faults on every pass: the credit example's partitions took 1.7-2.4x
 the CPU time they take without the variable. :func:`task_allocator` gives a task the thresholds glibc's dynamic rule
 would reach (blocks up to 32 MiB from the heap, 64 MiB of free heap kept) while any skig task runs in the process,
 then puts back the thresholds the environment set and hands free memory back to the system (``malloc_trim``), which
@@ -112,7 +112,7 @@ def task_allocator() -> Iterator[None]:
             if libc is None:
                 _restore = None
             else:
-                _set(libc, TASK_MMAP_THRESHOLD, TASK_TRIM_THRESHOLD)
+                _set(libc, TASK_MMAP_THRESHOLD, max(TASK_TRIM_THRESHOLD, _restore[1]))
         _running += 1
     try:
         yield

