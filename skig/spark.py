@@ -42,15 +42,24 @@ def output_schema(layout: OutputLayout, input_schema: T.StructType) -> T.StructT
     return T.StructType(fields)
 
 
+# (Spark application, explainer fingerprint) pairs whose workers passed the check, in this driver process.
+_CHECKED: set[tuple[str, str]] = set()
+
+
 def _broadcast(session, explainer):
     """Broadcast ``explainer`` and check that the workers load it; the function a task calls for the worker's copy.
 
     A clear error now, rather than "No module named 'skig'" at the first action. Each Python worker unpickles the
-    explainer once (in the check, or in its first task) and keeps it by the fingerprint of its bytes.
+    explainer once (in the check, or in its first task) and keeps it by the fingerprint of its bytes. The check runs
+    once per Spark application and explainer: a later call with the same bytes (``summarize`` after ``explain``, the
+    next month's data) skips its job.
     """
     pickled = cloudpickle.dumps(explainer)
-    payload, key = session.sparkContext.broadcast(pickled), fingerprint(pickled)
-    check_workers(session, payload, key)
+    context = session.sparkContext
+    payload, key = context.broadcast(pickled), fingerprint(pickled)
+    if (context.applicationId, key) not in _CHECKED:
+        check_workers(session, payload, key)
+        _CHECKED.add((context.applicationId, key))
     return lambda: loaded_explainer(key, lambda: cloudpickle.loads(payload.value))
 
 

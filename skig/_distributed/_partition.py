@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._explanation import Explanation
 from ..reporting._reason_codes import reason_codes
+from ._allocator import task_allocator
 from ._schema import RESULT_COLUMNS, OutputLayout
 from ._threads import task_threads
 
@@ -138,7 +139,7 @@ class PartitionTask:
 
     def __call__(self, partition: pd.DataFrame, explainer) -> pd.DataFrame:
         # One explainer serves every thread of a worker: explain runs on a private copy of the model.
-        with task_threads(self.threads):
+        with task_threads(self.threads), task_allocator():
             return explain_frame(explainer, partition, self.layout, self.batch_rows)
 
 

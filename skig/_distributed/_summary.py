@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..reporting._reason_codes import check_reason_arguments, cited_features
+from ._allocator import task_allocator
 from ._partition import _numpy_missing
 from ._schema import OutputLayout
 from ._threads import task_threads
@@ -245,7 +246,7 @@ class InteractionTotals:
         rows = _numpy_missing(frame.loc[:, list(self.layout.features)])
         rows.index = self.layout.row_index(frame)
         parts = []
-        with task_threads(self.threads):
+        with task_threads(self.threads), task_allocator():
             for lo in range(0, len(rows), self.batch_rows):
                 exp = explainer.explain(rows.iloc[lo : lo + self.batch_rows], interactions=True)
                 parts.append(explanation_partials(exp, groups.iloc[lo : lo + self.batch_rows], self.reasons))

@@ -139,17 +139,26 @@ class SlowExplainer(skig.Explainer):
 
 
 class ThreadsExplainer(skig.Explainer):
-    """An explainer that writes torch's thread count in each batch it explains to a new file in ``record_dir_``."""
+    """An explainer that writes torch's thread count in each batch it explains, and whether skig's task raised
+    glibc's allocator thresholds there, to a new file in ``record_dir_``."""
 
     def explain(self, X, *, target=None):
+        from skig._distributed import _allocator
+
         name = f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
-        Path(self.record_dir_, name).write_text(str(torch.get_num_threads()))
+        raised = _allocator._restore is not None
+        Path(self.record_dir_, name).write_text(f"{torch.get_num_threads()} {int(raised)}")
         return super().explain(X, target=target)
 
 
 def recorded_threads(folder) -> list[int]:
     """The thread counts a :class:`ThreadsExplainer` recorded."""
-    return [int(path.read_text()) for path in Path(folder).iterdir()]
+    return [int(path.read_text().split()[0]) for path in Path(folder).iterdir()]
+
+
+def recorded_allocator(folder) -> list[bool]:
+    """Whether each batch a :class:`ThreadsExplainer` recorded ran with glibc's thresholds raised by skig."""
+    return [path.read_text().split()[1] == "1" for path in Path(folder).iterdir()]
 
 
 class LoadRecordingExplainer(skig.Explainer):

@@ -50,3 +50,26 @@ def test_workers_that_load_the_model_explain_as_before(spark):
     local = explainer.explain(X)
     got = out.toPandas().sort_values("account_id")
     np.testing.assert_allclose(got[["income", "debt"]].to_numpy(), local.values.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_the_check_runs_once_per_application_and_explainer(spark, monkeypatch):
+    """A second call with the same explainer skips the check's job; another explainer (other bytes) is checked."""
+    from sklearn.linear_model import LogisticRegression
+
+    import skig.spark
+
+    checks = []
+    check = skig.spark.check_workers
+    monkeypatch.setattr(skig.spark, "check_workers", lambda *args: checks.append(args[2]) or check(*args))
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["income", "debt", "age"])
+    y = (X["income"] + X["age"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    sdf = spark.createDataFrame(X.assign(account_id=np.arange(40)))
+    first = skig.Explainer(model, n_steps=11).fit(X)
+    one = skig.spark.explain(first, sdf, key="account_id").toPandas()
+    two = skig.spark.explain(first, sdf, key="account_id").toPandas()
+    pd.testing.assert_frame_equal(one, two)
+    assert len(checks) == 1
+    skig.spark.explain(skig.Explainer(model, n_steps=13).fit(X), sdf, key="account_id")
+    assert len(checks) == 2 and checks[0] != checks[1]

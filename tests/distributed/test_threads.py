@@ -10,8 +10,9 @@ import pytest
 import torch
 from checks import assert_same_numbers
 from conftest import require
-from distributed_helpers import FEATURES, ThreadsExplainer, recorded_threads
+from distributed_helpers import FEATURES, ThreadsExplainer, recorded_allocator, recorded_threads
 
+from skig._distributed._allocator import _libc
 from skig._distributed._threads import task_threads
 
 
@@ -77,6 +78,7 @@ def test_spark_tasks_use_spark_task_cpus(spark, tmp_path, pipeline, portfolio, s
     assert_same_numbers(result, single_machine["ig"])
     counts = recorded_threads(tmp_path)
     assert len(counts) >= 4 and set(counts) == {cpus}
+    assert set(recorded_allocator(tmp_path)) == {False}  # no MALLOC_*_ variable: glibc's allocator left alone
 
 
 def test_a_spark_task_puts_the_workers_count_back(spark):
@@ -129,7 +131,8 @@ def test_dask_tasks_share_a_workers_threads(tmp_path, pipeline, portfolio, singl
 
 
 def test_dask_worker_processes_use_one_thread_per_task(in_cluster, tmp_path, pipeline, portfolio):
-    """The test cluster: worker processes of 1 thread, started by Dask's nanny with OMP_NUM_THREADS=1."""
+    """The test cluster: worker processes of 1 thread, started by Dask's nanny with OMP_NUM_THREADS=1 and
+    MALLOC_TRIM_THRESHOLD_=65536, under which skig's tasks raise glibc's thresholds (skig/_distributed/_allocator)."""
     import dask.dataframe as dd
 
     import skig.dask
@@ -138,6 +141,7 @@ def test_dask_worker_processes_use_one_thread_per_task(in_cluster, tmp_path, pip
     explainer.record_dir_ = str(tmp_path)
     skig.dask.explain(explainer, dd.from_pandas(portfolio, npartitions=4, sort=False), key="account_id").compute()
     assert set(recorded_threads(tmp_path)) == {1}
+    assert set(recorded_allocator(tmp_path)) == {_libc() is not None}  # glibc: raised
 
 
 def test_threaded_scheduler_divides_the_process_threads(tmp_path, pipeline, portfolio, torch_threads):
