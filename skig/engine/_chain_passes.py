@@ -24,7 +24,7 @@ from contextlib import closing
 
 import torch
 
-from ._gradients import ROW_BLOCK, Paths, padded_rows, progress_bar, row_blocks, row_padded
+from ._gradients import ROW_BLOCK, Paths, accumulation_dtype, padded_rows, progress_bar, row_blocks, row_padded
 from ._threads import pass_threads, run_passes
 from .exact._head_lines import Head
 from .exact._steps import Chain, Hinge
@@ -136,7 +136,7 @@ def chain_path_gradients(
         Accumulated attributions per group, in float64 (float32 where the device lacks float64).
     """
     device = paths.ends.device
-    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    accumulate = accumulation_dtype(device)
     below, body, top = _split(chain)
     # The first affine steps at every start, once (padded like every product, see _gradients.ROW_BLOCK).
     z_starts = _forward(below, row_padded(paths.starts))[: len(paths.starts)]
@@ -159,7 +159,7 @@ def chain_path_gradients(
 def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, threads, bar):
     """The attributions of the groups ``block`` (see :func:`chain_path_gradients`)."""
     device, dtype = paths.ends.device, z_starts.dtype
-    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    accumulate = accumulation_dtype(device)
     below, body, top = _split(chain)
     n_starts, per_group, start_index = len(paths.starts), paths.per_group, paths.start_index
     offset, n_groups = block.start, block.stop - block.start

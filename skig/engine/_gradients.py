@@ -62,6 +62,11 @@ def row_padded(rows: torch.Tensor) -> torch.Tensor:
     return torch.cat((rows, rows[-1:].detach().expand(extra, *rows.shape[1:])))
 
 
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """The dtype path sums are accumulated in: float64, or float32 on devices that lack it (Apple's MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
     """``scalar_fn`` run on padded batches (see :data:`ROW_BLOCK`) with row-invariant backward products (see
     :mod:`._invariant`), returning the rows asked for."""
@@ -367,7 +372,7 @@ def path_gradients(
         Accumulated attributions per group, in float64 (float32 where the device lacks float64).
     """
     device = paths.ends.device
-    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    accumulate = accumulation_dtype(device)
     scalar_fn = batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     block = math.gcd(paths.per_group, ROW_BLOCK)

@@ -11,7 +11,7 @@ from contextlib import closing
 
 import torch
 
-from .._gradients import progress_bar
+from .._gradients import accumulation_dtype, progress_bar
 from .._interrupt import check_interrupt
 from .._threads import run_passes
 from ._bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, split_pieces
@@ -93,7 +93,7 @@ def exact_path_integrals(
     """
     n_paths, n_features = ends.shape
     device = ends.device
-    accumulate = torch.float32 if device.type == "mps" else torch.float64
+    accumulate = accumulation_dtype(device)
     attributions = torch.zeros(n_paths, n_features, dtype=accumulate, device=device)
     segments = torch.zeros(n_paths, dtype=torch.long, device=device)
     if n_paths == 0:
