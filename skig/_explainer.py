@@ -505,8 +505,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
         check_columns_differentiable(
             lambda points: scalar(points, torch.full((len(points),), target, device=device)),
-            torch.as_tensor(points, dtype=dtype, device=device),
-            torch.as_tensor(baseline, dtype=dtype, device=device),
+            torch.tensor(points, dtype=dtype, device=device),
+            torch.tensor(baseline, dtype=dtype, device=device),
             self.encoded_feature_groups_[space.encoded_column()],
             self.get_feature_names_out() if self.features == "raw" else self.encoded_feature_names_,
             adapter.description,
@@ -628,7 +628,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 targets=targets,
                 predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
                 baselines=baselines,
-                baseline_weights=torch.as_tensor(self.baseline_weights_, dtype=torch.float64, device=device),
+                baseline_weights=torch.tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
                 max_points=max_points,
                 row_keys=row_keys(index) if method.stochastic else None,  # hashing labels only where draws need it

@@ -260,3 +260,30 @@ class _Wide(Net):
     def __init__(self, hidden=8):
         super().__init__(hidden)
         self.body[0] = torch.nn.Linear(5, hidden)
+
+
+def test_an_explainer_unpickled_onto_read_only_buffers_explains_without_warnings():
+    # Spark/Dask workers receive the explainer with read-only arrays (out-of-band pickle buffers): torch warned once per
+    # worker ("The given NumPy array is not writable") when a fitted array became a tensor without a copy. torch warns
+    # once per process, so the check runs in a fresh one.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import pickle, warnings
+        import numpy as np, torch, skig
+        X = np.random.RandomState(0).normal(size=(50, 4)).astype(np.float32)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        buffers = []
+        data = pickle.dumps(skig.Explainer(net).fit(X), protocol=5, buffer_callback=buffers.append)
+        loaded = pickle.loads(data, buffers=[bytes(buffer.raw()) for buffer in buffers])
+        with torch.no_grad():
+            loaded.model[0].weight.add_(0.01)  # changed since fit: re-adapted and re-checked on read-only arrays
+        warnings.simplefilter("error")
+        loaded.explain(X[:5])
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
