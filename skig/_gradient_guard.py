@@ -242,28 +242,26 @@ def check_completeness(
     rows = np.flatnonzero(large_delta_rows(delta, predictions - base_values, problem.eps) & np.isfinite(delta))
     exact = method.integration.exact
     chain = method.integration.chain
-    if not exact and len(rows) and chain is not None and problem.head is not None:
+    if not exact and len(rows):
         chosen = torch.as_tensor(rows, device=problem.inputs.device)
-        changes = chain_output_changes(
-            chain,
-            problem.head,
-            problem.inputs[chosen],
-            problem.targets[chosen],
-            problem.baselines,
-            problem.baseline_weights,
-        )
+        if chain is not None and problem.head is not None:
+            changes = chain_output_changes(
+                chain,
+                problem.head,
+                problem.inputs[chosen],
+                problem.targets[chosen],
+                problem.baselines,
+                problem.baseline_weights,
+            )
+            exact = True
+        else:
+            again_method = refit_exact()
+            exact = again_method is not None
+            if not exact:
+                again_method = refit(max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max())))
+            changes = again_method.attribute(problem.rows(chosen))[0].double().sum(1)
         refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
-        exact = True
-        rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
-    elif not exact and len(rows):
-        chosen = torch.as_tensor(rows, device=problem.inputs.device)
-        again_method = refit_exact()
-        exact = again_method is not None
-        if not exact:
-            again_method = refit(max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max())))
-        again, _ = again_method.attribute(problem.rows(chosen))
-        refined = again.double().sum(1).cpu().numpy() + base_values[rows] - predictions[rows]
-        # A jump's error is the same at any steps; Gauss-Legendre's falls (at least about 4x where the gradient jumps
-        # at ReLU kinks, much more on smooth nets).
+        # A jump's error is the same at any steps or exactly; Gauss-Legendre's falls (at least about 4x where the
+        # gradient jumps at ReLU kinks, much more on smooth nets).
         rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
     warn_unexplained_deltas(index, delta, rows, exact)

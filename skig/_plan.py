@@ -98,8 +98,7 @@ class Plan:
         attributions must come from the same exact lines for each row's matrix to sum to them."""
         if self.integrator.exact or self.params["rule"] != "auto" or self.method.auto_exact:
             return self
-        integrator = resolve_integrator(self.params, self.method, None, module, ends, starts, exact_if_possible=True)
-        return dataclasses.replace(self, integrator=integrator) if integrator.exact else self
+        return self.exactly(module, starts, ends) or self
 
     def exactly(self, module: torch.nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Plan | None:
         """This plan integrating exactly where exact integration applies to ``module`` (straight paths, the model's
@@ -107,17 +106,9 @@ class Plan:
         where no quadrature error is left to mistake for a jump."""
         if self.integrator.exact:
             return self
-        if (
-            not self.method.straight_path
-            or self.params["gradient_rule"] != "standard"
-            or module_device(module).type == "mps"
-        ):
-            return None
-        try:
-            reading = read_module(module, starts, ends)
-        except NotPiecewiseLinear:
-            return None
-        return dataclasses.replace(self, integrator=ExactIntegration(reading))
+        params = {**self.params, "rule": "auto"}  # what rule="auto" resolves to wherever exact integration applies
+        integrator = resolve_integrator(params, self.method, None, module, ends, starts, exact_if_possible=True)
+        return dataclasses.replace(self, integrator=integrator) if integrator.exact else None
 
     def points_per_row(self, n_baselines: int) -> int:
         """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""
@@ -207,14 +198,11 @@ def resolve_integrator(
     ``exact_if_possible`` (interactions, see :meth:`Plan.with_interactions`).
     """
     rule, gradient = params["rule"], params["gradient_rule"]
-    # Quadrature passes skip autograd on a chain of affine layers and hinges, where the gradient is the model's own.
-    chain = gradient == "standard" and module_device(module).type != "mps"
-    if rule not in ("auto", "exact"):
-        return _quadrature_integrator(rule, params, read_chain_only(module, baselines, rows) if chain else None)
-    if rule == "auto" and not method.auto_exact and not exact_if_possible:
-        return _quadrature_integrator(
-            "gausslegendre", params, read_chain_only(module, baselines, rows) if chain else None
-        )
+    if rule not in ("auto", "exact") or (rule == "auto" and not method.auto_exact and not exact_if_possible):
+        # Quadrature passes skip autograd on a chain of affine layers and hinges, where the gradient is the model's.
+        chain = gradient == "standard" and module_device(module).type != "mps"
+        reading = read_chain_only(module, baselines, rows) if chain else None
+        return _quadrature_integrator(rule if rule != "auto" else "gausslegendre", params, reading)
     if not method.straight_path or gradient != "standard":
         if rule == "exact":
             why = (
