@@ -76,7 +76,12 @@ def test_log_rules_integrate_moments_and_smooth_functions():
 
 def test_smooth_net_matches_nested_quadrature_oracle():
     model = _net([4, 12, 12, 1], torch.nn.Tanh)
-    X = np.random.RandomState(0).normal(size=(50, 4))
+    exp = _matches_nested_oracle(model, np.random.RandomState(0).normal(size=(50, 4)))
+    assert exp.interactions.shape == (12, 4)
+
+
+def _matches_nested_oracle(model, X):
+    """Interactions of the first three rows of ``X`` against the nested oracle (1e-8) and the three properties."""
     explainer = skig.Explainer(model, n_steps=48).fit(X)
     exp = explainer.explain(X[:3], interactions=True)
     baseline = torch.tensor(explainer.encoded_baseline_.to_numpy()[0])
@@ -88,7 +93,7 @@ def test_smooth_net_matches_nested_quadrature_oracle():
         oracle = _nested_oracle(f, torch.tensor(X[position]), baseline)
         np.testing.assert_allclose(exp.interactions.loc[position].to_numpy(), oracle, atol=1e-8)
     _check_properties(exp, 1e-10)
-    assert exp.interactions.shape == (12, 4)
+    return exp
 
 
 def _relu_ig(x, baseline, w, b, v):
@@ -552,18 +557,7 @@ def test_smooth_chain_matches_nested_quadrature_oracle_without_hessian_products(
         torch.nn.Linear(4, 9), norm, torch.nn.SiLU(), torch.nn.Linear(9, 7), torch.nn.Softplus(beta=1.5),
         torch.nn.Linear(7, 6), torch.nn.GELU(), torch.nn.Linear(6, 1), torch.nn.Sigmoid(),
     ).double().eval()  # fmt: skip
-    X = np.random.RandomState(1).normal(size=(50, 4))
-    explainer = skig.Explainer(model, n_steps=48).fit(X)
-    exp = explainer.explain(X[:3], interactions=True)
-    baseline = torch.tensor(explainer.encoded_baseline_.to_numpy()[0])
-
-    def f(point):
-        return model(point.unsqueeze(0)).squeeze()
-
-    for position in range(3):
-        oracle = _nested_oracle(f, torch.tensor(X[position]), baseline)
-        np.testing.assert_allclose(exp.interactions.loc[position].to_numpy(), oracle, atol=1e-8)
-    _check_properties(exp, 1e-10)
+    _matches_nested_oracle(model, np.random.RandomState(1).normal(size=(50, 4)))
 
 
 def _without_chain(monkeypatch):
