@@ -37,6 +37,12 @@ def make_model(hidden: int, n_outputs: int) -> torch.nn.Module:
     )
 
 
+# Pause before each timed run. After an operator on several threads, GNU OpenMP's team keeps spinning for a few
+# milliseconds waiting for the next one: a run that starts then (the floor's and Captum's runs use that team) shares
+# a core with it. Each run starts on an idle machine instead.
+SETTLE_SECONDS = 0.02
+
+
 def best_times(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, float]:
     """Best time of each run over ``rounds`` rounds, every run once per round, after one warm-up each."""
     for fn in runs.values():
@@ -44,6 +50,7 @@ def best_times(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, fl
     times = {name: [] for name in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
+            time.sleep(SETTLE_SECONDS)
             start = clock()
             fn()
             times[name].append(clock() - start)

@@ -16,6 +16,7 @@ from .engine import METHODS, piecewise_linear_violations
 from .engine._interactions import interaction_matrices
 from .engine._log_rules import MAX_LOG_NODES
 from .engine._paths import expected_paths
+from .engine._threads import operator_threads
 from .models import PredictionOnly
 
 #: Nodes of each log-weighted rule on smooth networks when ``n_steps="auto"``.
@@ -86,7 +87,8 @@ def interaction_values(explainer, problem, lines: tuple[torch.Tensor, torch.Tens
     to_raw[torch.arange(len(groups)), groups] = 1.0
     n_steps = explainer.n_steps if isinstance(explainer.n_steps, int) else AUTO_NODES
     starts_of, weights = lines
-    values = interaction_matrices(
-        problem, starts_of, weights, to_raw, exact=exact, n_nodes=min(int(n_steps), MAX_LOG_NODES)
-    )
+    with operator_threads():  # no passes to share out: torch's operators on skig's threads
+        values = interaction_matrices(
+            problem, starts_of, weights, to_raw, exact=exact, n_nodes=min(int(n_steps), MAX_LOG_NODES)
+        )
     return values.numpy()

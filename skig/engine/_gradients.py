@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ._invariant import RowInvariantProducts
-from ._threads import pass_threads, run_passes
+from ._threads import pass_threads, run_passes, skig_threads
 
 #: ``scalar_fn(points, targets) -> (m,)``: the explained output of each point for its target.
 ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -82,7 +82,7 @@ def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(0.4 * free)
-    return min(int(0.25 * memory_headroom()[0]), _CPU_CHUNK_BYTES * torch.get_num_threads())
+    return min(int(0.25 * memory_headroom()[0]), _CPU_CHUNK_BYTES * skig_threads())
 
 
 def _read_int(path: str) -> int | None:

@@ -3,7 +3,9 @@ back, one torch thread per pass, errors and Ctrl-C stop the threads."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 import skig
-from skig.engine._threads import run_passes, torch_threads
+from skig.engine._threads import operator_threads, run_passes, skig_threads, torch_threads
 
 
 @pytest.fixture
@@ -122,7 +124,7 @@ def test_torch_thread_count_is_put_back_when_a_pass_raises(error, n_threads, rec
 def test_torch_threads_sets_and_restores(restore_threads):
     torch.set_num_threads(2)
     with torch_threads(1) as threads:
-        assert threads == 1 and torch.get_num_threads() == 1
+        assert threads == 1 and skig_threads() == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
     with torch_threads(None) as threads:
         assert threads == 2
@@ -161,3 +163,67 @@ def test_bad_n_threads_is_named(value):
     fitted = skig.Explainer(_relu_net()).fit(X).set_params(n_threads=value)
     with pytest.raises((InvalidParameterError, TypeError), match=r"n_threads"):  # held to fit's checks
         fitted.explain(X)
+
+
+def _busy(seconds: float = 0.002) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        time.sleep(0.0002)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_passes_run_on_at_most_the_threads_asked_for_and_the_threads_are_kept(threads, restore_threads):
+    lock, running, most, seen = threading.Lock(), [0], [0], []
+
+    def work(item):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            seen[-1].add(threading.get_ident())
+        _busy()
+        with lock:
+            running[0] -= 1
+        return item
+
+    for _ in range(2):
+        seen.append(set())
+        assert list(run_passes(work, range(30), threads)) == list(range(30))
+    assert most[0] <= threads
+    assert len(seen[0]) == threads  # the calling thread and the pool's share the passes
+    # The pool outlives the call: a new thread per call paid fresh page faults for every pass buffer.
+    assert seen[1] == seen[0]
+
+
+def test_a_pass_may_run_passes_of_its_own(restore_threads):
+    def outer(item):
+        return sum(run_passes(lambda inner: inner * item, range(5), 2))
+
+    assert list(run_passes(outer, range(6), 2)) == [10 * item for item in range(6)]
+
+
+def test_passes_run_in_a_forked_child(restore_threads):
+    list(run_passes(lambda item: item, range(8), 2))  # this process's pool is started
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_passes, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the forked child's passes hung or failed"
+    assert queue.get(timeout=5) == [item * item for item in range(8)]
+
+
+def _child_passes(queue) -> None:
+    queue.put(list(run_passes(lambda item: item * item, range(8), 2)))
+
+
+def test_the_calling_thread_computes_on_one_torch_thread_inside_torch_threads(restore_threads):
+    torch.set_num_threads(2)
+    with torch_threads(3) as threads:
+        assert threads == 3 and skig_threads() == 3
+        assert torch.get_num_threads() == 1  # no OpenMP team left spinning on the passes' cores
+        with operator_threads() as operators:
+            assert operators == 3 and torch.get_num_threads() == 3
+        assert torch.get_num_threads() == 1
+        with torch_threads(None) as inner:  # nested: the outer count, not the calling thread's one
+            assert inner == 3
+    assert torch.get_num_threads() == 2 and skig_threads() == 2

@@ -7,13 +7,13 @@ cut (:mod:`._bounds`), and on a CPU with several torch threads the chain engine'
 from __future__ import annotations
 
 import math
-from contextlib import closing
+from contextlib import closing, nullcontext
 
 import torch
 
 from .._gradients import accumulation_dtype, progress_bar
 from .._interrupt import check_interrupt
-from .._threads import run_passes
+from .._threads import operator_threads, run_passes, skig_threads
 from ._bounds import PIECE_VALUES, Overflow, PieceBounds, piece_ends, split_pieces
 from ._chain import chain_chunk
 from ._general import general_chunk
@@ -103,7 +103,7 @@ def exact_path_integrals(
     # one-thread passes' worth: fewer chunks pay less per-chunk bookkeeping, smaller ones stay in cache (measured in
     # benchmarks/bench_exact.py with 1 and 2 threads: 4 is the fastest).
     if device.type == "cpu":
-        held = max_points * _CPU_CHUNK_PASSES // torch.get_num_threads()
+        held = max_points * _CPU_CHUNK_PASSES // skig_threads()
     else:
         held = max_points
     # A chunk costs a few milliseconds of bookkeeping whatever its size: small batch sizes do not mean tiny chunks
@@ -130,28 +130,32 @@ def exact_path_integrals(
         # The chain engine's compiled loops run on one thread: on a CPU with several torch threads, chunks go to as
         # many Python threads (the loops release the GIL), once the first chunk has measured the points per path.
         # Paths never interact, so the numbers do not depend on which thread explains which chunk.
-        workers = torch.get_num_threads() if chain is not None and device.type == "cpu" else 1
+        workers = skig_threads() if chain is not None and device.type == "cpu" else 1
         pieces = _Pieces(n_paths, device)
-        while pieces.pending:
-            check_interrupt()
-            size = int(min(pieces.pending, max(1, held // math.ceil(prepared.points_per_path))))
-            if pieces.done and workers > 1 and pieces.whole and pieces.pending > size:
-                pieces.requeue(
-                    _run_in_threads(run, pieces.done, pieces.total, size, workers, pieces, attributions, segments, bar)
-                )
-                workers = 1
-                continue
-            path, lo, hi = pieces.next(size)
-            try:
-                values, crossed, n_points = run(path, lo, hi)
-            except Overflow as overflow:
-                if overflow.over is None:  # the chunk, not a path: fewer paths per chunk
-                    prepared.points_per_path *= 4
-                else:
-                    pieces.split(size, overflow, bounds.piece)
-                continue
-            pieces.add(size, values, crossed, attributions, segments, bar)
-            prepared.measured(n_points / size)
+        # The general engine's chunks run here alone: their operators on skig's threads (see _threads.torch_threads).
+        with operator_threads() if chain is None else nullcontext():
+            while pieces.pending:
+                check_interrupt()
+                size = int(min(pieces.pending, max(1, held // math.ceil(prepared.points_per_path))))
+                if pieces.done and workers > 1 and pieces.whole and pieces.pending > size:
+                    pieces.requeue(
+                        _run_in_threads(
+                            run, pieces.done, pieces.total, size, workers, pieces, attributions, segments, bar
+                        )
+                    )
+                    workers = 1
+                    continue
+                path, lo, hi = pieces.next(size)
+                try:
+                    values, crossed, n_points = run(path, lo, hi)
+                except Overflow as overflow:
+                    if overflow.over is None:  # the chunk, not a path: fewer paths per chunk
+                        prepared.points_per_path *= 4
+                    else:
+                        pieces.split(size, overflow, bounds.piece)
+                    continue
+                pieces.add(size, values, crossed, attributions, segments, bar)
+                prepared.measured(n_points / size)
         bar.close()
     return attributions, segments
 
