@@ -175,32 +175,51 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     most = max((hi - lo) // per_group + 1 for lo, hi in bounds)
     run_lines = (torch.arange(most, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)).view(-1)
     block_targets = paths.targets[block]
+    # Every pass's first affine steps at once (row-invariant, so the same numbers as pass by pass), and the body's
+    # products with their weights looked up once: per pass, the lookups cost more than a small product.
+    z_ends = _forward(below, row_padded(paths.ends[block]))[:n_groups]
+    hinge_steps = [isinstance(step, Hinge) for step in body]
+    bound_steps = [
+        (step.forward_keeping_side, step.backward) if hinge else step.bound(dtype)
+        for step, hinge in zip(body, hinge_steps, strict=True)
+    ]
+    forwards, backwards = [forward for forward, _ in bound_steps], [backward for _, backward in reversed(bound_steps)]
     single = None  # one target for every row, with a linear head: each step's weighted gradient row, once
     if top_grads is not None and len(block_targets) and bool((block_targets == block_targets[0]).all()):
         single = top_grads[block_targets[0]].unsqueeze(0) * weight[0]
+    made: dict[int, torch.Tensor] = {}
+
+    def single_rows(n_groups_: int) -> torch.Tensor:
+        """``single`` repeated for ``n_groups_`` groups, one row per point, made once per pass size (read, never
+        written): a hinge's backward reads it faster than a broadcast view."""
+        rows = made.get(n_groups_)
+        if rows is None:
+            rows = single.unsqueeze(0).expand(n_groups_, per_group, -1).reshape(n_groups_ * per_group, -1)
+            rows = made.setdefault(n_groups_, rows)
+        return rows
 
     def one_pass(bound: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         lo, hi = bound
         first, last = lo // per_group, (hi - 1) // per_group + 1
         n_points = hi - lo
-        z_ends = _forward(below, row_padded(paths.ends[offset + first : offset + last]))[: last - first]
         whole = lo % per_group == 0 and n_points % per_group == 0
         if whole:  # whole groups: one pattern, broadcast
-            z = torch.addcmul(from_start.unsqueeze(0), alpha.unsqueeze(0), z_ends.unsqueeze(1)).view(-1, width)
+            ends = z_ends[first:last].unsqueeze(1)
+            z = torch.addcmul(from_start.unsqueeze(0), alpha.unsqueeze(0), ends).view(-1, width)
         else:  # part of one group (a group larger than a pass): the same arithmetic per point
             flat = torch.arange(lo, hi, device=device)
             groups, slots = flat // per_group, flat % per_group
-            z = torch.addcmul(from_start[slots], alpha[slots], z_ends[groups - first])
+            z = torch.addcmul(from_start[slots], alpha[slots], z_ends[groups])
         x, sides = row_padded(z), []
-        for step in body:
-            if isinstance(step, Hinge):
-                x, side = step.forward_keeping_side(x)
+        for is_hinge, forward in zip(hinge_steps, forwards, strict=True):
+            if is_hinge:
+                x, side = forward(x)
                 sides.append(side)
             else:
-                x = step.forward(x)
+                x = forward(x)
         # The backward starts from each point's weight times the gradient above the last hinge.
-        if single is not None and whole and x.shape[0] == n_points:  # the same rows for every group: broadcast
-            grad = single.unsqueeze(0).expand(last - first, per_group, -1)
+        if single is not None and whole and x.shape[0] == n_points:  # the same rows for every group
+            grad = single_rows(last - first)
         elif top_grads is not None and whole:  # a linear head: one gradient row per target
             row_targets = paths.targets[offset + first : offset + last]
             grad = row_padded((top_grads[row_targets].unsqueeze(1) * weight).view(n_points, -1))
@@ -221,15 +240,14 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
             grad = grad * row_padded(point_weights).unsqueeze(1)
             for step in reversed(top):
                 grad = step.backward(grad)
-        for step in reversed(body):
-            if isinstance(step, Hinge):
-                side = sides.pop()
-                grad = step.backward(grad, side.view(grad.shape)).view(side.shape)
+        for is_hinge, backward in zip(reversed(hinge_steps), backwards, strict=True):
+            if is_hinge:
+                grad = backward(grad, sides.pop())
             else:
-                grad = step.backward(grad)
+                grad = backward(grad)
         # Runs of `run` points of one line summed in the points' dtype, then added to their line in float64 in point
         # order: the same sums however the passes cut a group (runs never straddle a pass or a line).
-        runs = grad.reshape(-1, width)[:n_points].reshape(n_points // run, run, width).sum(1)
+        runs = (grad if len(grad) == n_points else grad[:n_points]).view(n_points // run, run, width).sum(1)
         if whole:
             line_index = run_lines[: n_points // run] + first * n_starts
         else:

@@ -11,6 +11,7 @@ which pads the inner dimension with zeros to a multiple of 8 on a CPU, the backw
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,16 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         x = F.pad(x, (0, pad))
         weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
     return F.linear(x, weight, bias)
+
+
+def bound_linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x -> linear(x, weight, bias)`` for inputs on ``weight``'s device, with the padded weight looked up once: for
+    a loop of passes, where the lookup per product cost more than a small product's arithmetic."""
+    pad = _inner_padding(weight, weight)
+    if not pad:
+        return lambda x: F.linear(x, weight, bias)
+    padded = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+    return lambda x: F.linear(F.pad(x, (0, pad)), padded, bias)
 
 
 class _FrozenLinear(torch.autograd.Function):

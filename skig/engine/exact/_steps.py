@@ -8,12 +8,13 @@ general engine's recorded units (:class:`~._trace.PiecewiseUnits`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .._invariant import linear, transposed
+from .._invariant import bound_linear, linear, transposed
 
 
 def hinge_backward(grad: torch.Tensor, side: torch.Tensor, slope: float | torch.Tensor) -> torch.Tensor:
@@ -48,6 +49,11 @@ class Affine:
         """The step's linear part (no bias): how a direction of its input maps to one of its output."""
         return linear(tangent, self.weight)
 
+    def bound(self, dtype: torch.dtype) -> tuple[Callable, Callable]:
+        """``(forward, backward)`` with the weight's forms for gradients in ``dtype`` looked up now, for a loop of
+        passes: the same numbers as :meth:`forward` and :meth:`backward`."""
+        return bound_linear(self.weight, self.bias), bound_linear(transposed(self.weight, dtype))
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -65,6 +71,11 @@ class Scale:
     def linear_part(self, tangent: torch.Tensor) -> torch.Tensor:
         """The step's linear part (no shift): how a direction of its input maps to one of its output."""
         return tangent * self.scale.to(tangent.dtype)
+
+    def bound(self, dtype: torch.dtype) -> tuple[Callable, Callable]:
+        """``(forward, backward)`` for gradients in ``dtype`` (see :meth:`Affine.bound`)."""
+        scale = self.scale.to(dtype)
+        return self.forward, lambda grad: grad * scale
 
 
 @dataclass(frozen=True)
