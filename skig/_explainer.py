@@ -451,6 +451,11 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
+        self._baseline_frame = (
+            None
+            if self.baseline_ is None
+            else (self.baseline_, self.baseline_weights_, self.baseline_.assign(weight=fitted.weights))
+        )
         # An embedding net's vectors come from forward passes: at most _NOISE_ROWS evenly spaced reference rows.
         sampled = encoded if not space.lookups else encoded[:: max(1, len(encoded) // _NOISE_ROWS)]
         points = self._points(snapshot, sampled, n_rows=len(sampled))
@@ -807,17 +812,14 @@ class Explainer(TransformerMixin, BaseEstimator):
         )
 
     def _baseline_shown(self) -> pd.DataFrame | None:
-        """``baseline_`` with its ``weight`` column, as each explanation shows it: made once per fitted baseline where
-        pandas copies shared data before writing (a frame an explanation's user changes is then copied, not shared)."""
+        """``baseline_`` with its ``weight`` column, as each explanation shows it: the frame ``fit`` made, where pandas
+        copies shared data before writing (a frame an explanation's user changes is then copied, not shared)."""
         if self.baseline_ is None:
             return None
         made = getattr(self, "_baseline_frame", None)
-        if made is not None and made[0] is self.baseline_ and made[1] is self.baseline_weights_:
+        if _copy_on_write() and made is not None and made[0] is self.baseline_ and made[1] is self.baseline_weights_:
             return made[2]
-        frame = self.baseline_.assign(weight=self.baseline_weights_)
-        if _copy_on_write():
-            self._baseline_frame = (self.baseline_, self.baseline_weights_, frame)
-        return frame
+        return self.baseline_.assign(weight=self.baseline_weights_)
 
     # ----------------------------------------------------- transformer API
     def transform(self, X):

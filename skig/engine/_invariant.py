@@ -71,14 +71,30 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     return F.linear(x, weight, bias)
 
 
-def bound_linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``x -> linear(x, weight, bias)`` for inputs on ``weight``'s device, with the padded weight looked up once: for
-    a loop of passes, where the lookup per product cost more than a small product's arithmetic."""
+def bound_linear(
+    weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    """``(x, out=None) -> linear(x, weight, bias)`` for 2-D inputs on ``weight``'s device, with the padded weight looked
+    up once: for a loop of passes, where the lookup per product cost more than a small product's arithmetic.
+
+    With ``out`` (a tensor of the result's shape and dtype) the product is written there: the kernel ``F.linear``
+    itself calls on 2-D inputs (``addmm`` with a bias, ``mm`` without), so the same numbers.
+    """
     pad = _inner_padding(weight, weight)
-    if not pad:
-        return lambda x: F.linear(x, weight, bias)
-    padded = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
-    return lambda x: F.linear(F.pad(x, (0, pad)), padded, bias)
+    if pad:
+        weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+    transposed_view = weight.t()
+
+    def product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        if pad:
+            x = F.pad(x, (0, pad))
+        if out is None:
+            return F.linear(x, weight, bias)
+        if bias is None:
+            return torch.mm(x, transposed_view, out=out)
+        return torch.addmm(bias, x, transposed_view, out=out)
+
+    return product
 
 
 class _FrozenLinear(torch.autograd.Function):
