@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -450,6 +451,11 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.encoded_baseline_ = pd.DataFrame(fitted.encoded, columns=self.encoded_feature_names_)
         self.baseline_weights_ = fitted.weights
         self.baseline_ = _raw_baseline(fitted.raw, raw_names, len(fitted.encoded), self.features)
+        self._baseline_frame = (
+            None
+            if self.baseline_ is None
+            else (self.baseline_, self.baseline_weights_, self.baseline_.assign(weight=fitted.weights))
+        )
         # An embedding net's vectors come from forward passes: at most _NOISE_ROWS evenly spaced reference rows.
         sampled = encoded if not space.lookups else encoded[:: max(1, len(encoded) // _NOISE_ROWS)]
         points = self._points(snapshot, sampled, n_rows=len(sampled))
@@ -767,11 +773,12 @@ class Explainer(TransformerMixin, BaseEstimator):
     def _explanation(
         self, rows, encoded, index, encoded_attributions, predictions, base_values, labels, steps, method
     ) -> Explanation:
-        # Column labels as Index objects once: each frame built from a plain array would infer their dtype again.
-        names_out = pd.Index(self.get_feature_names_out())
+        # Column labels as Index objects, made once per set of names: each frame built from a plain array would infer
+        # their dtype again (with pandas 3 a string Index costs more than the frames built on it).
+        names_out = _label_index(tuple(self.get_feature_names_out()))
         # No copies of the attributions (they are the largest arrays here: 1M rows x 30 columns is 240 MB).
         encoded_values = pd.DataFrame(
-            encoded_attributions, index=index, columns=self.encoded_feature_names_, copy=False
+            encoded_attributions, index=index, columns=_label_index(tuple(self.encoded_feature_names_)), copy=False
         )
         groups = self.encoded_feature_groups_
         one_to_one = len(groups) == len(names_out) and np.array_equal(groups, np.arange(len(groups)))
@@ -799,10 +806,20 @@ class Explainer(TransformerMixin, BaseEstimator):
             output=self.output_,
             method=self.method,
             n_steps=pd.Series(steps, index=index),
-            baseline=None if self.baseline_ is None else self.baseline_.assign(weight=self.baseline_weights_),
+            baseline=self._baseline_shown(),
             base_value_label=method.base_value_label,
             outcome=self.outcome,
         )
+
+    def _baseline_shown(self) -> pd.DataFrame | None:
+        """``baseline_`` with its ``weight`` column, as each explanation shows it: the frame ``fit`` made, where pandas
+        copies shared data before writing (a frame an explanation's user changes is then copied, not shared)."""
+        if self.baseline_ is None:
+            return None
+        made = getattr(self, "_baseline_frame", None)
+        if _copy_on_write() and made is not None and made[0] is self.baseline_ and made[1] is self.baseline_weights_:
+            return made[2]
+        return self.baseline_.assign(weight=self.baseline_weights_)
 
     # ----------------------------------------------------- transformer API
     def transform(self, X):
@@ -849,6 +866,13 @@ class _Shared:
 
     def __sklearn_clone__(self):
         return self
+
+
+@functools.lru_cache(maxsize=64)
+def _label_index(names: tuple) -> pd.Index:
+    """``pd.Index(names)`` for column labels, made once per set of names (an Index cannot be changed, so explanations
+    share it)."""
+    return pd.Index(names)
 
 
 def _copy_on_write() -> bool:

@@ -38,8 +38,10 @@ def task_threads(share: Callable[[int], int]) -> Iterator[int]:
         torch.set_num_threads(threads)
         yield threads
     finally:
-        with _lock:
-            _running -= 1
         # Torch's count is per thread under OpenMP (every thread that ran a task gets ``outer`` back) and
-        # process-wide under MKL, where tasks still running see ``outer`` from here on.
-        torch.set_num_threads(outer)
+        # process-wide under MKL, where tasks still running see ``outer`` from here on. Put back before the task
+        # leaves, under the lock: a thread that first uses torch takes the count some thread set last, so a task
+        # entering once this one has left must find ``outer`` there, not this task's share.
+        with _lock:
+            torch.set_num_threads(outer)
+            _running -= 1

@@ -20,6 +20,7 @@ on the thread count.
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import closing
 
 import torch
@@ -27,7 +28,7 @@ import torch
 from ._gradients import ROW_BLOCK, Paths, accumulation_dtype, padded_rows, progress_bar, row_blocks, row_padded
 from ._threads import pass_threads, run_passes
 from .exact._head_lines import Head
-from .exact._steps import Chain, Hinge
+from .exact._steps import Affine, Chain, Hinge
 
 
 def chain_passes_apply(paths: Paths) -> bool:
@@ -96,6 +97,37 @@ def _top_gradients(top, head: Head, chain: Chain, targets: torch.Tensor, like: t
             grad = step.backward(grad)
         table[target] = grad[0]
     return table
+
+
+# Each thread's pass buffers (see :func:`_buffer`), kept from pass to pass and from call to call.
+_kept = threading.local()
+#: Most bytes of buffers a thread keeps after a pass; larger ones (passes far above the automatic size) are dropped.
+KEPT_BUFFER_BYTES = 32 * 2**20
+
+
+def _buffer(slot: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """This thread's CPU buffer ``slot`` as a tensor of ``shape``, for a pass to write into.
+
+    A pass that allocated its activations anew had them back from glibc as fresh pages: a pool thread's arena gives
+    its freed top back to the system, and bench_ig's narrow net paid 2,300 page faults a call at 2 threads. Buffers
+    kept per thread are reused, warm in its cache. A slot holds one pass's value: what a pass returns is never a
+    buffer.
+    """
+    buffers = getattr(_kept, "buffers", None)
+    if buffers is None:
+        buffers = _kept.buffers = {}
+    numel = math.prod(shape)
+    held = buffers.get(slot)
+    if held is None or held.numel() < numel or held.dtype != dtype:
+        held = buffers[slot] = torch.empty(numel, dtype=dtype)
+    return held[:numel].view(shape)
+
+
+def _drop_large_buffers() -> None:
+    """Drop this thread's buffers if together they hold more than :data:`KEPT_BUFFER_BYTES`."""
+    buffers = getattr(_kept, "buffers", None)
+    if buffers and sum(held.numel() * held.element_size() for held in buffers.values()) > KEPT_BUFFER_BYTES:
+        buffers.clear()
 
 
 def _forward(steps, x: torch.Tensor) -> torch.Tensor:
@@ -175,32 +207,59 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     most = max((hi - lo) // per_group + 1 for lo, hi in bounds)
     run_lines = (torch.arange(most, device=device).unsqueeze(1) * n_starts + start_index[::run].unsqueeze(0)).view(-1)
     block_targets = paths.targets[block]
+    # Every pass's first affine steps at once (row-invariant, so the same numbers as pass by pass), and the body's
+    # products with their weights looked up once: per pass, the lookups cost more than a small product.
+    z_ends = _forward(below, row_padded(paths.ends[block]))[:n_groups]
+    hinge_steps = [isinstance(step, Hinge) for step in body]
+    bound_steps = [
+        (step.forward_keeping_side, step.backward) if hinge else step.bound(dtype)
+        for step, hinge in zip(body, hinge_steps, strict=True)
+    ]
+    forwards, backwards = [forward for forward, _ in bound_steps], [backward for _, backward in reversed(bound_steps)]
+    # Widths of the affine steps' outputs forward and backward, for their buffers (CPU only; CUDA caches its own).
+    buffered = device.type == "cpu"
+    forward_widths = [None if hinge else _out_width(step) for step, hinge in zip(body, hinge_steps, strict=True)]
+    backward_widths = [None if hinge else _in_width(step) for step, hinge in zip(body, hinge_steps, strict=True)][::-1]
     single = None  # one target for every row, with a linear head: each step's weighted gradient row, once
     if top_grads is not None and len(block_targets) and bool((block_targets == block_targets[0]).all()):
         single = top_grads[block_targets[0]].unsqueeze(0) * weight[0]
+    made: dict[int, torch.Tensor] = {}
+
+    def single_rows(n_groups_: int) -> torch.Tensor:
+        """``single`` repeated for ``n_groups_`` groups, one row per point, made once per pass size (read, never
+        written): a hinge's backward reads it faster than a broadcast view."""
+        rows = made.get(n_groups_)
+        if rows is None:
+            rows = single.unsqueeze(0).expand(n_groups_, per_group, -1).reshape(n_groups_ * per_group, -1)
+            rows = made.setdefault(n_groups_, rows)
+        return rows
 
     def one_pass(bound: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         lo, hi = bound
         first, last = lo // per_group, (hi - 1) // per_group + 1
         n_points = hi - lo
-        z_ends = _forward(below, row_padded(paths.ends[offset + first : offset + last]))[: last - first]
         whole = lo % per_group == 0 and n_points % per_group == 0
         if whole:  # whole groups: one pattern, broadcast
-            z = torch.addcmul(from_start.unsqueeze(0), alpha.unsqueeze(0), z_ends.unsqueeze(1)).view(-1, width)
+            ends = z_ends[first:last].unsqueeze(1)
+            shape = (last - first, per_group, width)
+            out = _buffer("z", shape, dtype) if buffered else None
+            z = torch.addcmul(from_start.unsqueeze(0), alpha.unsqueeze(0), ends, out=out).view(-1, width)
         else:  # part of one group (a group larger than a pass): the same arithmetic per point
             flat = torch.arange(lo, hi, device=device)
             groups, slots = flat // per_group, flat % per_group
-            z = torch.addcmul(from_start[slots], alpha[slots], z_ends[groups - first])
+            z = torch.addcmul(from_start[slots], alpha[slots], z_ends[groups])
         x, sides = row_padded(z), []
-        for step in body:
-            if isinstance(step, Hinge):
-                x, side = step.forward_keeping_side(x)
+        for index, (is_hinge, forward) in enumerate(zip(hinge_steps, forwards, strict=True)):
+            if is_hinge:
+                x, side = forward(x)
                 sides.append(side)
             else:
-                x = step.forward(x)
+                width_out = forward_widths[index]
+                out = _buffer(f"f{index}", (len(x), width_out), dtype) if buffered and width_out else None
+                x = forward(x, out)
         # The backward starts from each point's weight times the gradient above the last hinge.
-        if single is not None and whole and x.shape[0] == n_points:  # the same rows for every group: broadcast
-            grad = single.unsqueeze(0).expand(last - first, per_group, -1)
+        if single is not None and whole and x.shape[0] == n_points:  # the same rows for every group
+            grad = single_rows(last - first)
         elif top_grads is not None and whole:  # a linear head: one gradient row per target
             row_targets = paths.targets[offset + first : offset + last]
             grad = row_padded((top_grads[row_targets].unsqueeze(1) * weight).view(n_points, -1))
@@ -221,20 +280,20 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
             grad = grad * row_padded(point_weights).unsqueeze(1)
             for step in reversed(top):
                 grad = step.backward(grad)
-        for step in reversed(body):
-            if isinstance(step, Hinge):
-                side = sides.pop()
-                grad = step.backward(grad, side.view(grad.shape)).view(side.shape)
-            else:
-                grad = step.backward(grad)
+        for index, (is_hinge, backward) in enumerate(zip(reversed(hinge_steps), backwards, strict=True)):
+            width_in = grad.shape[1] if is_hinge else backward_widths[index]
+            out = _buffer(f"b{index}", (len(grad), width_in), dtype) if buffered and width_in else None
+            grad = backward(grad, sides.pop(), out) if is_hinge else backward(grad, out)
         # Runs of `run` points of one line summed in the points' dtype, then added to their line in float64 in point
         # order: the same sums however the passes cut a group (runs never straddle a pass or a line).
-        runs = grad.reshape(-1, width)[:n_points].reshape(n_points // run, run, width).sum(1)
+        runs = (grad if len(grad) == n_points else grad[:n_points]).view(n_points // run, run, width).sum(1)
         if whole:
             line_index = run_lines[: n_points // run] + first * n_starts
         else:
             line_index = groups[::run] * n_starts + start_index[slots[::run]]
-        return line_index, runs.to(accumulate)
+        if buffered:
+            _drop_large_buffers()
+        return line_index, runs.to(accumulate)  # the sum is a new tensor, never a buffer
 
     with closing(run_passes(one_pass, bounds, threads)) as passes:
         for (lo, hi), (line_index, runs) in zip(bounds, passes, strict=True):
@@ -245,6 +304,16 @@ def _block(chain, head, paths, block, z_starts, top_grads, run, max_points, thre
     per_line = lines[: n_groups * n_starts].view(n_groups, n_starts, -1)
     ends = paths.ends[block].to(accumulate).unsqueeze(1)
     return (per_line * (ends - paths.starts.to(accumulate).unsqueeze(0))).sum(1)
+
+
+def _out_width(step) -> int | None:
+    """Width of an affine step's output (None for steps that write no buffer)."""
+    return step.weight.shape[0] if isinstance(step, Affine) else None
+
+
+def _in_width(step) -> int | None:
+    """Width of an affine step's input gradient (None for steps that write no buffer)."""
+    return step.weight.shape[1] if isinstance(step, Affine) else None
 
 
 def chain_output_changes(

@@ -78,11 +78,13 @@ def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
     return padded
 
 
-def _available_bytes(device: torch.device) -> int:
+def _available_bytes(device: torch.device, headroom: int | None = None) -> int:
+    """Bytes the passes on ``device`` may hold at once (``headroom``: :func:`memory_headroom`'s bytes, if read)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(0.4 * free)
-    return min(int(0.25 * memory_headroom()[0]), _CPU_CHUNK_BYTES * skig_threads())
+    headroom = memory_headroom()[0] if headroom is None else headroom
+    return min(int(0.25 * headroom), _CPU_CHUNK_BYTES * skig_threads())
 
 
 def _read_int(path: str) -> int | None:
@@ -242,6 +244,7 @@ def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.d
     """
     if batch_size != "auto":
         return int(batch_size)
+    headroom = None
     if device.type == "cpu":
         headroom, limit = memory_headroom()
         if headroom < _MIN_HEADROOM_POINTS * bytes_per_point + _MIN_HEADROOM_BYTES:
@@ -252,7 +255,7 @@ def points_per_pass(batch_size: int | str, bytes_per_point: int, device: torch.d
                 "results. Raise the limit (`ulimit -v`, the container's or cgroup's memory limit), explain fewer rows "
                 "per call, or give batch_size= explicitly."
             )
-    points = max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device) // bytes_per_point))
+    points = max(64, min(_MAX_CHUNK_POINTS, _available_bytes(device, headroom) // bytes_per_point))
     if device.type == "cpu":  # the headroom checked above holds _MIN_HEADROOM_POINTS points' passes
         points = max(points, _MIN_CPU_PASS_POINTS)
     return int(points)

@@ -11,6 +11,7 @@ which pads the inner dimension with zeros to a multiple of 8 on a CPU, the backw
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,32 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         x = F.pad(x, (0, pad))
         weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
     return F.linear(x, weight, bias)
+
+
+def bound_linear(
+    weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    """``(x, out=None) -> linear(x, weight, bias)`` for 2-D inputs on ``weight``'s device, with the padded weight looked
+    up once: for a loop of passes, where the lookup per product cost more than a small product's arithmetic.
+
+    With ``out`` (a tensor of the result's shape and dtype) the product is written there: the kernel ``F.linear``
+    itself calls on 2-D inputs (``addmm`` with a bias, ``mm`` without), so the same numbers.
+    """
+    pad = _inner_padding(weight, weight)
+    if pad:
+        weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+    transposed_view = weight.t()
+
+    def product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        if pad:
+            x = F.pad(x, (0, pad))
+        if out is None:
+            return F.linear(x, weight, bias)
+        if bias is None:
+            return torch.mm(x, transposed_view, out=out)
+        return torch.addmm(bias, x, transposed_view, out=out)
+
+    return product
 
 
 class _FrozenLinear(torch.autograd.Function):

@@ -163,3 +163,17 @@ def test_threaded_scheduler_divides_the_process_threads(tmp_path, pipeline, port
         after = {pool.submit(torch.get_num_threads).result() for _ in range(8)}
     assert set(recorded_threads(tmp_path)) == {2}
     assert torch.get_num_threads() == 4 and after == {4}
+
+
+def test_a_task_puts_the_count_back_before_it_leaves(monkeypatch, torch_threads):
+    """A thread that first uses torch takes the count some thread set last: a task that has left must have put the
+    outer count back already, or a task entering then (the first of a new round) reads the share as the outer count."""
+    from skig._distributed import _threads
+
+    torch.set_num_threads(4)
+    seen = []
+    set_threads = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append((n, _threads._running)), set_threads(n)))
+    with task_threads(lambda outer: outer // 2):
+        pass
+    assert seen == [(2, 1), (4, 1)]  # the task still counted while it restores

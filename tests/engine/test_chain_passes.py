@@ -3,6 +3,8 @@ the same sums as autograd through the module, bit-identical whatever the batch, 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,3 +206,31 @@ def test_the_completeness_guard_checks_a_chain_without_integrating(monkeypatch):
     # The guard warns when the chain's output change is not the module's (as if the module jumped).
     monkeypatch.setattr(guard, "chain_output_changes", lambda *args: torch.zeros(args[2].shape[0], dtype=torch.float64))
     assert _warnings(explainer, X)[1]
+
+
+def test_pass_buffers_kept_between_calls_change_no_number(monkeypatch):
+    """Each thread's pass buffers (engine/_chain_passes.py: _buffer) are reused across passes, calls and chains of
+    other widths and dtypes; a pass never reads what an earlier one left there, and buffers above the kept size are
+    dropped after the pass."""
+    from skig.engine import _chain_passes
+
+    net = chain_net()
+    paths = _paths(23, 2, 10)
+    chain = compile_chain(net, torch.cat((paths.starts[:2], paths.ends[:2])))
+    first = chain_path_gradients(chain, _softmax_head, paths, 64)
+    assert _chain_passes._kept.buffers  # kept after the call
+    for held in _chain_passes._kept.buffers.values():
+        held.fill_(float("nan"))  # anything a pass read without writing first would show
+    # Another chain between the calls: other widths, in float32.
+    torch.manual_seed(3)
+    other = torch.nn.Sequential(torch.nn.Linear(6, 40), torch.nn.ReLU(), torch.nn.Linear(40, 1)).eval()
+    other.requires_grad_(False)
+    floats = {name: getattr(paths, name).float() for name in ("ends", "starts", "alpha", "weight")}
+    float_paths = dataclasses.replace(paths, targets=paths.targets * 0, **floats)
+    other_chain = compile_chain(other, float_paths.starts)
+    assert other_chain is not None and chain_passes_apply(float_paths)
+    chain_path_gradients(other_chain, lambda raw, targets: raw[:, 0], float_paths, 64)
+    assert torch.equal(chain_path_gradients(chain, _softmax_head, paths, 64), first)
+    monkeypatch.setattr(_chain_passes, "KEPT_BUFFER_BYTES", 0)
+    assert torch.equal(chain_path_gradients(chain, _softmax_head, paths, 64), first)
+    assert not _chain_passes._kept.buffers

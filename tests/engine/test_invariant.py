@@ -103,3 +103,21 @@ def test_narrow_layers_give_each_row_the_numbers_it_gets_alone(hidden, sequentia
     whole = explainer.explain(X).values.to_numpy()
     alone = np.vstack([explainer.explain(X[[i]]).values.to_numpy() for i in range(len(X))])
     np.testing.assert_array_equal(alone, whole)
+
+
+@pytest.mark.parametrize("n_in", [30, 32, 5])
+def test_bound_steps_give_the_numbers_of_the_steps(n_in):
+    """``Affine.bound`` (the weight's forms looked up once, for the passes) computes what ``forward`` and ``backward``
+    do, bit for bit, with an inner dimension padded or not."""
+    from skig.engine.exact._steps import Affine, Scale
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(n_in, 11)
+    affine = Affine(layer.weight.detach(), layer.bias.detach())
+    x, grad = torch.randn(48, n_in), torch.randn(48, 11)
+    forward, backward = affine.bound(torch.float32)
+    assert torch.equal(forward(x), affine.forward(x)) and torch.equal(backward(grad), affine.backward(grad))
+    scale = Scale(torch.rand(n_in), torch.randn(n_in))
+    forward, backward = scale.bound(torch.float64)
+    assert torch.equal(forward(x), scale.forward(x))
+    assert torch.equal(backward(x.double()), scale.backward(x.double()))

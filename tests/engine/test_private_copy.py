@@ -122,3 +122,43 @@ def test_explanations_while_another_thread_trains_match_a_state_the_weights_held
     seen = [(float(exp.predictions.iloc[0]), float(exp.base_values.iloc[0])) for exp in explanations]
     assert len(explanations) == 120 and len(states) > 2
     assert [pair for pair in seen if pair not in held] == []
+
+
+class _Scaled(torch.nn.Module):
+    """A net with what a plain copy must not share: tied weights, a hook, a list attribute and a buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(4, 4)
+        self.second = torch.nn.Linear(4, 4)
+        self.second.weight = self.first.weight  # tied
+        self.register_buffer("scale", torch.tensor([2.0]))
+        self.names = ["a", "b"]
+        self.calls = 0
+        self.register_forward_hook(lambda module, args, out: None)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x))) * self.scale
+
+
+def test_the_copy_is_what_deepcopy_gives_and_shares_nothing():
+    import copy
+
+    module = _Scaled()
+    fast, slow = _device._copy_module(module, {}), copy.deepcopy(module)
+    assert type(fast) is _Scaled and sorted(vars(fast)) == sorted(vars(slow))
+    assert fast.second.weight is fast.first.weight  # still tied, to a new tensor
+    x = torch.randn(3, 4)
+    assert torch.equal(fast(x), module(x)) and torch.equal(slow(x), module(x))
+    copies, originals = (*fast.parameters(), *fast.buffers()), (*module.parameters(), *module.buffers())
+    for copied, original in zip(copies, originals, strict=True):
+        assert copied is not original and copied.data_ptr() != original.data_ptr()
+    assert fast.names == module.names and fast.names is not module.names
+    assert fast._forward_hooks is not module._forward_hooks and len(fast._forward_hooks) == 1
+    fast.register_forward_pre_hook(lambda module, args: None)  # hooks on the copy never reach the original
+    assert len(module._forward_pre_hooks) == 0
+    # A class with a copying hook of its own is copied by that hook.
+    owner = ChangesWhileCopied(0)
+    assert owner.copies == 0
+    _device._copy_module(owner, {})
+    assert owner.copies == 1

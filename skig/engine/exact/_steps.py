@@ -8,24 +8,32 @@ general engine's recorded units (:class:`~._trace.PiecewiseUnits`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .._invariant import linear, transposed
+from .._invariant import bound_linear, linear, transposed
 
 
-def hinge_backward(grad: torch.Tensor, side: torch.Tensor, slope: float | torch.Tensor) -> torch.Tensor:
+def hinge_backward(
+    grad: torch.Tensor, side: torch.Tensor, slope: float | torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Gradient of a hinge's input from its output's: ``grad`` where ``side > 0``, ``slope * grad`` elsewhere.
 
-    A float ``slope`` (ReLU: 0, LeakyReLU, abs: -1) takes the fused kernels autograd itself uses; a tensor one (PReLU,
-    broadcast against ``grad``) a ``where``.
+    A float ``slope`` (ReLU: 0, LeakyReLU, abs: -1) takes the fused kernels autograd itself uses, written into ``out``
+    when given (a tensor of ``grad``'s shape, neither ``grad`` nor ``side``); a tensor one (PReLU, broadcast against
+    ``grad``) a ``where``, into a new tensor.
     """
     if isinstance(slope, float):
         if slope == 0.0:
-            return torch.ops.aten.threshold_backward(grad, side, 0.0)
-        return torch.ops.aten.leaky_relu_backward(grad, side, slope, False)
+            if out is None:
+                return torch.ops.aten.threshold_backward(grad, side, 0.0)
+            return torch.ops.aten.threshold_backward.grad_input(grad, side, 0.0, grad_input=out)
+        if out is None:
+            return torch.ops.aten.leaky_relu_backward(grad, side, slope, False)
+        return torch.ops.aten.leaky_relu_backward.grad_input(grad, side, slope, False, grad_input=out)
     return torch.where(side > 0, grad, grad * slope.to(grad.dtype))
 
 
@@ -48,6 +56,12 @@ class Affine:
         """The step's linear part (no bias): how a direction of its input maps to one of its output."""
         return linear(tangent, self.weight)
 
+    def bound(self, dtype: torch.dtype) -> tuple[Callable, Callable]:
+        """``(forward, backward)``, each ``(x, out=None)``, with the weight's forms for gradients in ``dtype`` looked up
+        now, for a loop of passes: the same numbers as :meth:`forward` and :meth:`backward`, written into ``out`` when
+        given (see :func:`.._invariant.bound_linear`)."""
+        return bound_linear(self.weight, self.bias), bound_linear(transposed(self.weight, dtype))
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -65,6 +79,11 @@ class Scale:
     def linear_part(self, tangent: torch.Tensor) -> torch.Tensor:
         """The step's linear part (no shift): how a direction of its input maps to one of its output."""
         return tangent * self.scale.to(tangent.dtype)
+
+    def bound(self, dtype: torch.dtype) -> tuple[Callable, Callable]:
+        """``(forward, backward)`` for gradients in ``dtype`` (see :meth:`Affine.bound`)."""
+        scale = self.scale.to(dtype)
+        return (lambda x, out=None: self.forward(x)), (lambda grad, out=None: grad * scale)
 
 
 @dataclass(frozen=True)
@@ -90,9 +109,10 @@ class Hinge:
             return out, out
         return self.forward(x), x
 
-    def backward(self, grad: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
-        """Gradient of the input from the output's; ``side`` is positive where a unit is above zero."""
-        return hinge_backward(grad, side, self.slope)
+    def backward(self, grad: torch.Tensor, side: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Gradient of the input from the output's; ``side`` is positive where a unit is above zero (``out``: see
+        :func:`hinge_backward`)."""
+        return hinge_backward(grad, side, self.slope, out)
 
 
 #: Elementwise smooth activations a chain may hold for Integrated Hessians (:func:`~._segments.read_chain` with
