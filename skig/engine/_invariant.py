@@ -67,8 +67,13 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     pad = _inner_padding(x, weight)
     if pad:
         x = F.pad(x, (0, pad))
-        weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+        weight = _padded(weight, pad)
     return F.linear(x, weight, bias)
+
+
+def _padded(weight: torch.Tensor, pad: int) -> torch.Tensor:
+    """``weight`` with ``pad`` zero columns appended (its inner dimension padded), made once per version."""
+    return _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
 
 
 def bound_linear(
@@ -82,7 +87,7 @@ def bound_linear(
     """
     pad = _inner_padding(weight, weight)
     if pad:
-        weight = _derived(weight, "padded", lambda w: F.pad(w, (0, pad)).contiguous())
+        weight = _padded(weight, pad)
     transposed_view = weight.t()
 
     def product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
