@@ -641,6 +641,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 progress=self.progress,
                 module=explained,
                 head=adapter.head.in_space(self.output_),
+                columns=torch.as_tensor(self._reported_columns(), device=device),
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
@@ -673,6 +674,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         if hessians is not None:
             explanation.set_interactions(hessians)
         return explanation
+
+    def _reported_columns(self) -> np.ndarray:
+        """The column each coordinate of the input space is reported on: its raw column, or its encoded one with
+        ``features="encoded"``."""
+        encoded = self.input_space_.encoded_column()
+        return encoded if self.features == "encoded" else self.encoded_feature_groups_[encoded]
 
     def _adapter_now(self, rows):
         """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.
