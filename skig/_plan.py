@@ -16,6 +16,7 @@ import torch
 from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
+from .engine._quadrature import NESTED_RULE
 from .engine.exact import NotPiecewiseLinear, read_module
 from .engine.exact._reading import read_chain_only
 from .models import PredictionOnly
@@ -233,7 +234,7 @@ def resolve_integrator(
     if hinged and isinstance(params["n_steps"], str) and params["max_steps"] >= 3:
         # The gradient jumps where the hinges cross zero, so quadrature error falls only about as 1 / steps: adaptive
         # steps by the trapezoid rule keep every point as they double and stop on each column's change.
-        return _quadrature_integrator("riemann_trapezoid", params)
+        return _quadrature_integrator(NESTED_RULE, params)
     return _quadrature_integrator("gausslegendre", params)
 
 

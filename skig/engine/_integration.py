@@ -17,7 +17,7 @@ from ._chain_passes import chain_passes_apply, chain_path_gradients
 from ._gradients import path_gradients, row_blocks
 from ._interrupt import check_interrupt
 from ._paths import straight_paths
-from ._quadrature import quadrature
+from ._quadrature import NESTED_RULE, nested, quadrature
 from .exact import Chain, ModuleReading, exact_path_integrals, read_module
 from .exact._reading import chain_still_fits, read_chain_only
 
@@ -157,7 +157,7 @@ class AdaptiveSteps(_QuadratureChain, Integrator):
 
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         settings = {"tol": self.tol, "start_steps": self.start_steps, "max_steps": self.max_steps, "eps": eps}
-        if self.rule == "riemann_trapezoid" and isinstance(attribute_groups, Lines) and self.max_steps >= 3:
+        if nested(self.rule) and isinstance(attribute_groups, Lines) and self.max_steps >= 3:
             # Straight lines by the trapezoid rule keep their points as the steps double (the midpoints are added).
             columns = attribute_groups.problem.columns
             return refine_nested(
@@ -386,7 +386,7 @@ def refine_nested(
     check = _Completeness(end_values, start_values, tol, eps)
     n = max(1, min(start_steps // 2, (max_steps - 1) // 2))
     groups = torch.arange(len(group_rows), device=group_rows.device)
-    out = attribute_at(groups, *quadrature("riemann_trapezoid", n + 1))
+    out = attribute_at(groups, *quadrature(NESTED_RULE, n + 1))
     steps = torch.full((n_rows,), n + 1, dtype=torch.long, device=group_rows.device)
     while len(groups) and 2 * n + 1 <= max_steps:
         check_interrupt()
