@@ -334,7 +334,7 @@ def refine_steps(
         steps[pending] = n_steps
         error, failing = check(groups, values)
         if n_steps >= max_steps:
-            _warn_missed(group_rows[groups][failing], error[failing], tol, max_steps)
+            _warn_missed(group_rows[groups][failing], error[failing], check.gap[groups][failing], tol, max_steps)
             break
         pending = torch.unique(group_rows[groups][failing])
         n_steps = min(2 * n_steps, max_steps)
@@ -405,6 +405,7 @@ def refine_nested(
             _warn_missed(
                 rows,
                 error[failing],
+                check.gap[groups][failing],
                 tol,
                 max_steps,
                 f"; largest column change at the last doubling {share:.3g} of the attributions' absolute sum",
@@ -439,13 +440,17 @@ class _Completeness:
         return error, error > self.tol * gap.abs() + floor
 
 
-def _warn_missed(rows: torch.Tensor, errors: torch.Tensor, tol: float, max_steps: int, detail: str = "") -> None:
+def _warn_missed(
+    rows: torch.Tensor, errors: torch.Tensor, gaps: torch.Tensor, tol: float, max_steps: int, detail: str = ""
+) -> None:
     missed = torch.unique(rows)
     if len(missed):
+        worst = int(errors.argmax())
+        share = float(errors[worst] / gaps[worst].abs()) if gaps[worst] != 0 else float("inf")
         warnings.warn(
             f"{len(missed)} row(s) still miss tol={tol} at max_steps={max_steps} (largest completeness error "
-            f"{float(errors.max()):.3g}{detail}); raise max_steps or tol, or use rule='exact' on a "
-            "piecewise-linear network. exp.n_steps shows which rows.",
+            f"{float(errors[worst]):.3g}, {share:.3g} of that path's output change{detail}); raise max_steps or tol, "
+            "or use rule='exact' on a piecewise-linear network. exp.n_steps shows which rows.",
             UserWarning,
             stacklevel=6,
         )

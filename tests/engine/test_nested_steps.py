@@ -4,6 +4,8 @@ piecewise-linear (a gated FFN, as in transformers)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,14 +39,18 @@ def frame(n=40, d=6, seed=0):
     return pd.DataFrame(rng.normal(size=(n, d)) * 2, columns=[f"x{j}" for j in range(d)])
 
 
-def test_nested_doubling_equals_the_trapezoid_rule_at_the_points_each_row_ended_with():
+@pytest.mark.parametrize("method", ["ig", "smoothgrad"])
+def test_nested_doubling_equals_the_trapezoid_rule_at_the_points_each_row_ended_with(method):
     X = frame()
-    exp = skig.Explainer(gated(), rule="riemann_trapezoid", n_steps="auto", tol=2e-3).fit(X).explain(X)
+    common = dict(method=method, rule="riemann_trapezoid", n_samples=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*still miss tol")  # rows at the cap: the same numbers
+        exp = skig.Explainer(gated(), n_steps="auto", tol=2e-3, **common).fit(X).explain(X)
     counts = exp.n_steps.unique()
-    assert len(counts) > 1 and set(counts) <= {5, 9, 17, 33, 65, 129, 257, 513, 1025}
+    assert len(counts) > 2 and set(counts) <= {9, 17, 33, 65, 129, 257, 513}
     for n_points in counts:
         rows = exp.n_steps.index[exp.n_steps == n_points]
-        direct = skig.Explainer(gated(), rule="riemann_trapezoid", n_steps=int(n_points)).fit(X).explain(X.loc[rows])
+        direct = skig.Explainer(gated(), n_steps=int(n_points), **common).fit(X).explain(X.loc[rows])
         np.testing.assert_allclose(exp.values.loc[rows], direct.values, rtol=0, atol=1e-12)
 
 
