@@ -20,8 +20,10 @@ rows that move most; the worst row, because every row is read (a reason code, a 
 few badly integrated rows through. The mean over rows is printed beside it.
 
 Settings: Captum at ``n_steps`` 4 ... 512 (Gauss-Legendre); skig at fixed Gauss-Legendre steps, and skig's
-``rule="auto", n_steps="auto"`` (exact on the ReLU MLP; on the FT-Transformer adaptive steps per row, from 8 steps
-doubling until the row's completeness error is within ``tol`` of its output change) at several ``tol``. Each skig
+``rule="auto", n_steps="auto"`` (exact on the ReLU MLP; on the FT-Transformer the nested trapezoid rule: each row
+from 5 points doubling its intervals, adding only the midpoints, until its completeness error and each raw column's
+change at the last doubling are within ``tol``) at several ``tol``, beside adaptive Gauss-Legendre steps (each
+doubling takes all its points anew and watches completeness alone). Each skig
 setting's speed ratio is Captum's time at the same max error, interpolated in log-log between Captum's measured
 points (its lower envelope), over skig's time; errors below Captum's most accurate run are compared with that run
 and marked ``>=`` (a lower bound), errors above its least accurate with that run and marked ``<=``. Then, at a
@@ -411,13 +413,13 @@ def main() -> None:
             print(f"{'captum n_steps=' + str(n_steps):>26} {n_steps:>9} {worst:>9.2e} {mean:>9.2e} "
                   f"{1e3 * seconds / len(rows):>8.3f}")  # fmt: skip
         settings = [(f"skig n_steps={s}", {"rule": "gausslegendre", "n_steps": s}) for s in SKIG_STEPS]
-        if kind == "ft":
+        if kind == "ft":  # rule="auto" with n_steps="auto": the nested trapezoid rule on this hinged, non-PL net
             settings += [(f"skig auto tol={t:g}", {"n_steps": "auto", "tol": t}) for t in TOLERANCES]
-        else:  # rule="auto" is exact on the ReLU MLP; adaptive Gauss-Legendre steps shown beside it
+        else:  # rule="auto" is exact on the ReLU MLP
             settings += [("skig auto (exact)", {})]
-            settings += [
-                (f"skig gl auto tol={t:g}", {"rule": "gausslegendre", "n_steps": "auto", "tol": t}) for t in TOLERANCES
-            ]
+        settings += [  # adaptive Gauss-Legendre steps beside it
+            (f"skig gl auto tol={t:g}", {"rule": "gausslegendre", "n_steps": "auto", "tol": t}) for t in TOLERANCES
+        ]
         ours = []
         for label, params in settings:
             explainer = skig_runner(model, kind, reference_rows, batch_size=batch_size, **params)

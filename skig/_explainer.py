@@ -116,15 +116,20 @@ class Explainer(TransformerMixin, BaseEstimator):
     n_steps : int or "auto", default=64
         Model evaluations per path (quadrature points; Guided IG's steps). ``"auto"`` starts at 8 and doubles the
         steps of the rows whose ``|delta|`` exceeds ``tol * |prediction - base value|``, up to ``max_steps``;
-        ``Explanation.n_steps`` tells what each row used. Not used by ``method="expected"``, whose budget is
-        ``n_samples``.
+        ``Explanation.n_steps`` tells what each row used. By the trapezoid rule on straight paths the doubling is
+        nested: it starts at 5 points, adds only the midpoints (5, 9, 17, ... points) and a row also needs the last
+        doubling to have changed no reported column by more than ``tol`` of its attributions' absolute sum. Not used
+        by ``method="expected"``, whose budget is ``n_samples``.
     rule : {"auto", "exact", "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
             "riemann_trapezoid"}, default="auto"
         How the path integral is taken. ``"exact"`` integrates exactly through piecewise-linear networks (ReLU,
         LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between affine layers): no step count applies, and
         ``Explanation.n_steps`` counts the linear segments each row's paths crossed. The others are quadrature rules,
         defined as in Captum. ``"auto"`` is ``"exact"`` where it applies (a piecewise-linear network, straight paths,
-        ``gradient_rule="standard"``, a device with float64), ``"gausslegendre"`` otherwise; ``rule_`` says which.
+        ``gradient_rule="standard"``, a device with float64), ``"gausslegendre"`` otherwise, except that with
+        ``n_steps="auto"`` a network with ReLU-type units that is not piecewise-linear (a transformer's ReGLU) gets
+        ``"riemann_trapezoid"``, nested: its gradient jumps at those units, so Gauss-Legendre gains nothing there and
+        the trapezoid rule keeps every point as the steps double. ``rule_`` says which.
         ``method="expected"`` uses a quadrature rule when ``n_samples`` gives every background row at least 2
         points; ``method="guided"`` integrates each of its steps by the trapezoid rule.
     target : None, class label, output index or array-like of shape (n_rows,), default=None
@@ -156,9 +161,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         Guided IG: how far (in alpha) a feature may stray from the straight path; 0 is left-Riemann IG, 1 is
         unbounded Guided IG. The default is the reference implementation's.
     tol : float, default=0.01
-        With ``n_steps="auto"``: the completeness tolerance, relative to ``|prediction - base value|``.
+        With ``n_steps="auto"``: the completeness tolerance, relative to ``|prediction - base value|`` (and, by the
+        nested trapezoid rule, the largest change of a column at the last doubling, relative to the absolute sum of
+        the row's attributions).
     max_steps : int, default=1024
-        With ``n_steps="auto"``: the most steps any row gets.
+        With ``n_steps="auto"``: the most steps any row gets (by the nested trapezoid rule, the largest
+        ``2^k * 4 + 1`` within it: 513 at the default).
     batch_size : "auto" or int, default="auto"
         Most path points per forward/backward pass. ``"auto"`` sizes passes from the memory free on the device.
     n_threads : int or None, default=None
@@ -641,6 +649,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 progress=self.progress,
                 module=explained,
                 head=adapter.head.in_space(self.output_),
+                columns=torch.as_tensor(self._reported_columns(), device=device),
             )
             problem.base_values = method.base_values(problem)
             _check_outputs_finite(problem, index)
@@ -673,6 +682,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         if hessians is not None:
             explanation.set_interactions(hessians)
         return explanation
+
+    def _reported_columns(self) -> np.ndarray:
+        """The column each coordinate of the input space is reported on: its raw column, or its encoded one with
+        ``features="encoded"``."""
+        encoded = self.input_space_.encoded_column()
+        return encoded if self.features == "encoded" else self.encoded_feature_groups_[encoded]
 
     def _adapter_now(self, rows):
         """The adapter of the model as it is now: the fitted one while the model is unchanged, else a new one.

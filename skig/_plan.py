@@ -16,6 +16,7 @@ import torch
 from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
+from .engine._quadrature import NESTED_RULE
 from .engine.exact import NotPiecewiseLinear, read_module
 from .engine.exact._reading import read_chain_only
 from .models import PredictionOnly
@@ -223,13 +224,17 @@ def resolve_integrator(
     try:
         return ExactIntegration(read_module(module, baselines, rows))  # one traced pass: violations and engine
     except NotPiecewiseLinear as error:
-        violations = error.violations
+        violations, hinged = error.violations, error.n_hinges > 0
     if rule == "exact":
         raise ValueError(
             f"rule='exact' needs a piecewise-linear network (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp between "
             f"affine layers), but {adapter.description} computes {violations[:5]}; use rule='auto' (Gauss-Legendre "
             "for smooth networks) or a quadrature rule."
         )
+    if hinged and isinstance(params["n_steps"], str) and params["max_steps"] >= 3:
+        # The gradient jumps where the hinges cross zero, so quadrature error falls only about as 1 / steps: adaptive
+        # steps by the trapezoid rule keep every point as they double and stop on each column's change.
+        return _quadrature_integrator(NESTED_RULE, params)
     return _quadrature_integrator("gausslegendre", params)
 
 

@@ -220,3 +220,15 @@ def test_unfitted_pipeline_step_is_named(data):
 
     with pytest.raises(NotFittedError, match="columntransformer"):
         skig.Explainer(pipeline).fit(X)
+
+
+def test_adaptive_steps_judge_the_columns_the_explanation_reports(data, logistic):
+    """Each coordinate's attribution is judged on the column it is reported on: one-hot columns on their raw column,
+    or on themselves with features="encoded" (n_steps="auto" by the nested trapezoid rule reads these)."""
+    X, _ = data
+    raw = skig.Explainer(logistic).fit(X)
+    groups = raw.encoded_feature_groups_
+    assert len(groups) > X.shape[1]  # one-hot columns fold onto their raw column
+    np.testing.assert_array_equal(raw._reported_columns(), groups)
+    encoded = skig.Explainer(logistic, features="encoded").fit(X)
+    np.testing.assert_array_equal(encoded._reported_columns(), np.arange(len(groups)))

@@ -35,6 +35,11 @@ def task_threads(share: Callable[[int], int]) -> Iterator[int]:
         outer = _outer
     threads = max(1, int(share(outer)))
     try:
+        # Torch takes a thread's count on its first use there (at::lazy_init_num_threads: the count some thread set
+        # last), also after a set_num_threads in that thread: a fresh thread entering while another task runs would
+        # lose its share at its first operator to whatever count another thread had set meanwhile. Reading the count
+        # first makes that first use now.
+        torch.get_num_threads()
         torch.set_num_threads(threads)
         yield threads
     finally:

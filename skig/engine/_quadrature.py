@@ -12,6 +12,16 @@ import numpy as np
 QUADRATURE_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
+#: The rule whose points at ``n`` intervals are among its points at ``2n``: doubling its steps keeps every point
+#: taken (:func:`~skig.engine._integration.refine_nested`), the choice where quadrature error falls as ``1 / steps``.
+NESTED_RULE = "riemann_trapezoid"
+
+
+def nested(rule: str) -> bool:
+    """Whether doubling ``rule``'s intervals keeps the points already taken (the trapezoid rule's do)."""
+    return rule == NESTED_RULE
+
+
 def min_steps(rule: str) -> int:
     """The fewest points ``rule`` takes: 2 for the trapezoid rule (both ends), else 1."""
     return 2 if rule == "riemann_trapezoid" else 1

@@ -177,3 +177,26 @@ def test_a_task_puts_the_count_back_before_it_leaves(monkeypatch, torch_threads)
     with task_threads(lambda outer: outer // 2):
         pass
     assert seen == [(2, 1), (4, 1)]  # the task still counted while it restores
+
+
+def test_a_fresh_thread_keeps_its_share_when_another_thread_sets_a_count(torch_threads):
+    """Torch gives a thread the count some thread set last on its first use there, even after a set_num_threads of
+    its own: a task entering in a fresh thread must not lose its share to a count set meanwhile elsewhere (a task's
+    explain running on one thread set 1), which made Dask's tasks run on one thread instead of two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(4)
+    entered, elsewhere = threading.Event(), threading.Event()
+
+    def task():
+        with task_threads(lambda outer: outer // 2) as threads:
+            entered.set()
+            elsewhere.wait(10)
+            return threads, torch.get_num_threads()
+
+    with task_threads(lambda outer: outer // 2), ThreadPoolExecutor(1) as pool:  # a task of this process running
+        result = pool.submit(task)
+        entered.wait(10)
+        torch.set_num_threads(1)  # what that task's explain does in its own thread
+        elsewhere.set()
+        assert result.result() == (2, 2)

@@ -302,3 +302,32 @@ def test_capturing_pass_names_lookups_the_model_no_longer_makes(frame):
     fewer = nn.Sequential(nn.Identity())  # looks nothing up
     with pytest.raises(RuntimeError, match="looked up 0 of the 2 embedding lookups"):
         space.points(fewer, torch.as_tensor(encoded[:3], dtype=torch.float32), max_points=3)
+
+
+class SquaredReLU(nn.Module):
+    """``x * relu(x)``: not piecewise-linear, and its gradient's slope jumps where ``x`` crosses zero."""
+
+    def forward(self, x):
+        return x * torch.relu(x)
+
+
+def test_adaptive_steps_on_a_hinged_embedding_net_judge_raw_columns(frame, monkeypatch):
+    """rule="auto" with n_steps="auto" takes the nested trapezoid rule here, and judges each raw column's change: a
+    categorical column's vector coordinates are summed onto it (their errors may cancel there)."""
+    from skig.engine import _integration
+
+    seen = []
+    refine = _integration.refine_nested
+    monkeypatch.setattr(
+        _integration, "refine_nested", lambda *a, **k: (seen.append(k["columns"].tolist()), refine(*a, **k))[1]
+    )
+    model = EmbeddingMLP(activation=SquaredReLU, seed=3)
+    explainer = skig.Explainer(model, baseline="median", n_steps="auto", tol=1e-3).fit(frame)
+    assert explainer.rule_ == "riemann_trapezoid"
+    X = frame.iloc[20:32]
+    exp = explainer.explain(X)
+    # income, age and the three code columns, then state's 3 coordinates and grade's and term's 2 each
+    assert seen == [[0, 1, 2, 3, 4, 2, 2, 2, 3, 3, 4, 4]]
+    expected = oracle_rows(model, X.to_numpy(dtype=float), explainer.encoded_baseline_.to_numpy(), midpoint=True)
+    error = np.abs(exp.values.to_numpy() - expected).max(1) / np.abs(expected).sum(1)
+    assert error.max() <= 2e-3 and exp.n_steps.nunique() > 1

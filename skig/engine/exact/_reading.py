@@ -23,12 +23,14 @@ READ_ENDS = 64
 class NotPiecewiseLinear(ValueError):
     """A module that is not piecewise-linear in its input: exact integration does not apply.
 
-    ``violations`` names its calls that are not (see :func:`~._trace.piecewise_linear_violations`).
+    ``violations`` names its calls that are not (see :func:`~._trace.piecewise_linear_violations`); ``n_hinges``
+    counts the hinge units (ReLU and other piecewise-linear calls) its traced pass went through, beside them: where
+    there are some, the gradient along a path jumps where they cross their thresholds.
     """
 
-    def __init__(self, violations: list[str]) -> None:
+    def __init__(self, violations: list[str], n_hinges: int = 0) -> None:
         super().__init__(violation_message(violations))
-        self.violations = violations
+        self.violations, self.n_hinges = violations, n_hinges
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def read_module(
     probe = _read_rows(starts, ends)
     output, tracer = trace_module(module, probe, chain=engine != "general" and probe.ndim == 2)
     if tracer.violations:
-        raise NotPiecewiseLinear(tracer.violations)
+        raise NotPiecewiseLinear(tracer.violations, tracer.n_units)
     chain = None if tracer.chain is None else _checked(tracer.chain.chain(output), output, probe)
     if chain is None:
         if engine == "chain":

@@ -49,6 +49,10 @@ class Problem:
         one seed and this key, so a row's result does not depend on the other rows.
     progress : bool
         Show progress bars.
+    columns : Tensor of shape (d,), default=None
+        The reported column (a raw column, or an encoded one with ``features="encoded"``) each input coordinate's
+        attribution is summed onto: adaptive steps judge each reported column's change
+        (:func:`~skig.engine._integration.refine_nested`). None: each coordinate is its own column.
     """
 
     scalar_fn: ScalarFn
@@ -63,6 +67,7 @@ class Problem:
     progress: bool = False
     module: torch.nn.Module | None = None
     head: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    columns: torch.Tensor | None = None
 
     @property
     def n_rows(self) -> int:
