@@ -521,7 +521,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             lambda points: scalar(points, torch.full((len(points),), target, device=device)),
             torch.tensor(points, dtype=dtype, device=device),
             torch.tensor(baseline, dtype=dtype, device=device),
-            self.encoded_feature_groups_[space.encoded_column()],
+            self._reported_columns(),
             self.get_feature_names_out() if self.features == "raw" else self.encoded_feature_names_,
             adapter.description,
             when=self.zero_gradient,

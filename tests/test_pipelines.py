@@ -232,3 +232,21 @@ def test_adaptive_steps_judge_the_columns_the_explanation_reports(data, logistic
     np.testing.assert_array_equal(raw._reported_columns(), groups)
     encoded = skig.Explainer(logistic, features="encoded").fit(X)
     np.testing.assert_array_equal(encoded._reported_columns(), np.arange(len(groups)))
+
+
+@pytest.mark.parametrize("features", ["raw", "encoded"])
+def test_the_zero_gradient_guard_names_the_columns_the_explanation_reports(data, logistic, monkeypatch, features):
+    """The guard's groups and names are of one kind: with features="encoded" an encoded column's own name, never the
+    name of the encoded column that happens to sit at its raw column's position."""
+    import skig._explainer
+
+    seen = []
+    monkeypatch.setattr(skig._explainer, "check_columns_differentiable", lambda *args, **kwargs: seen.append(args))
+    X, _ = data
+    explainer = skig.Explainer(logistic, features=features).fit(X)
+    (_, _, _, groups, names, _) = seen[-1]
+    assert len(names) == len(np.unique(groups)) == len(explainer.get_feature_names_out())
+    expected = (
+        explainer.encoded_feature_groups_ if features == "raw" else np.arange(len(explainer.encoded_feature_names_))
+    )
+    np.testing.assert_array_equal(groups, expected)
