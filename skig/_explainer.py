@@ -165,8 +165,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         nested trapezoid rule, the largest change of a column at the last doubling, relative to the absolute sum of
         the row's attributions).
     max_steps : int, default=1024
-        With ``n_steps="auto"``: the most steps any row gets (by the nested trapezoid rule, the largest
-        ``2^k * 4 + 1`` within it: 513 at the default).
+        With ``n_steps="auto"``: the most steps any row gets (by the nested trapezoid rule, whose counts go 5, 9, 17,
+        ..., the largest of them within it: 513 at the default).
     batch_size : "auto" or int, default="auto"
         Most path points per forward/backward pass. ``"auto"`` sizes passes from the memory free on the device.
     n_threads : int or None, default=None

@@ -16,7 +16,7 @@ import torch
 from .engine import METHODS, AttributionMethod, module_device
 from .engine._gradients import point_bytes, points_per_pass
 from .engine._integration import AdaptiveSteps, ExactIntegration, FixedSteps, Integrator
-from .engine._quadrature import NESTED_RULE
+from .engine._quadrature import NESTED_RULE, nested
 from .engine.exact import NotPiecewiseLinear, read_module
 from .engine.exact._reading import read_chain_only
 from .models import PredictionOnly
@@ -231,7 +231,7 @@ def resolve_integrator(
             f"affine layers), but {adapter.description} computes {violations[:5]}; use rule='auto' (Gauss-Legendre "
             "for smooth networks) or a quadrature rule."
         )
-    if hinged and isinstance(params["n_steps"], str) and params["max_steps"] >= 3:
+    if hinged and isinstance(params["n_steps"], str) and nested(NESTED_RULE, params["max_steps"]):
         # The gradient jumps where the hinges cross zero, so quadrature error falls only about as 1 / steps: adaptive
         # steps by the trapezoid rule keep every point as they double and stop on each column's change.
         return _quadrature_integrator(NESTED_RULE, params)

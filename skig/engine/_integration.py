@@ -157,7 +157,7 @@ class AdaptiveSteps(_QuadratureChain, Integrator):
 
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         settings = {"tol": self.tol, "start_steps": self.start_steps, "max_steps": self.max_steps, "eps": eps}
-        if nested(self.rule) and isinstance(attribute_groups, Lines) and self.max_steps >= 3:
+        if nested(self.rule, self.max_steps) and isinstance(attribute_groups, Lines):
             # Straight lines by the trapezoid rule keep their points as the steps double (the midpoints are added).
             columns = attribute_groups.problem.columns
             return refine_nested(
@@ -384,6 +384,9 @@ def refine_nested(
         Points each row's lines took (``intervals + 1``).
     """
     check = _Completeness(end_values, start_values, tol, eps)
+    if columns is not None:
+        columns = columns.to(group_rows.device)
+        width = int(columns.max()) + 1 if len(columns) else 0
     n = max(1, min(start_steps // 2, (max_steps - 1) // 2))
     groups = torch.arange(len(group_rows), device=group_rows.device)
     out = attribute_at(groups, *quadrature(NESTED_RULE, n + 1))
@@ -395,8 +398,10 @@ def refine_nested(
         out[groups] = fine
         n *= 2
         steps[torch.unique(group_rows[groups])] = n + 1
-        change = _reported(fine - coarse, columns).abs().max(1).values
-        mass = _reported(fine, columns).abs().sum(1)
+        change, mass = (fine - coarse).double(), fine.double()
+        if columns is not None:  # summed onto their reported columns
+            change, mass = (v.new_zeros(len(v), width).index_add_(1, columns, v) for v in (change, mass))
+        change, mass = change.abs().max(1).values, mass.abs().sum(1)
         error, failing = check(groups, fine)
         failing |= change > tol * mass + 4 * eps * mass
         rows = torch.unique(group_rows[groups][failing])
@@ -413,15 +418,6 @@ def refine_nested(
             break
         groups = groups[torch.isin(group_rows[groups], rows)]
     return out, steps
-
-
-def _reported(values: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
-    """``values`` (float64) summed onto their reported columns."""
-    values = values.double()
-    if columns is None:
-        return values
-    summed = values.new_zeros((len(values), int(columns.max()) + 1 if len(columns) else 0))
-    return summed.index_add_(1, columns.to(values.device), values)
 
 
 class _Completeness:

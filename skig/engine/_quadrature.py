@@ -17,9 +17,10 @@ QUADRATURE_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_
 NESTED_RULE = "riemann_trapezoid"
 
 
-def nested(rule: str) -> bool:
-    """Whether doubling ``rule``'s intervals keeps the points already taken (the trapezoid rule's do)."""
-    return rule == NESTED_RULE
+def nested(rule: str, max_steps: int) -> bool:
+    """Whether adaptive steps by ``rule`` up to ``max_steps`` points can double nested: the rule keeps the points
+    already taken (the trapezoid rule does), and there is room for a doubling (3 points: 1 interval, then 2)."""
+    return rule == NESTED_RULE and max_steps >= 3
 
 
 def min_steps(rule: str) -> int:
