@@ -933,11 +933,9 @@ def _check_outputs_finite(problem: Problem, index: pd.Index) -> None:
 
 def _flag_unfinished_paths(attributions: torch.Tensor, index: pd.Index) -> torch.Tensor:
     """Rows whose path met NaN or inf get NaN attributions and a warning, never finite numbers that rank."""
-    # numpy on the CPU: torch's reduction over a small matrix costs 20x more (its thread team wakes for it).
-    if attributions.device.type == "cpu":
-        bad = ~np.isfinite(attributions.detach().numpy()).all(axis=1)
-    else:
-        bad = (~torch.isfinite(attributions).all(dim=1)).cpu().numpy()
+    # In numpy: torch's reduction cost 0.17 ms a call on 1000 x 30 on a CPU, numpy's a few us; the attributions go to
+    # the CPU for the result right after anyway.
+    bad = ~np.isfinite(attributions.detach().cpu().numpy()).all(axis=1)
     if bool(bad.any()):
         warnings.warn(
             f"the model's gradient is NaN or infinite somewhere on the path of rows "

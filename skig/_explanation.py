@@ -109,18 +109,7 @@ class Explanation:
         self.base_value_label = base_value_label
         self.outcome = outcome
         self.is_row = is_row
-        if values.index.equals(self.base_values.index) and values.index.equals(self.predictions.index):
-            # In numpy where the rows line up (every explanation's do): pandas' own sum costs twice as much. nansum
-            # as pandas' sum skips NaN.
-            self.delta = pd.Series(
-                np.nansum(values.to_numpy(dtype=np.float64), axis=1)
-                + self.base_values.to_numpy(dtype=np.float64)
-                - self.predictions.to_numpy(dtype=np.float64),
-                index=values.index,
-                name="delta",
-            )
-        else:
-            self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
+        self.delta = (values.sum(axis=1) + self.base_values - self.predictions).rename("delta")
         self._interactions: np.ndarray | None = None
 
     # --- interactions (Integrated / Expected Hessians; skig/_interactions.py computes them)
