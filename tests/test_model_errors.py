@@ -217,3 +217,24 @@ def test_half_precision_model_is_explained_in_float32(dtype):
     with torch.no_grad():  # and what it predicts itself is the float32 prediction up to its own rounding
         own = net(torch.tensor(X.to_numpy(), dtype=dtype)).float().numpy()[:, 0]
     np.testing.assert_allclose(own, full.predictions.to_numpy(), atol=0.05 if dtype == torch.bfloat16 else 0.01)
+
+
+class _NaNGradientOnNegatives(torch.nn.Module):
+    """A finite output with a NaN gradient where column ``a`` is negative: ``torch.where`` keeps ``a`` there, but the
+    branch it drops, ``sqrt(a)``, is NaN, and autograd multiplies its zero weight by that NaN."""
+
+    def forward(self, x):
+        a = x[:, 0]
+        return torch.where(a < 0, a, torch.sqrt(a)) + x[:, 1]
+
+
+def test_rows_whose_path_meets_a_nan_gradient_get_nan_attributions_and_a_warning_naming_them():
+    X = pd.DataFrame({"a": [1.0, -2.0, 0.5, -1.0], "b": [0.3, 1.0, -1.0, 2.0]}, index=[10, 3, 7, 1])
+    explainer = skig.Explainer(_NaNGradientOnNegatives(), baseline="zero", rule="gausslegendre", n_steps=16)
+    explainer.fit(X)
+    with pytest.warns(UserWarning, match=r"NaN or infinite somewhere on the path of rows \[3, 1\] \(2 row\(s\)\)"):
+        exp = explainer.explain(X)
+    assert exp.values.loc[[3, 1]].isna().all().all()
+    finite = exp.values.loc[[10, 7]]
+    assert np.isfinite(finite.to_numpy()).all()
+    np.testing.assert_allclose(finite["b"], [0.3, -1.0])  # linear in b: IG is b - 0 exactly
