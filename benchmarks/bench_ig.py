@@ -3,9 +3,10 @@
 Two MLPs (30 -> 256 -> 256 -> 2 and 30 -> 64 -> 64 -> 1, ReLU), 1,000 rows, 50 steps, Gauss-Legendre, raw output.
 The floor is a bare forward and backward over the same 50,000 path points with the parameters frozen, at several
 points per pass; its best pass size is the floor. Captum runs with its defaults (every point in one pass) and with
-the best of several ``internal_batch_size``. Every contender runs once per round, rounds repeat, each keeps its best
-time (so a busy machine slows all of them alike). Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``;
-on a busy machine ``--threads 1 --timer cpu`` gives steadier ratios (process time does not count waiting).
+the best of several ``internal_batch_size``. Every contender runs once per round, in an order shuffled per round
+(seeded), rounds repeat, each keeps its best time (so a busy machine slows all of them alike).
+Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``; on a busy machine ``--threads 1 --timer cpu`` gives
+steadier ratios (process time does not count waiting).
 """
 
 from __future__ import annotations
