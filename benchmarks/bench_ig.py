@@ -3,9 +3,10 @@
 Two MLPs (30 -> 256 -> 256 -> 2 and 30 -> 64 -> 64 -> 1, ReLU), 1,000 rows, 50 steps, Gauss-Legendre, raw output.
 The floor is a bare forward and backward over the same 50,000 path points with the parameters frozen, at several
 points per pass; its best pass size is the floor. Captum runs with its defaults (every point in one pass) and with
-the best of several ``internal_batch_size``. Every contender runs once per round, rounds repeat, each keeps its best
-time (so a busy machine slows all of them alike). Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``;
-on a busy machine ``--threads 1 --timer cpu`` gives steadier ratios (process time does not count waiting).
+the best of several ``internal_batch_size``. Every contender runs once per round, in an order shuffled per round
+(seeded), rounds repeat, each keeps its best time (so a busy machine slows all of them alike).
+Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``; on a busy machine ``--threads 1 --timer cpu`` gives
+steadier ratios (process time does not count waiting).
 """
 
 from __future__ import annotations
@@ -43,13 +44,21 @@ def make_model(hidden: int, n_outputs: int) -> torch.nn.Module:
 SETTLE_SECONDS = 0.02
 
 
-def best_times(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, float]:
-    """Best time of each run over ``rounds`` rounds, every run once per round, after one warm-up each."""
+def best_times(runs: dict, rounds: int, clock=time.perf_counter, seed: int = 0) -> dict[str, float]:
+    """Best time of each run over ``rounds`` rounds, every run once per round in an order shuffled per round (seeded),
+    after one warm-up each.
+
+    The order is shuffled because what ran just before moves a run's time on a small machine: on a 2-core VM, skig
+    timed right after the floor's eight chunk sizes took 19-21 ms, timed first in the round 14 ms (the floor: 12-13 ms
+    either way). A fixed order would hand one contender the same neighbour every round.
+    """
     for fn in runs.values():
         fn()  # allocator, thread pool, lazy imports
     times = {name: [] for name in runs}
+    order, rng = list(runs), np.random.default_rng(seed)
     for _ in range(rounds):
-        for name, fn in runs.items():
+        for position in rng.permutation(len(order)):
+            name, fn = order[position], runs[order[position]]
             time.sleep(SETTLE_SECONDS)
             start = clock()
             fn()

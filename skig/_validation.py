@@ -151,7 +151,9 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool, model_columns: np.nd
     if numeric:
         if is_frame:
             _check_numeric_dtypes(X)
-        values = check_array(X, dtype=np.float64, ensure_all_finite=False)
+            values = check_array(X, dtype=np.float64, ensure_all_finite=False)
+        else:
+            values = X  # already a float64 array (check_array above)
         _check_finite(values, feature_names(estimator), "X", ": impute them, or explain a Pipeline that imputes")
         return X.astype(np.float64) if is_frame else values
     return X

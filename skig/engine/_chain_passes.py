@@ -76,27 +76,46 @@ def _split(chain: Chain) -> tuple[tuple, tuple, tuple]:
     return chain.steps[:first], chain.steps[first:last], chain.steps[last:]
 
 
-def _top_gradients(top, head: Head, chain: Chain, targets: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
+def _top_gradients(top, head: Head, chain: Chain, targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
     """For a head linear in the raw output: the gradient at the last hinge's output for each target (row ``t`` for
-    target ``t``), the same at every point; None for other heads (their gradient depends on the point)."""
+    target ``t``), the same at every point; None for other heads (their gradient depends on the point).
+
+    Each row is made once per chain, head (its ``key``), target and dtype, and kept on the chain: the chain's weights
+    never change, and autograd through the head and the steps above the last hinge cost 0.3 ms a call.
+    """
     if not getattr(head, "linear", False):
         return None
-    width = like.shape[1]
-    table = like.new_zeros(int(targets.max()) + 1 if len(targets) else 1, width)
-    n_raw = chain.output_shape.numel()
+    key = getattr(head, "key", None)
+    device = targets.device
+    rows = {}
     for target in torch.unique(targets).tolist():
-        # Each target on its own padded rows: its gradient does not depend on which other targets are explained.
-        raw = like.new_zeros(ROW_BLOCK, n_raw, requires_grad=True)
-        chosen = torch.full((ROW_BLOCK,), target, dtype=targets.dtype, device=targets.device)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(
-                head(raw.reshape(-1, *chain.output_shape), chosen).sum(), raw, allow_unused=True
-            )
-        grad = torch.zeros_like(raw) if grad is None else grad.detach()
-        for step in reversed(top):
-            grad = step.backward(grad)
-        table[target] = grad[0]
+        kept = (key, target, dtype, device)
+        row = chain.derived.get(kept) if key is not None else None
+        if row is None:
+            row = _top_gradient_row(top, head, chain, target, targets.dtype, dtype, device)
+            if key is not None:
+                chain.derived[kept] = row
+        rows[target] = row
+    if not rows:
+        return None
+    width = next(iter(rows.values())).shape[0]
+    table = torch.zeros(max(rows) + 1, width, dtype=dtype, device=device)
+    for target, row in rows.items():
+        table[target] = row
     return table
+
+
+def _top_gradient_row(top, head: Head, chain: Chain, target: int, target_dtype, dtype, device) -> torch.Tensor:
+    """The gradient of ``head(chain output, target)`` at the last hinge's output: one row, the same everywhere."""
+    # On its own padded rows: the gradient does not depend on which other targets are explained.
+    raw = torch.zeros(ROW_BLOCK, chain.output_shape.numel(), dtype=dtype, device=device, requires_grad=True)
+    chosen = torch.full((ROW_BLOCK,), target, dtype=target_dtype, device=device)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(head(raw.reshape(-1, *chain.output_shape), chosen).sum(), raw, allow_unused=True)
+    grad = torch.zeros_like(raw) if grad is None else grad.detach()
+    for step in reversed(top):
+        grad = step.backward(grad)
+    return grad[0].clone()
 
 
 # Each thread's pass buffers (see :func:`_buffer`), kept from pass to pass and from call to call.
@@ -169,10 +188,10 @@ def chain_path_gradients(
     """
     device = paths.ends.device
     accumulate = accumulation_dtype(device)
-    below, body, top = _split(chain)
+    below, _, top = _split(chain)
     # The first affine steps at every start, once (padded like every product, see _gradients.ROW_BLOCK).
     z_starts = _forward(below, row_padded(paths.starts))[: len(paths.starts)]
-    top_grads = _top_gradients(top, head, chain, paths.targets, _forward(body, z_starts[:1]))
+    top_grads = _top_gradients(top, head, chain, paths.targets, z_starts.dtype)
     run = _run_length(paths.start_index)
     threads = pass_threads(device)
     out = torch.empty(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
@@ -330,15 +349,14 @@ def chain_output_changes(
     The completeness guard compares it with the module's own output change: the error exact integration would leave,
     without integrating.
     """
-
-    def explained(points: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        raw = _forward(chain.steps, row_padded(points))[: len(points)]
-        return head(raw.reshape(-1, *chain.output_shape), chosen).double()
-
+    n_ends = len(ends)
     with torch.no_grad():
-        changes = explained(ends, targets)
+        # Ends and starts in one pass of the chain (padded, so each row's numbers are its own).
+        points = torch.cat((ends, starts.to(ends.dtype)))
+        raw = _forward(chain.steps, row_padded(points))[: len(points)].reshape(-1, *chain.output_shape)
+        changes = head(raw[:n_ends], targets).double()
         for target in torch.unique(targets).tolist():
             chosen = torch.full((len(starts),), target, dtype=targets.dtype, device=targets.device)
-            at_starts = (explained(starts, chosen) * start_weights.double()).sum()
+            at_starts = (head(raw[n_ends:], chosen).double() * start_weights.double()).sum()
             changes[targets == target] -= at_starts
     return changes

@@ -73,7 +73,8 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
     for _ in range(COPY_ATTEMPTS):
         versions = _versions(module)
         snapshot = _deepcopy(module)
-        if _same_tensors(snapshot, module) and _versions(module) == versions:
+        copies = _tensors(snapshot)
+        if _same_tensors(copies, module) and _versions(module) == versions:
             break
     else:
         raise RuntimeError(
@@ -81,14 +82,15 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
             "row (another thread is updating them without pause); explain between updates, e.g. hold a lock around "
             "the optimizer step and the call to explain."
         )
-    if device is not None and any(tensor.device != device for tensor in _tensors(snapshot)):
+    # The copy's tensors are listed once (each listing walks every submodule): a device move keeps the dtypes.
+    if device is not None and any(tensor.device != device for tensor in copies):
         snapshot.to(device)
-    if module_dtype(snapshot) in HALF_PRECISION:
+    if next((tensor.dtype for tensor in copies if tensor.is_floating_point()), None) in HALF_PRECISION:
         # Half-precision weights are exact in float32, and the copy is private: compute there, not in 8-11 bits.
         snapshot.float()
     snapshot.eval()
-    snapshot.requires_grad_(False)
     for param in snapshot.parameters():
+        param.requires_grad_(False)
         param.grad = None
     return snapshot
 
@@ -165,9 +167,10 @@ def _version(tensor: torch.Tensor) -> int:
         return -1
 
 
-def _same_tensors(snapshot: torch.nn.Module, module: torch.nn.Module) -> bool:
-    """Whether every parameter and buffer of ``module`` still equals its copy in ``snapshot``, bit for bit."""
-    copies, originals = _tensors(snapshot), _tensors(module)
+def _same_tensors(copies: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    """Whether every parameter and buffer of ``module`` still equals its copy in ``copies`` (:func:`_tensors` of the
+    copy), bit for bit."""
+    originals = _tensors(module)
     if len(copies) != len(originals):
         return False
     with torch.no_grad():

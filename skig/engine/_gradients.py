@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
-from contextlib import closing
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,10 @@ def batch_invariant(scalar_fn: ScalarFn) -> ScalarFn:
     :mod:`._invariant`), returning the rows asked for."""
 
     def padded(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() and not points.requires_grad:
+            # Nothing carries a gradient, so the mode would pass every call through: without it, a forward pass
+            # saves its Python dispatch per torch call (29 calls, 0.05 ms, on bench_ig's narrow net).
+            return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
         with RowInvariantProducts():
             return scalar_fn(row_padded(points), row_padded(targets))[: points.shape[0]]
 
@@ -112,13 +117,40 @@ def _meminfo_available() -> int | None:
     return None
 
 
+_held = threading.local()
+
+
+@contextmanager
+def one_memory_reading() -> Iterator[None]:
+    """Within the block, :func:`memory_headroom` reads the limits once in this thread and answers from that reading.
+
+    An explanation checks that its rows fit and sizes its passes from one reading: each reading opens four files
+    (about 70 µs, twice per call before).
+    """
+    outer = getattr(_held, "reading", None)
+    _held.reading = outer if outer is not None else []
+    try:
+        yield
+    finally:
+        _held.reading = outer
+
+
 def memory_headroom() -> tuple[int, str]:
     """Bytes this process may still allocate on the CPU, and which limit says so.
 
     The smallest of: the memory available on the machine, the address-space limit (``RLIMIT_AS``, ``ulimit -v``) less
     the process's current size, and its cgroup's limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``) less its
-    current usage. 4 GiB where none can be read.
+    current usage. 4 GiB where none can be read. Inside :func:`one_memory_reading`, the block's first reading.
     """
+    held = getattr(_held, "reading", None)
+    if held is None:
+        return _read_headroom()
+    if not held:
+        held.append(_read_headroom())
+    return held[0]
+
+
+def _read_headroom() -> tuple[int, str]:
     found: list[tuple[int, str]] = []
     available = _meminfo_available()
     if available is None:

@@ -99,7 +99,7 @@ class OutputHead:
 
         Its ``linear`` attribute says whether it is linear in the raw output (regression outputs, class scores, a
         sigmoid's logit, softmax logits in raw space, probabilities the module returns itself): then its gradient
-        is the same everywhere.
+        is the same everywhere. Its ``key`` names that function, ``(kind, space)``, for a linear head (else None).
         """
 
         def head(raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -111,6 +111,8 @@ class OutputHead:
             or (self.kind == "softmax" and space == "raw")
             or (self.kind == "probability" and space in ("raw", "probability"))
         )
+        # A linear head is one function of the raw output per kind and space: what is derived from it can be kept.
+        head.key = (self.kind, space) if head.linear else None
         return head
 
     def __call__(self, raw: torch.Tensor, target: torch.Tensor, space: str) -> torch.Tensor:

@@ -98,6 +98,29 @@ def test_the_explainer_takes_chain_passes_on_a_relu_chain_and_gives_ig():
     np.testing.assert_allclose(exp.values.to_numpy(), _ig_oracle(net, X, baseline, 1, 16), rtol=1e-10, atol=1e-13)
 
 
+def test_the_gradient_rows_above_the_last_hinge_are_kept_per_target_and_change_no_number():
+    """The chain keeps the gradient row above its last hinge per head, target and dtype: explaining target 0, then 1,
+    then a target per row gives what a freshly fitted explainer (nothing kept) gives, bit for bit."""
+    net = chain_net()
+    X = np.random.RandomState(0).normal(size=(30, 6))
+    per_row = np.arange(30) % 2
+
+    def fitted():
+        return skig.Explainer(net, rule="gausslegendre", n_steps=16, output="raw", target=0).fit(X)
+
+    explainer = fitted()
+    chain = explainer.plan_.integrator.chain
+    assert chain is not None and not chain.derived
+    for target in (0, 1, per_row):
+        kept = explainer.explain(X, target=target).values.to_numpy()
+        fresh = fitted()
+        np.testing.assert_array_equal(kept, fresh.explain(X, target=target).values.to_numpy())
+    assert sorted(key[1] for key in chain.derived) == [0, 1]
+    rows = dict(chain.derived)
+    explainer.explain(X, target=1)
+    assert all(chain.derived[key] is row for key, row in rows.items())  # reused, not made again
+
+
 def test_no_chain_passes_where_they_do_not_apply():
     X = np.random.RandomState(0).normal(size=(20, 6))
     torch.manual_seed(0)

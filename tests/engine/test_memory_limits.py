@@ -96,3 +96,31 @@ def test_a_limit_that_leaves_no_room_says_so(monkeypatch):
     monkeypatch.setattr(_gradients, "memory_headroom", lambda: (100 * 2**20, "a test limit"))
     with pytest.raises(MemoryError, match="no rows can be explained in this process; raise the limit"):
         explainer.explain(X)
+
+
+def test_an_explanation_reads_the_memory_limits_once(monkeypatch):
+    """Checking that the rows fit and sizing the passes share one reading of the limits (four files a reading);
+    outside an explanation every call reads them anew."""
+    import numpy as np
+    import torch
+
+    import skig
+    from skig.engine import _gradients
+
+    reads = []
+    real = _gradients._read_headroom
+    monkeypatch.setattr(_gradients, "_read_headroom", lambda: reads.append(1) or real())
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    X = np.random.RandomState(0).normal(size=(50, 4))
+    explainer = skig.Explainer(model, rule="gausslegendre", n_steps=8).fit(X)
+    reads.clear()
+    explainer.explain(X)
+    assert len(reads) == 1
+    _gradients.memory_headroom()
+    _gradients.memory_headroom()
+    assert len(reads) == 3
+    with _gradients.one_memory_reading(), _gradients.one_memory_reading():  # nested: still the outer reading
+        first = _gradients.memory_headroom()
+        assert _gradients.memory_headroom() is first
+    assert len(reads) == 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -187,6 +187,9 @@ class Chain:
 
     steps: tuple[Step, ...]
     output_shape: torch.Size
+    #: What callers derive from the chain's fixed weights once and reuse from call to call, by their own keys (the
+    #: gradient rows above the last hinge, :func:`~skig.engine._chain_passes.chain_path_gradients`).
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for step in self.steps:
