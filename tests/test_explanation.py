@@ -42,6 +42,23 @@ def test_parts_share_the_index_and_delta_is_the_completeness_error(exp):
     assert "rows=4" in repr(exp) and "probability" in repr(exp)
 
 
+def test_delta_matches_base_values_and_predictions_by_label_and_keeps_nan_rows_nan():
+    """Series given in another order are matched by label, duplicated labels by position (the same index), and a
+    row with a NaN attribution (its path met a NaN gradient) has a NaN delta, not base value minus prediction."""
+    values = pd.DataFrame({"a": [1.0, np.nan, 0.5], "b": [0.25, 2.0, 0.0]}, index=["x", "y", "z"])
+    data = pd.DataFrame({"a": [0.0] * 3, "b": [0.0] * 3}, index=values.index)
+    base = pd.Series([0.5, 0.5, 0.5], index=["z", "x", "y"])
+    predictions = pd.Series([1.0, 1.75, 3.0], index=["z", "x", "y"])
+    exp = skig.Explanation(values, base, predictions, data)
+    assert exp.delta.index.equals(values.index) and exp.delta.name == "delta"
+    np.testing.assert_array_equal(exp.delta.to_numpy(), [0.0, np.nan, 0.0])
+    twice = values.set_axis(["x", "x", "z"])
+    exp = skig.Explanation(
+        twice, base.set_axis(twice.index[[0, 1, 2]]), pd.Series([1.0, 2.0, 1.0], index=twice.index), data
+    )
+    np.testing.assert_array_equal(exp.delta.to_numpy(), [0.75, np.nan, 0.0])
+
+
 @pytest.mark.parametrize(
     "how, key, rows",
     [
