@@ -20,7 +20,7 @@ def test_docstring_examples_print_what_they_say(name):
     try:
         module = importlib.import_module(name)
     except ImportError as error:  # an extra that is not installed (Spark, Dask)
-        pytest.skip(f"{name} needs {error.name}")
+        pytest.skip(f"{name} cannot be imported here: {error}")
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in finder.find(module, name, globs=vars(module).copy()):
