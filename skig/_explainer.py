@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._explanation import Explanation
+from ._explanation import Explanation, with_weights
 from ._fit_checks import check_gradient_rule, check_parameters
 from ._gradient_guard import check_columns_differentiable, check_completeness
 from ._gradient_guard import rows_named as _rows_named
@@ -213,7 +213,7 @@ class Explainer(TransformerMixin, BaseEstimator):
     baseline_ : DataFrame of shape (n_baselines, `n_features_in_`) or None
         The baseline (or background) rows in raw terms: the applicant(s) the paths start from, in the user's columns
         (NaN for ``baseline="zero"`` through preprocessing, which no raw row encodes to; None with
-        ``features="encoded"``). ``Explanation.baseline`` carries it with the weights.
+        ``features="encoded"``). ``Explanation.baseline`` carries it with the weights as its last column.
     encoded_baseline_ : DataFrame of shape (n_baselines, n_encoded)
         The same rows in the space the model reads.
     baseline_weights_ : ndarray of shape (n_baselines,)
@@ -468,7 +468,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self._baseline_frame = (
             None
             if self.baseline_ is None
-            else (self.baseline_, self.baseline_weights_, self.baseline_.assign(weight=fitted.weights))
+            else (self.baseline_, self.baseline_weights_, with_weights(self.baseline_, fitted.weights))
         )
         # An embedding net's vectors come from forward passes: at most _NOISE_ROWS evenly spaced reference rows.
         sampled = encoded if not space.lookups else encoded[:: max(1, len(encoded) // _NOISE_ROWS)]
@@ -833,14 +833,15 @@ class Explainer(TransformerMixin, BaseEstimator):
         )
 
     def _baseline_shown(self) -> pd.DataFrame | None:
-        """``baseline_`` with its ``weight`` column, as each explanation shows it: the frame ``fit`` made, where pandas
-        copies shared data before writing (a frame an explanation's user changes is then copied, not shared)."""
+        """``baseline_`` with its weight column (:func:`with_weights`), as each explanation shows it: the frame ``fit``
+        made, where pandas copies shared data before writing (a frame an explanation's user changes is then copied,
+        not shared)."""
         if self.baseline_ is None:
             return None
         made = getattr(self, "_baseline_frame", None)
         if _copy_on_write() and made is not None and made[0] is self.baseline_ and made[1] is self.baseline_weights_:
             return made[2]
-        return self.baseline_.assign(weight=self.baseline_weights_)
+        return with_weights(self.baseline_, self.baseline_weights_)
 
     # ----------------------------------------------------- transformer API
     def transform(self, X):

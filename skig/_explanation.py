@@ -38,8 +38,9 @@ class Explanation:
     n_steps : Series of shape (n_rows,), default=None
         Model evaluations per path used for each row (linear segments crossed, for exact integration).
     baseline : DataFrame or None, default=None
-        The baseline (or background) rows in raw terms, one row per baseline, with their ``weight`` as the last
-        column; None when the baseline has no raw form (``features="encoded"``).
+        The baseline (or background) rows in raw terms, one row per baseline, with their weight as the last column
+        (named ``weight``, or ``baseline_weight`` where a feature is already named ``weight``: see
+        :func:`with_weights`); None when the baseline has no raw form (``features="encoded"``).
     base_value_label : str, default="f(baseline)"
         What ``base_values`` is: ``"f(baseline)"`` for one baseline row, ``"E[f(background)]"`` for a weighted
         background. Plots and reports use it as the base value's label.
@@ -341,3 +342,14 @@ def _preview(index: pd.Index, limit: int = 5) -> str:
 def _on(series: pd.Series, index: pd.Index) -> np.ndarray:
     """``series``'s values for the labels ``index``, as float64 (matched by label where its own index differs)."""
     return (series if series.index.equals(index) else series.reindex(index)).to_numpy(dtype=np.float64)
+
+
+def with_weights(rows: pd.DataFrame, weights) -> pd.DataFrame:
+    """``rows`` with their ``weights`` as a last column named ``weight``, or, where a column of ``rows`` already has
+    that name (a feature called ``weight``), ``baseline_weight`` (then ``baseline_weight_2``, ...): the weights never
+    replace a column of the user's."""
+    name, number = "weight", 1
+    while name in rows.columns:
+        number += 1
+        name = "baseline_weight" if number == 2 else f"baseline_weight_{number - 1}"
+    return rows.assign(**{name: weights})

@@ -545,6 +545,23 @@ class TestSaneBaselines:
         np.testing.assert_array_equal(exp.baseline["weight"], [1.0])
         np.testing.assert_allclose(exp.base_values, pipe.decision_function(explainer.baseline_)[0], rtol=1e-6)
 
+    @pytest.mark.parametrize(
+        "features, weight_column",
+        [(["age", "weight", "height"], "baseline_weight"), (["weight", "baseline_weight"], "baseline_weight_2")],
+    )
+    def test_a_feature_named_weight_is_never_replaced_by_the_baseline_weights(self, features, weight_column):
+        """The user's own column called ``weight`` keeps its baseline value; the weights take the next free name, as
+        the last column."""
+        torch.manual_seed(0)
+        X = pd.DataFrame(np.random.RandomState(0).normal(size=(40, len(features))) + 5.0, columns=features)
+        model = torch.nn.Sequential(torch.nn.Linear(len(features), 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+        explainer = skig.Explainer(model, baseline="median").fit(X)
+        shown = explainer.explain(X.iloc[:3]).baseline
+        assert list(shown.columns) == [*features, weight_column]
+        pd.testing.assert_frame_equal(shown.iloc[:, :-1], explainer.baseline_)
+        np.testing.assert_allclose(shown["weight"], X["weight"].median())  # the feature, not the weight 1.0
+        np.testing.assert_array_equal(shown[weight_column], [1.0])
+
     def test_expected_gradients_label_its_base_value_as_an_expectation(self, grades):
         X, pipe = grades
         explainer = skig.Explainer(pipe, method="expected", baseline="sample", n_baselines=16, n_samples=32)

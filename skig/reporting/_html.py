@@ -15,6 +15,7 @@ import pandas as pd
 from pandas.api.types import is_list_like
 from sklearn.utils.validation import check_is_fitted
 
+from .._explanation import with_weights
 from . import _format as fmt
 from ._drift import drift, is_summary
 from ._evidence_html import drift_section, performance_section, quality_section
@@ -401,12 +402,13 @@ def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     if exp.baseline is not None:
         rows, space = exp.baseline, "in the data's own terms"
     else:
-        rows = explainer.encoded_baseline_.assign(weight=explainer.baseline_weights_)
+        rows = with_weights(explainer.encoded_baseline_, explainer.baseline_weights_)
         space = "in the encoded columns the model reads (this explanation has no raw form of it)"
-    rows = rows.sort_values("weight", ascending=False, kind="stable") if len(rows) > 1 else rows
+    weight = rows.columns[-1]  # the weights are the last column, whatever its name (see with_weights)
+    rows = rows.sort_values(weight, ascending=False, kind="stable") if len(rows) > 1 else rows
     shown = rows.head(10)
-    cells = shown.drop(columns="weight").T.map(fmt.raw_value)
-    cells.columns = [f"row {i + 1} (weight {fmt.proportion(w)})" for i, w in enumerate(shown["weight"])]
+    cells = shown.iloc[:, :-1].T.map(fmt.raw_value)
+    cells.columns = [f"row {i + 1} (weight {fmt.proportion(w)})" for i, w in enumerate(shown[weight])]
     if len(rows) == 1:
         cells.columns = ["baseline"]
     cells.index.name = "feature"

@@ -197,6 +197,20 @@ def test_baseline_in_raw_terms_when_the_explanation_has_it(setting, tmp_path, mo
     assert "in the data's own terms" in sections["settings"]["tables"][1]["caption"]
 
 
+def test_a_feature_named_weight_shows_its_own_baseline_value(tmp_path):
+    """The baseline table reads the weights from the last column: a feature called ``weight`` is shown, not taken for
+    the baseline's weight."""
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"weight": rng.normal(80.0, 5.0, 200), "height": rng.normal(170.0, 8.0, 200)})
+    y = (X["weight"] - 0.5 * X["height"] + rng.normal(0, 3, 200) > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    explainer = skig.Explainer(model, baseline="median").fit(X)
+    sections = _parse(skig.report(explainer, X, tmp_path / "r.html"))
+    baseline = {row[0]: row[1] for row in _body(sections["settings"]["tables"][1])}
+    assert set(baseline) == {"weight", "height"}
+    assert _number(baseline["weight"]) == pytest.approx(X["weight"].median(), rel=1e-3)
+
+
 def test_completeness_audit_reports_the_explanation_delta(parsed):
     sections, exp, _ = parsed
     audit = {row[0]: row[1] for row in _body(sections["completeness"]["tables"][0])}
