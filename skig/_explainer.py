@@ -135,7 +135,8 @@ class Explainer(TransformerMixin, BaseEstimator):
     target : None, class label, output index or array-like of shape (n_rows,), default=None
         The output explained. None: the single output of a regressor, the positive class of a binary classifier,
         the predicted class of each row for a multi-class model. A label (or, failing that, an index) explains that
-        class for every row; an array gives one per row.
+        class for every row; an array gives one per row. With integer class labels an integer is a label only (with
+        classes ``[1, 2]``, ``target=0`` is an error, not the first class).
     output : {"auto", "raw", "logit", "probability"}, default="auto"
         Output space explained. ``"raw"`` is what the module returns, ``"logit"`` the log-odds of the target class,
         ``"probability"`` the probability as ``predict_proba`` gives it. ``"auto"`` is ``"logit"`` for classifiers and

@@ -22,14 +22,26 @@ def output_labels(classes: np.ndarray | None, head_kind: str, n_outputs: int) ->
 
 
 def label_index(value, labels: np.ndarray, index: np.ndarray, *, kind: str) -> int:
-    """The head index of ``value``: a label, or failing that a position in ``labels``; ``kind`` names them."""
+    """The head index of ``value``: a label, or failing that a position in ``labels``; ``kind`` names them.
+
+    Positions are taken only where the labels are not integers themselves: with classes ``[1, 2]``, ``target=0`` is
+    no class (an error), never silently the class at position 0.
+    """
     # As objects, so that a label of another type (a string against integer classes) compares unequal, not "failed".
     matches = np.flatnonzero(labels.astype(object) == value) if np.ndim(value) == 0 else []
     if len(matches):
         return int(index[matches[0]])
+    message = f"target {value!r} is out of range: the model has {kind} {labels.tolist()}."
     if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool) and 0 <= value < len(labels):
+        if kind == "classes" and _integer_labels(labels):
+            raise ValueError(f"{message} With integer classes, target= takes a class label, not a position.")
         return int(index[value])
-    raise ValueError(f"target {value!r} is out of range: the model has {kind} {labels.tolist()}.")
+    raise ValueError(message)
+
+
+def _integer_labels(labels: np.ndarray) -> bool:
+    """Whether every label is an integer (then an integer target can only mean a label)."""
+    return all(isinstance(label, (Integral, np.integer)) and not isinstance(label, bool) for label in labels.tolist())
 
 
 def resolve_targets(

@@ -345,6 +345,23 @@ class TestParameters:
         explainer = skig.Explainer(MLP(n_outputs=3), n_steps=4).fit(frame)
         _raises_and_changes_nothing(explainer, frame, ValueError, r"target 3 is out of range.*\[0, 1, 2\]", target=3)
 
+    def test_an_integer_target_is_a_label_when_the_classes_are_integers(self):
+        """Classes [1, 2]: target=1 and 2 are those classes, target=0 is refused (not the class at position 0);
+        with string classes a position still picks the class there."""
+        from sklearn.linear_model import LogisticRegression
+
+        rng = np.random.RandomState(0)
+        X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+        label = (X["a"] + rng.normal(0, 0.5, 80) > 0).astype(int)
+        numbered = skig.Explainer(LogisticRegression().fit(X, label + 1), output="raw").fit(X)
+        assert numbered.explain(X[:3], target=1).target.tolist() == [1, 1, 1]
+        first = numbered.explain(X[:3], target=1).values.to_numpy()
+        np.testing.assert_allclose(numbered.explain(X[:3], target=2).values.to_numpy(), -first, rtol=1e-10)
+        with pytest.raises(ValueError, match=r"target 0 is out of range.*\[1, 2\].*a class label, not a position"):
+            numbered.explain(X[:3], target=0)
+        named = skig.Explainer(LogisticRegression().fit(X, label.map({0: "bad", 1: "good"}))).fit(X)
+        assert named.explain(X[:3], target=1).target.tolist() == ["good"] * 3
+
     def test_target_of_wrong_shape(self, fitted, frame):
         _raises_and_changes_nothing(fitted, frame, ValueError, r"shape \(2,\).*\(60,\)", target=[0, 0])
 
