@@ -26,6 +26,7 @@ from ._common import (
     format_number,
     new_axes,
     palette_color,
+    plain_text,
     row_labels,
 )
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 0.5
 
 
+@plain_text
 def bar(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """Horizontal bars of each feature's mean absolute attribution, most important at the top.
 

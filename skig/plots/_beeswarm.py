@@ -22,6 +22,7 @@ from ._common import (
     finish,
     is_numeric,
     new_axes,
+    plain_text,
     point_colors,
     shorten,
     solid,
@@ -38,6 +39,7 @@ MIN_LABEL_CHARS = 14
 HANDLE_EMS, TEXT_PAD_EMS, COLUMN_SPACING_EMS = 1.0, 0.4, 1.2
 
 
+@plain_text
 def beeswarm(
     exp,
     max_display: int = 10,

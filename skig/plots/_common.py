@@ -5,6 +5,7 @@ matplotlib is imported inside the functions that need it, so that importing skig
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,6 +53,23 @@ _RED_BLUE = (
 PALETTE = ("#2ca02c", "#ff7f0e", "#17becf", "#8c564b", "#bcbd22", "#e377c2", "#1b4332", "#f4a261")
 # Categories named (and coloured) on their own in a legend; the others are "other".
 MAX_CATEGORIES = 6
+
+
+def plain_text(plot):
+    """``plot`` drawing its texts as written: matplotlib's mathtext is off for the texts it makes.
+
+    A user's dollar signs in a feature name, a category or the outcome (``"amount ($) / income ($)"``) were read as
+    math: the dollars vanished and the text between them was set in italics. No plot of skig's writes math.
+    """
+
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        import matplotlib as mpl
+
+        with mpl.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+
+    return drawn
 
 
 def red_blue(white_middle: bool = False) -> Colormap:

@@ -19,6 +19,7 @@ from ._common import (
     collapse_features,
     finish,
     new_axes,
+    plain_text,
     red_blue,
     row_labels,
 )
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 0.4
 
 
+@plain_text
 def decision(
     exp, max_display: int = 20, *, row=None, ax: Axes | None = None, show: bool = False, alpha: float = 1.0
 ) -> Axes:

@@ -25,6 +25,7 @@ from ._common import (
     format_value,
     new_axes,
     one_row,
+    plain_text,
     points_per_unit,
     text_points,
 )
@@ -38,6 +39,7 @@ FONT_SIZE = 9
 GAP_LABEL = "completeness gap"
 
 
+@plain_text
 def force(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """One row's attributions as a band: red arrows push the output up to f(x), blue ones push it down to f(x).
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._common import LINE_GREY, add_colorbar, collapse_features, finish, format_number, new_axes, red_blue
+from ._common import LINE_GREY, add_colorbar, collapse_features, finish, format_number, new_axes, plain_text, red_blue
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -18,6 +18,7 @@ ROW_HEIGHT = 0.5
 _AXIS_LABELS = {"prediction": "rows, by increasing prediction", "cluster": "rows, clustered by attributions"}
 
 
+@plain_text
 def heatmap(exp, order="prediction", max_display: int = 10, *, ax: Axes | None = None, show: bool = False) -> Axes:
     """Attributions as colours, one column per explained row and one line per feature (most important at the top).
 

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._common import check_max_display, finish, format_number, new_axes, red_blue, shorten
+from ._common import check_max_display, finish, format_number, new_axes, plain_text, red_blue, shorten
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
+@plain_text
 def interaction_heatmap(exp, max_display: int = 10, *, ax: Axes | None = None, show: bool = False) -> Axes:
     """Pairwise interactions as a square of colours, the most interacting features first.
 

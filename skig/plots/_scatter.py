@@ -27,6 +27,7 @@ from ._common import (
     is_numeric,
     legend_handles,
     new_axes,
+    plain_text,
     point_colors,
     solid,
 )
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 JITTER = 0.3
 
 
+@plain_text
 def scatter(
     exp,
     feature: str,

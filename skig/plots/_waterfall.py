@@ -26,6 +26,7 @@ from ._common import (
     format_number,
     new_axes,
     one_row,
+    plain_text,
     points_per_unit,
     row_labels,
 )
@@ -41,6 +42,7 @@ LABEL_PAD_POINTS = 5
 GAP_LABEL = "completeness gap"
 
 
+@plain_text
 def waterfall(exp, max_display: int = 10, *, row=None, ax: Axes | None = None, show: bool = False) -> Axes:
     """From the base value at the bottom to the prediction at the top, one arrow per feature.
 

@@ -50,3 +50,20 @@ def test_show_true_calls_plt_show(name, exp, monkeypatch):
     ax = PLOTS[name](exp, show=True)
     assert calls == [1]
     assert ax is not None
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_dollar_signs_in_the_users_names_and_values_are_drawn_as_written(name, exp, no_show):
+    """A feature called "debt ($) / income ($)", a category "owner ($)" and an outcome with dollars: matplotlib would
+    read each "$...$" as math (the dollars gone, the rest in italics); every text with a dollar is drawn plain."""
+    import matplotlib
+
+    dollars = "debt ($) / income ($)"
+    values = exp.values.rename(columns={"Debt": dollars})
+    data = exp.data.rename(columns={"Debt": dollars}).assign(Home=exp.data["Home"].replace("owner", "owner ($) ($)"))
+    renamed = skig.Explanation(values, exp.base_values, exp.predictions, data, output="raw", outcome="loss ($) in $")
+    ax = PLOTS[name](renamed)
+    ax.figure.canvas.draw()
+    texts = [text for text in ax.figure.findobj(matplotlib.text.Text) if "$" in text.get_text()]
+    assert texts, "no text with a dollar was drawn"
+    assert all(not text.get_parse_math() for text in texts), [t.get_text() for t in texts if t.get_parse_math()]
