@@ -299,7 +299,21 @@ def _explainer(args, model, reference):
     params["outcome"] = args.outcome
     if inputs is not None:
         params["inputs"] = inputs
-    return skig.Explainer(model, **params).fit(reference)
+    explainer = skig.Explainer(model, **params).fit(reference)
+    label = _class_named(args.target, getattr(explainer, "classes_", None))
+    if label is not None:
+        explainer.set_params(target=label)
+    return explainer
+
+
+def _class_named(text: str | None, classes) -> object | None:
+    """The model's class that ``--target`` names as text, or None: text cannot tell the class "1" from the class 1 or
+    the class at position 1, so a class written the same way wins (as the API's label-first rule)."""
+    if text is None or classes is None:
+        return None
+    import numpy as np
+
+    return next((label for label in np.asarray(classes).tolist() if str(label) == text), None)
 
 
 def _reference(args, X, audit: str | None = None):
@@ -447,7 +461,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=64,
         help=f"model evaluations per path, 1 to {_max_steps()}, or auto to refine each row (default: 64)",
     )
-    parser.add_argument("--target", help="class label or output index to explain (default: the model's own choice)")
+    parser.add_argument(
+        "--target",
+        help="class label or output index to explain (default: the model's own choice); a class written the same way "
+        "wins over a position",
+    )
     parser.add_argument("--output", default="auto", help="output space: auto, raw, logit or probability")
     parser.add_argument(
         "--outcome", help='what the explained output means, e.g. "probability of default" (named in reports)'

@@ -453,3 +453,19 @@ def test_help_says_how_to_pass_inputs(capsys):
     assert main(["explain", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--inputs JSON" in out and "forward(x_num, x_cat)" in out and '"grade": null' in out
+
+
+@pytest.mark.parametrize("classes", [["1", "2"], [1, 2]])
+def test_target_names_the_class_written_the_same_way(files, classes):
+    """--target 1 is read from text: for classes "1" and "2" it is the class "1" (not position 1, the class "2"),
+    for classes 1 and 2 the class 1, as the API's explain(target=...) with that label gives."""
+    path, _, X = files
+    X = pd.read_csv(path / "data.csv")
+    y = np.where(X["income"] - X["debt"] > 0, classes[1], classes[0])
+    model = LogisticRegression().fit(X, y)
+    joblib.dump(model, path / "labelled.joblib")
+    args = ["explain", str(path / "labelled.joblib"), str(path / "data.csv"), "-o", str(path / "out.csv")]
+    assert main([*args, "--target", "1", "--output", "raw"]) == 0
+    written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")
+    expected = skig.Explainer(model, n_steps=64, output="raw", random_state=0).fit(X).explain(X, target=classes[0])
+    np.testing.assert_allclose(written[[f"attribution_{c}" for c in X.columns]], expected.values, rtol=1e-10)
