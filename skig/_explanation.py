@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._labels import distinct_label
 from .plots import PlotAccessor, cohorts
 from .plots._cohorts import MAX_COHORTS
 
@@ -245,8 +246,15 @@ class Explanation:
         return self.values.abs().mean(axis=0).sort_values(ascending=False).rename("mean_abs_attribution")
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy form: one line per (row, feature) with the feature's value and its attribution."""
-        index_name = self.values.index.name or "row"
+        """Tidy form: one line per (row, feature) with the feature's value and its attribution.
+
+        The rows' column takes the index's name (``row`` without one); an index named like one of the other columns
+        (``feature``, ``feature_value``, ``attribution``) gets a qualified name, ``"feature (row)"``.
+        """
+        tidy = ("feature", "feature_value", "attribution")
+        index_name = "row" if self.values.index.name is None else self.values.index.name
+        if index_name in tidy:
+            index_name = distinct_label(str(index_name), tidy, "row")
         values = self.values.rename_axis(index=index_name, columns="feature").stack(future_stack=True)
         data = self.data.astype(object).rename_axis(index=index_name, columns="feature").stack(future_stack=True)
         return pd.DataFrame({"feature_value": data, "attribution": values}).reset_index()

@@ -127,6 +127,16 @@ def test_to_frame_is_tidy(exp):
     assert pd.isna(tidy[(tidy["applicant"] == 20) & (tidy["feature"] == "Income")]["feature_value"].iloc[0])
 
 
+@pytest.mark.parametrize("name", ["feature", "attribution", "feature_value"])
+def test_to_frame_keeps_an_index_named_like_one_of_its_columns(name):
+    values = pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 0.1]}, index=pd.Index([10, 11], name=name))
+    data = pd.DataFrame({"a": [3.0, 4.0], "b": [1.0, 2.0]}, index=values.index)
+    tidy = skig.Explanation(values, pd.Series([0.0, 0.0], index=values.index), values.sum(axis=1), data).to_frame()
+    assert tidy.columns.tolist() == [f"{name} (row)", "feature", "feature_value", "attribution"]
+    assert tidy[f"{name} (row)"].tolist() == [10, 10, 11, 11]
+    assert tidy["attribution"].tolist() == [1.0, 0.5, 2.0, 0.1]
+
+
 def test_to_shap_is_lossless(exp):
     import shap
 
