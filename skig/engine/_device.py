@@ -21,10 +21,12 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 def module_dtype(module: torch.nn.Module) -> torch.dtype:
     """The floating dtype the module computes in (float32 for a module without floating parameters)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.float32
+    return _floating_dtype(_tensors(module))
+
+
+def _floating_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
+    """The dtype of the first floating tensor of a module's parameters and buffers (:func:`_tensors`), else float32."""
+    return next((tensor.dtype for tensor in tensors if tensor.is_floating_point()), torch.float32)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -85,7 +87,7 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
     # The copy's tensors are listed once (each listing walks every submodule): a device move keeps the dtypes.
     if device is not None and any(tensor.device != device for tensor in copies):
         snapshot.to(device)
-    if next((tensor.dtype for tensor in copies if tensor.is_floating_point()), None) in HALF_PRECISION:
+    if _floating_dtype(copies) in HALF_PRECISION:
         # Half-precision weights are exact in float32, and the copy is private: compute there, not in 8-11 bits.
         snapshot.float()
     snapshot.eval()
