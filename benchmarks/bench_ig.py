@@ -4,9 +4,12 @@ Two MLPs (30 -> 256 -> 256 -> 2 and 30 -> 64 -> 64 -> 1, ReLU), 1,000 rows, 50 s
 The floor is a bare forward and backward over the same 50,000 path points with the parameters frozen, at several
 points per pass; its best pass size is the floor. Captum runs with its defaults (every point in one pass) and with
 the best of several ``internal_batch_size``. Every contender runs once per round, in an order shuffled per round
-(seeded), rounds repeat, each keeps its best time (so a busy machine slows all of them alike).
+(seeded), rounds repeat. Each contender's best time and its median over the rounds are printed, and skig's ratio to
+the floor under both: the floor's best is the least of its pass sizes' times, a minimum over eight times as many runs
+as skig's, so on a machine whose times spread widely it favours the floor; the median ratio compares typical runs
+(the floor's pass size with the least median).
 Run: ``python benchmarks/bench_ig.py [--rounds 7] [--shap]``; on a busy machine ``--threads 1 --timer cpu`` gives
-steadier ratios (process time does not count waiting).
+steadier ratios (process time does not count waiting). ``--settle`` sets the pause before each run (SETTLE_SECONDS).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from skig.engine import chunk_points, quadrature
 
 N_ROWS, N_FEATURES, N_STEPS = 1000, 30, 50
 MODELS = {"30->256->256->2": (256, 2, 1), "30->64->64->1": (64, 1, 0)}  # hidden width, outputs, target explained
+NAMED = {"wide": "30->256->256->2", "narrow": "30->64->64->1"}  # --only
 FLOOR_CHUNKS = (512, 1024, 2048, 4096, 8192, 16384, 32768, N_ROWS * N_STEPS)
 CAPTUM_BATCHES = (1000, 2000, 4000, 8000, 16000)  # Captum passes all rows at internal_batch_size // rows steps
 
@@ -44,9 +48,11 @@ def make_model(hidden: int, n_outputs: int) -> torch.nn.Module:
 SETTLE_SECONDS = 0.02
 
 
-def best_times(runs: dict, rounds: int, clock=time.perf_counter, seed: int = 0) -> dict[str, float]:
-    """Best time of each run over ``rounds`` rounds, every run once per round in an order shuffled per round (seeded),
-    after one warm-up each.
+def round_times(
+    runs: dict, rounds: int, clock=time.perf_counter, seed: int = 0, settle: float = SETTLE_SECONDS
+) -> dict[str, list[float]]:
+    """Times of each run in ``rounds`` rounds, every run once per round in an order shuffled per round (seeded),
+    after one warm-up each and ``settle`` seconds of pause before each.
 
     The order is shuffled because what ran just before moves a run's time on a small machine: on a 2-core VM, skig
     timed right after the floor's eight chunk sizes took 19-21 ms, timed first in the round 14 ms (the floor: 12-13 ms
@@ -59,11 +65,11 @@ def best_times(runs: dict, rounds: int, clock=time.perf_counter, seed: int = 0) 
     for _ in range(rounds):
         for position in rng.permutation(len(order)):
             name, fn = order[position], runs[order[position]]
-            time.sleep(SETTLE_SECONDS)
+            time.sleep(settle)
             start = clock()
             fn()
             times[name].append(clock() - start)
-    return {name: min(values) for name, values in times.items()}
+    return times
 
 
 def contenders(model, X, target, skig_sweep):
@@ -131,29 +137,47 @@ def shap_seconds_per_row(model, X, rounds: int, n_rows: int, clock) -> float:
         def run():  # same gradient evaluations per row as IG: nsamples = n_steps
             return explainer.shap_values(torch.from_numpy(X[:n_rows]), nsamples=N_STEPS, rseed=0)
 
-        return best_times({"shap": run}, rounds, clock)["shap"] / n_rows
+        return min(round_times({"shap": run}, rounds, clock)["shap"]) / n_rows
 
 
-def main(rounds: int, with_shap: bool, shap_rows: int, skig_sweep: bool, threads: int, timer: str) -> None:
+def main(
+    rounds: int,
+    with_shap: bool,
+    shap_rows: int,
+    skig_sweep: bool,
+    threads: int,
+    timer: str,
+    settle: float,
+    only: str | None = None,
+) -> None:
     torch.set_num_threads(threads)
     clock = time.perf_counter if timer == "wall" else time.process_time
     X = np.random.RandomState(0).normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
     print(
         f"IG, {N_ROWS} rows x {N_STEPS} steps = {N_ROWS * N_STEPS} path points, gausslegendre, raw output, CPU, "
-        f"torch threads: {torch.get_num_threads()}, best of {rounds} rounds ({timer} time)"
+        f"torch threads: {torch.get_num_threads()}, {rounds} rounds ({timer} time), {1e3 * settle:g} ms pause before "
+        "each run"
     )
     for name, (hidden, n_outputs, target) in MODELS.items():
+        if only is not None and name != NAMED[only]:
+            continue
         model = make_model(hidden, n_outputs)
         runs, auto_chunk = contenders(model, X, target, skig_sweep)
-        times = best_times(runs, rounds, clock)
-        floor_name = min((run for run in times if run.startswith("floor")), key=times.get)
-        captum_name = min((run for run in times if run.startswith("captum")), key=times.get)
-        floor, mine = times[floor_name], times["skig auto"]
+        times = round_times(runs, rounds, clock, settle=settle)
+        best = {run: min(values) for run, values in times.items()}
+        typical = {run: float(np.median(values)) for run, values in times.items()}
+        floor_name = min((run for run in best if run.startswith("floor")), key=best.get)
+        typical_floor = min((run for run in typical if run.startswith("floor")), key=typical.get)
+        captum_name = min((run for run in best if run.startswith("captum")), key=best.get)
+        floor, mine = best[floor_name], best["skig auto"]
         print(f"\nMLP {name} (ReLU); skig's automatic pass: {auto_chunk} points")
-        print(f"{'run (points per pass)':<26}{'ms':>9}{'x best floor':>14}")
-        for run, seconds in times.items():
-            mark = "  <- best" if run in (floor_name, captum_name) else ""
-            print(f"{run:<26}{1e3 * seconds:>9.1f}{seconds / floor:>14.2f}{mark}")
+        print(f"{'run (points per pass)':<26}{'best ms':>9}{'x best floor':>14}{'median ms':>11}{'x median floor':>16}")
+        for run in times:
+            mark = "  <- best" if run in (floor_name, captum_name, typical_floor) else ""
+            print(
+                f"{run:<26}{1e3 * best[run]:>9.1f}{best[run] / floor:>14.2f}{1e3 * typical[run]:>11.1f}"
+                f"{typical[run] / typical[typical_floor]:>16.2f}{mark}"
+            )
         if with_shap:
             per_row = shap_seconds_per_row(model, X, max(1, rounds // 3), shap_rows, clock)
             print(
@@ -162,8 +186,9 @@ def main(rounds: int, with_shap: bool, shap_rows: int, skig_sweep: bool, threads
             )
         print(
             f"skig / best floor ({floor_name.split()[1]} points per pass) = {mine / floor:.2f} (target <= 1.1); "
-            f"best captum ({captum_name.split()[1]}) / skig = {times[captum_name] / mine:.2f} (target >= 2); "
-            f"captum defaults / skig = {times['captum defaults'] / mine:.2f}"
+            f"by medians ({typical_floor.split()[1]} points) = {typical['skig auto'] / typical[typical_floor]:.2f}; "
+            f"best captum ({captum_name.split()[1]}) / skig = {best[captum_name] / mine:.2f} (target >= 2); "
+            f"captum defaults / skig = {best['captum defaults'] / mine:.2f}"
         )
 
 
@@ -180,5 +205,12 @@ if __name__ == "__main__":
         default="wall",
         help="cpu: process time; with --threads 1 it keeps the ratios on a busy machine",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help=f"seconds of pause before each timed run (default {SETTLE_SECONDS})",
+    )
+    parser.add_argument("--only", choices=sorted(NAMED), help="time one of the two nets")
     args = parser.parse_args()
-    main(args.rounds, args.shap, args.shap_rows, args.skig_sweep, args.threads, args.timer)
+    main(args.rounds, args.shap, args.shap_rows, args.skig_sweep, args.threads, args.timer, args.settle, args.only)

@@ -35,7 +35,6 @@ from .engine import (
     STOCHASTIC_METHODS,
     FixedSteps,
     Problem,
-    evaluate,
     gradient_rule,
     module_device,
     module_dtype,
@@ -647,7 +646,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 scalar_fn=scalar_fn,
                 inputs=inputs,
                 targets=targets,
-                predictions=evaluate(scalar_fn, inputs, targets, max_points).double(),
+                predictions=torch.empty(0),
                 baselines=baselines,
                 baseline_weights=torch.tensor(self.baseline_weights_, dtype=torch.float64, device=device),
                 base_values=torch.empty(0),
@@ -658,7 +657,7 @@ class Explainer(TransformerMixin, BaseEstimator):
                 head=adapter.head.in_space(self.output_),
                 columns=torch.as_tensor(self._reported_columns(), device=device),
             )
-            problem.base_values = method.base_values(problem)
+            problem.predictions, problem.base_values = method.outputs(problem)
             _check_outputs_finite(problem, index)
             lines = interaction_lines(self, problem, method) if interactions else None
             attributions, steps = method.attribute(problem)

@@ -90,4 +90,7 @@ def resolve_targets(
             raise ValueError(f"target has shape {target.shape}; one target per row needs shape ({n_rows},).")
         chosen = np.array([label_index(value, labels, index, kind=kind) for value in target], dtype=np.int64)
     back = dict(zip(index.tolist(), labels.tolist(), strict=True))
-    return torch.as_tensor(chosen), np.array([back[i] for i in chosen.tolist()])
+    # Each distinct target's label looked up once, not once per row: the same array, its dtype inferred from the same
+    # labels.
+    distinct, where = np.unique(chosen, return_inverse=True)
+    return torch.as_tensor(chosen), np.array([back[i] for i in distinct.tolist()])[where.reshape(-1)]

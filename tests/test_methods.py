@@ -337,11 +337,12 @@ class TestAdaptiveSteps:
         gap = (exp.predictions - exp.base_values).abs()
         assert (exp.delta.abs() <= tol * gap + 1e-9).all()
         assert exp.n_steps.nunique() > 1 and exp.n_steps.min() == 8 and exp.n_steps.max() < 512
-        # Gradient passes: round k recomputes the rows that need 8 * 2**k steps or more. Besides: the predictions and
-        # the base value (passes are sized at fit, not probed per call). Every pass is padded to whole row blocks.
+        # Gradient passes: round k recomputes the rows that need 8 * 2**k steps or more. Besides: one pass for the
+        # predictions and the base value together (passes are sized at fit, not probed per call). Every pass is
+        # padded to whole row blocks.
         rounds = range(int(np.log2(exp.n_steps.max() // 8)) + 1)
         passes = [int((exp.n_steps >= 8 * 2**k).sum()) * 8 * 2**k for k in rounds]
-        expected = [padded_rows(n) for n in (len(X[:12]), len(explainer.baseline_), *passes)]
+        expected = [padded_rows(n) for n in (len(X[:12]) + len(explainer.baseline_), *passes)]
         assert sorted(points) == sorted(expected)
         for row in np.flatnonzero(exp.n_steps.to_numpy() != 8)[:2]:
             fixed = skig.Explainer(model, n_steps=int(exp.n_steps.iloc[row])).fit(X)

@@ -153,6 +153,24 @@ class TestModules:
         assert (training, requires_grad) == before[:2]
         assert all(torch.equal(weights[name], value) for name, value in before[2].items())
 
+    def test_an_operation_without_a_derivative_is_named_with_what_to_do(self, frame):
+        # torch.heaviside runs forward but has no backward: torch's own RuntimeError named no model and no way out
+        class Steps(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear = torch.nn.Linear(3, 1)
+
+            def forward(self, x):
+                return self.linear(torch.heaviside(x, torch.tensor(0.5, dtype=x.dtype)))
+
+        module = Steps().double()
+        before = _state(module)
+        with pytest.raises(TypeError, match=r"Steps uses an operation torch has no gradient for \(.*heaviside.*\)"):
+            skig.Explainer(module).fit(frame)
+        training, requires_grad, weights = _state(module)
+        assert (training, requires_grad) == before[:2]
+        assert all(torch.equal(weights[name], value) for name, value in before[2].items())
+
     def test_in_place_relu_after_a_linear_layer_is_fine(self, frame):
         # autograd needs no value that ReLU(inplace=True) overwrites here: nothing to refuse
         torch.manual_seed(0)

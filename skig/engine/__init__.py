@@ -15,9 +15,9 @@ from .methods import (
     AttributionMethod,
     Problem,
     aggregate_samples,
-    baseline_output,
     guided_integrated_gradients,
     noisy_copies,
+    outputs_and_base_values,
 )
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "Problem",
     "aggregate_samples",
     "allocate",
-    "baseline_output",
     "chunk_points",
     "evaluate",
     "exact_path_integrals",
@@ -52,6 +51,7 @@ __all__ = [
     "module_device",
     "module_dtype",
     "noisy_copies",
+    "outputs_and_base_values",
     "path_gradients",
     "piecewise_linear_violations",
     "private_copy",

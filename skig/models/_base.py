@@ -250,5 +250,10 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
         except RuntimeError as error:
             if is_inplace_error(error):
                 raise TypeError(inplace_message(torch_model.description, module, inputs, error)) from error
+            if "derivative for" in str(error) and "not implemented" in str(error):  # e.g. torch.heaviside
+                raise TypeError(
+                    f"{torch_model.description} uses an operation torch has no gradient for ({error}): replace it "
+                    f"with a differentiable one, or explain the model before it. {_DIFFERENTIABLE_HINT}"
+                ) from error
             raise
     return raw.detach()

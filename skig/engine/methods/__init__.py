@@ -3,7 +3,7 @@
 Adding a method: one module with an :class:`AttributionMethod` subclass, one entry in :data:`METHODS`, its docs.
 """
 
-from ._base import AttributionMethod, Problem, baseline_output
+from ._base import AttributionMethod, Problem, outputs_and_base_values
 from ._expected import ExpectedGradients
 from ._guided import GuidedIntegratedGradients, guided_integrated_gradients
 from ._ig import IntegratedGradients
@@ -37,7 +37,7 @@ __all__ = [
     "SmoothGradSquared",
     "VarGrad",
     "aggregate_samples",
-    "baseline_output",
     "guided_integrated_gradients",
     "noisy_copies",
+    "outputs_and_base_values",
 ]

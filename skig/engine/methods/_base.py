@@ -197,10 +197,16 @@ class AttributionMethod(ABC):
             raise ValueError(f"method={self.name!r} draws random numbers: it needs a random_state.")
         return int(self.random_state.randint(np.iinfo(np.int32).max))
 
-    def base_values(self, problem: Problem) -> torch.Tensor:
-        """What attributions start from: the weighted mean output over the baselines, per row's target."""
-        return baseline_output(
-            problem.scalar_fn, problem.baselines, problem.baseline_weights, problem.targets, problem.max_points
+    def outputs(self, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's output at each row for its target (its prediction) and what the row's attributions start
+        from (its base value): the weighted mean output over the baselines, for the row's target."""
+        return outputs_and_base_values(
+            problem.scalar_fn,
+            problem.inputs,
+            problem.targets,
+            problem.baselines,
+            problem.baseline_weights,
+            problem.max_points,
         )
 
     @abstractmethod
@@ -233,24 +239,30 @@ def blockwise(
     return attributions, steps
 
 
-def baseline_output(
+def outputs_and_base_values(
     scalar_fn: ScalarFn,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
     baselines: torch.Tensor,
     baseline_weights: torch.Tensor,
-    targets: torch.Tensor,
     max_points: int,
-) -> torch.Tensor:
-    """Weighted mean model output over the baselines, for each row's target: the rows' base values.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output at each input for its target, and the weighted mean output over the baselines for each input's
+    target (its base value), from the same passes.
+
+    The rows and every baseline under each distinct target go through :func:`~.._gradients.evaluate` together: one
+    pass where there were two, the same numbers (the passes are row-invariant).
 
     Returns
     -------
-    Tensor of shape (n,)
+    outputs, base_values : Tensor of shape (n,)
         float64, on the device of ``targets``.
     """
-    out = torch.empty(len(targets), dtype=torch.float64, device=targets.device)
-    for value in torch.unique(targets).tolist():
-        at_baselines = evaluate(
-            scalar_fn, baselines, torch.full_like(targets[:1], value).expand(len(baselines)), max_points
-        )
-        out[targets == value] = (at_baselines.double() * baseline_weights).sum()
-    return out
+    distinct, which = torch.unique(targets, return_inverse=True)
+    n, m = len(inputs), len(baselines)
+    points = torch.cat((inputs, baselines.repeat(len(distinct), 1)))
+    point_targets = torch.cat((targets, distinct.repeat_interleave(m)))
+    values = evaluate(scalar_fn, points, point_targets, max_points).double()
+    at_baselines = values[n:].view(len(distinct), m)
+    per_target = torch.stack([(at_baselines[i] * baseline_weights).sum() for i in range(len(distinct))])
+    return values[:n], per_target[which]
