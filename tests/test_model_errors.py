@@ -133,6 +133,16 @@ def _state(module):
     )
 
 
+def _fit_refuses_and_changes_nothing(module, frame, pattern):
+    """``fit`` raises a TypeError matching ``pattern``, and the module keeps its mode, flags and weights."""
+    before = _state(module)
+    with pytest.raises(TypeError, match=pattern):
+        skig.Explainer(module).fit(frame)
+    training, requires_grad, weights = _state(module)
+    assert (training, requires_grad) == before[:2]
+    assert all(torch.equal(weights[name], value) for name, value in before[2].items())
+
+
 class TestModules:
     @pytest.mark.parametrize(
         "make, operation",
@@ -145,13 +155,9 @@ class TestModules:
     )
     def test_in_place_change_names_the_operation_and_what_to_do(self, frame, make, operation):
         torch.manual_seed(0)
-        module = make().double()
-        before = _state(module)
-        with pytest.raises(TypeError, match=rf"changes a tensor in place inside forward \({operation}\).*out-of-place"):
-            skig.Explainer(module).fit(frame)
-        training, requires_grad, weights = _state(module)
-        assert (training, requires_grad) == before[:2]
-        assert all(torch.equal(weights[name], value) for name, value in before[2].items())
+        _fit_refuses_and_changes_nothing(
+            make().double(), frame, rf"changes a tensor in place inside forward \({operation}\).*out-of-place"
+        )
 
     def test_an_operation_without_a_derivative_is_named_with_what_to_do(self, frame):
         # torch.heaviside runs forward but has no backward: torch's own RuntimeError named no model and no way out
@@ -163,13 +169,9 @@ class TestModules:
             def forward(self, x):
                 return self.linear(torch.heaviside(x, torch.tensor(0.5, dtype=x.dtype)))
 
-        module = Steps().double()
-        before = _state(module)
-        with pytest.raises(TypeError, match=r"Steps uses an operation torch has no gradient for \(.*heaviside.*\)"):
-            skig.Explainer(module).fit(frame)
-        training, requires_grad, weights = _state(module)
-        assert (training, requires_grad) == before[:2]
-        assert all(torch.equal(weights[name], value) for name, value in before[2].items())
+        _fit_refuses_and_changes_nothing(
+            Steps().double(), frame, r"Steps uses an operation torch has no gradient for \(.*heaviside.*\)"
+        )
 
     def test_in_place_relu_after_a_linear_layer_is_fine(self, frame):
         # autograd needs no value that ReLU(inplace=True) overwrites here: nothing to refuse
