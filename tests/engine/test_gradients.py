@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import skig
-from skig.engine import Paths, chunk_points, path_gradients, private_copy
+from skig.engine import Paths, chunk_points, outputs_and_base_values, path_gradients, private_copy
 from skig.engine._gradients import _chunk_bounds
 
 
@@ -136,3 +136,28 @@ def test_progress_bar_is_shown_only_when_asked(capsys, X, mlp):
     assert "explaining" in capsys.readouterr().err
     skig.Explainer(model, n_steps=8, batch_size=16, progress=False).fit(X).explain(X)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("max_points", [10_000, 40, 7])
+def test_outputs_and_base_values_are_the_same_in_one_pass_or_apart(max_points):
+    # 30 rows and 3 baselines under 3 targets fit one pass of 10,000 points (evaluated together), not of 40 or 7
+    # (rows and baselines apart, in several passes): bit for bit the same numbers, and each against a plain forward.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    inputs, baselines = torch.randn(30, 4), torch.randn(3, 4)
+    weights = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
+    targets = torch.tensor([2, 0, 1] * 10)
+
+    def scalar(points, point_targets):
+        return model(points).gather(1, point_targets[:, None])[:, 0]
+
+    outputs, base_values = outputs_and_base_values(scalar, inputs, targets, baselines, weights, max_points)
+    reference = outputs_and_base_values(scalar, inputs, targets, baselines, weights, 10_000)
+    assert torch.equal(outputs, reference[0]) and torch.equal(base_values, reference[1])
+    with torch.no_grad():
+        expected_outputs = scalar(inputs, targets).double()
+        at_baselines = model(baselines).double()
+    expected_base = (at_baselines * weights[:, None]).sum(0)[targets]
+    torch.testing.assert_close(outputs, expected_outputs, rtol=0, atol=1e-6)
+    torch.testing.assert_close(base_values, expected_base, rtol=0, atol=1e-6)
+    assert outputs.dtype == base_values.dtype == torch.float64

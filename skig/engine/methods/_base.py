@@ -250,8 +250,9 @@ def outputs_and_base_values(
     """The output at each input for its target, and the weighted mean output over the baselines for each input's
     target (its base value), from the same passes.
 
-    The rows and every baseline under each distinct target go through :func:`~.._gradients.evaluate` together: one
-    pass where there were two, the same numbers (the passes are row-invariant).
+    Where the rows and every baseline under each distinct target fit in one pass (``max_points``), they go through
+    :func:`~.._gradients.evaluate` together: one pass where there were two. More rows are evaluated apart, so that
+    they are never copied whole. Either way the numbers are the same (the passes are row-invariant).
 
     Returns
     -------
@@ -260,9 +261,13 @@ def outputs_and_base_values(
     """
     distinct, which = torch.unique(targets, return_inverse=True)
     n, m = len(inputs), len(baselines)
-    points = torch.cat((inputs, baselines.repeat(len(distinct), 1)))
-    point_targets = torch.cat((targets, distinct.repeat_interleave(m)))
-    values = evaluate(scalar_fn, points, point_targets, max_points).double()
-    at_baselines = values[n:].view(len(distinct), m)
+    at = (baselines.repeat(len(distinct), 1), distinct.repeat_interleave(m))
+    if n + len(at[0]) <= max_points:
+        values = evaluate(scalar_fn, torch.cat((inputs, at[0])), torch.cat((targets, at[1])), max_points).double()
+        outputs, at_baselines = values[:n], values[n:]
+    else:
+        outputs = evaluate(scalar_fn, inputs, targets, max_points).double()
+        at_baselines = evaluate(scalar_fn, *at, max_points).double()
+    at_baselines = at_baselines.view(len(distinct), m)
     per_target = torch.stack([(at_baselines[i] * baseline_weights).sum() for i in range(len(distinct))])
-    return values[:n], per_target[which]
+    return outputs, per_target[which]
