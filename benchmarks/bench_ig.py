@@ -173,7 +173,12 @@ def main(
         print(f"\nMLP {name} (ReLU); skig's automatic pass: {auto_chunk} points")
         print(f"{'run (points per pass)':<26}{'best ms':>9}{'x best floor':>14}{'median ms':>11}{'x median floor':>16}")
         for run in times:
-            mark = "  <- best" if run in (floor_name, captum_name, typical_floor) else ""
+            least = [
+                kind
+                for kind, names in (("best", (floor_name, captum_name)), ("median", (typical_floor,)))
+                if run in names
+            ]
+            mark = f"  <- least {' and '.join(least)}" if least else ""
             print(
                 f"{run:<26}{1e3 * best[run]:>9.1f}{best[run] / floor:>14.2f}{1e3 * typical[run]:>11.1f}"
                 f"{typical[run] / typical[typical_floor]:>16.2f}{mark}"

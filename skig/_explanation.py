@@ -5,6 +5,8 @@ Parallel pandas objects share the input's index; the object slices like an array
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -356,8 +358,5 @@ def with_weights(rows: pd.DataFrame, weights) -> pd.DataFrame:
     """``rows`` with their ``weights`` as a last column named ``weight``, or, where a column of ``rows`` already has
     that name (a feature called ``weight``), ``baseline_weight`` (then ``baseline_weight_2``, ...): the weights never
     replace a column of the user's."""
-    name, number = "weight", 1
-    while name in rows.columns:
-        number += 1
-        name = "baseline_weight" if number == 2 else f"baseline_weight_{number - 1}"
-    return rows.assign(**{name: weights})
+    names = itertools.chain(("weight", "baseline_weight"), (f"baseline_weight_{k}" for k in itertools.count(2)))
+    return rows.assign(**{next(name for name in names if name not in rows.columns): weights})

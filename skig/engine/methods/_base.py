@@ -248,7 +248,7 @@ def outputs_and_base_values(
     max_points: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The output at each input for its target, and the weighted mean output over the baselines for each input's
-    target (its base value), from the same passes.
+    target (its base value).
 
     Where the rows and every baseline under each distinct target fit in one pass (``max_points``), they go through
     :func:`~.._gradients.evaluate` together: one pass where there were two. More rows are evaluated apart, so that
@@ -261,13 +261,14 @@ def outputs_and_base_values(
     """
     distinct, which = torch.unique(targets, return_inverse=True)
     n, m = len(inputs), len(baselines)
-    at = (baselines.repeat(len(distinct), 1), distinct.repeat_interleave(m))
-    if n + len(at[0]) <= max_points:
-        values = evaluate(scalar_fn, torch.cat((inputs, at[0])), torch.cat((targets, at[1])), max_points).double()
+    starts, start_targets = baselines.repeat(len(distinct), 1), distinct.repeat_interleave(m)
+    if n + len(starts) <= max_points:
+        points, point_targets = torch.cat((inputs, starts)), torch.cat((targets, start_targets))
+        values = evaluate(scalar_fn, points, point_targets, max_points).double()
         outputs, at_baselines = values[:n], values[n:]
     else:
         outputs = evaluate(scalar_fn, inputs, targets, max_points).double()
-        at_baselines = evaluate(scalar_fn, *at, max_points).double()
+        at_baselines = evaluate(scalar_fn, starts, start_targets, max_points).double()
     at_baselines = at_baselines.view(len(distinct), m)
     per_target = torch.stack([(at_baselines[i] * baseline_weights).sum() for i in range(len(distinct))])
     return outputs, per_target[which]
