@@ -24,6 +24,12 @@ def module_dtype(module: torch.nn.Module) -> torch.dtype:
     return _floating_dtype(_tensors(module))
 
 
+def module_placement(module: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
+    """:func:`module_dtype` and :func:`module_device` from one walk over the module's tensors."""
+    tensors = _tensors(module)
+    return _floating_dtype(tensors), tensors[0].device if tensors else torch.device("cpu")
+
+
 def _floating_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
     """The dtype of the first floating tensor of a module's parameters and buffers (:func:`_tensors`), else float32."""
     return next((tensor.dtype for tensor in tensors if tensor.is_floating_point()), torch.float32)
