@@ -38,6 +38,7 @@ from .engine import (
     gradient_rule,
     module_device,
     module_dtype,
+    module_placement,
     piecewise_linear_violations,
     private_copy,
     resolve_device,
@@ -477,7 +478,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
         self.noise_scale_[space.code_columns] = 0.0
         self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
-        dtype, on = module_dtype(snapshot), module_device(snapshot)
+        dtype, on = module_placement(snapshot)
         baseline_points = self._points(snapshot, fitted.encoded, n_rows=len(fitted.encoded), baseline=True)
         self.plan_ = make_plan(
             params,
@@ -508,9 +509,11 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     def _check_codes(self, space: InputSpace, encoded: np.ndarray, rows) -> None:
         """Refuse codes that no embedding table row stands for, naming the raw column, values and rows."""
+        if not space.bad_codes(encoded):  # the names and index below are for the message
+            return
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         if self.features == "raw":
-            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self.get_feature_names_out())
+            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self._names_out())
         else:
             check_codes(space, encoded, encoded, index, np.arange(encoded.shape[1]), self.encoded_feature_names_)
 
@@ -520,7 +523,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         adapter = self.adapter_ if adapter is None else adapter
         space = self.input_space_
         snapshot = space.module(snapshot)
-        dtype, device = module_dtype(snapshot), module_device(snapshot)
+        dtype, device = module_placement(snapshot)
         scalar = adapter.scalar_fn(self.output_, snapshot)
         target = 0 if adapter.head.kind == "identity" else adapter.n_outputs - 1
         check_columns_differentiable(
@@ -614,7 +617,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         # A private copy: the user's model is never put in eval mode, frozen or hooked, so other threads may use it.
         module = private_copy(adapter.module, resolve_device(self.device))
         with gradient_rule(module, self.gradient_rule):
-            dtype, device = module_dtype(module), module_device(module)
+            dtype, device = module_placement(module)
             looked_up, module = module, space.module(module)  # the module reading points of the input space
             encoded_rows = torch.as_tensor(encoded, dtype=dtype, device=device)
             max_points = plan.budget.max_points(device)
@@ -796,7 +799,7 @@ class Explainer(TransformerMixin, BaseEstimator):
     ) -> Explanation:
         # Column labels as Index objects, made once per set of names: each frame built from a plain array would infer
         # their dtype again (with pandas 3 a string Index costs more than the frames built on it).
-        names_out = _label_index(tuple(self.get_feature_names_out()))
+        names_out = _label_index(tuple(self._names_out()))
         # No copies of the attributions (they are the largest arrays here: 1M rows x 30 columns is 240 MB).
         encoded_values = pd.DataFrame(
             encoded_attributions, index=index, columns=_label_index(tuple(self.encoded_feature_names_)), copy=False
@@ -817,16 +820,16 @@ class Explainer(TransformerMixin, BaseEstimator):
             values = pd.DataFrame(encoded_attributions @ to_raw, index=index, columns=names_out, copy=False)
             data = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, index=index, columns=names_out)
             data.columns = names_out
-        return Explanation(
+        return Explanation._of_named(
             values,
-            pd.Series(base_values.cpu().numpy(), index=index),
-            pd.Series(predictions.cpu().numpy(), index=index),
+            pd.Series(base_values.cpu().numpy(), index=index, name="base_value"),
+            pd.Series(predictions.cpu().numpy(), index=index, name="prediction"),
             data,
             encoded_values=encoded_values,
-            target=pd.Series(labels, index=index),
+            target=pd.Series(labels, index=index, name="target"),
             output=self.output_,
             method=self.method,
-            n_steps=pd.Series(steps, index=index),
+            n_steps=pd.Series(steps, index=index, name="n_steps"),
             baseline=self._baseline_shown(),
             base_value_label=method.base_value_label,
             outcome=self.outcome,
@@ -872,6 +875,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         ndarray of str objects
         """
         check_is_fitted(self)
+        return self._names_out(input_features)
+
+    def _names_out(self, input_features=None) -> np.ndarray:
+        """:meth:`get_feature_names_out` of a fitted explainer (``explain`` checked it once already)."""
         if self.features == "encoded":
             return np.asarray(self.encoded_feature_names_, dtype=object)
         if input_features is None and getattr(self, "_column_labels", None) is not None:

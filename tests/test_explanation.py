@@ -172,3 +172,17 @@ def test_explainer_output_round_trips_through_shap_plots(mlp, X):
     shap.plots.waterfall(exp.iloc[0].to_shap(), show=False)
     shap.plots.beeswarm(exp.to_shap(), show=False)
     plt.close("all")
+
+
+def test_explain_names_its_series_and_leaves_a_callers_series_as_it_was():
+    X = pd.DataFrame(np.random.RandomState(0).normal(size=(20, 3)), columns=["a", "b", "c"])
+    y = X.to_numpy() @ [1.0, -2.0, 0.5]
+    from sklearn.linear_model import LinearRegression
+
+    exp = skig.Explainer(LinearRegression().fit(X, y)).fit(X).explain(X)
+    names = (exp.base_values.name, exp.predictions.name, exp.target.name, exp.n_steps.name, exp.delta.name)
+    assert names == ("base_value", "prediction", "target", "n_steps", "delta")
+    assert exp.iloc[2:5].base_values.name == "base_value" and exp.iloc[3].n_steps.name == "n_steps"
+    base = pd.Series([0.5, 0.5], name="mine")
+    made = skig.Explanation(pd.DataFrame({"a": [1.0, 2.0]}), base, pd.Series([1.5, 2.5]), pd.DataFrame({"a": [0, 1]}))
+    assert base.name == "mine" and made.base_values.name == "base_value" and made.base_values is not base

@@ -354,9 +354,10 @@ def chain_output_changes(
         # Ends and starts in one pass of the chain (padded, so each row's numbers are its own).
         points = torch.cat((ends, starts.to(ends.dtype)))
         raw = _forward(chain.steps, row_padded(points))[: len(points)].reshape(-1, *chain.output_shape)
-        changes = head(raw[:n_ends], targets).double()
-        for target in torch.unique(targets).tolist():
-            chosen = torch.full((len(starts),), target, dtype=targets.dtype, device=targets.device)
-            at_starts = (head(raw[n_ends:], chosen).double() * start_weights.double()).sum()
-            changes[targets == target] -= at_starts
-    return changes
+        distinct, which = torch.unique(targets, return_inverse=True)
+        at_starts = raw[n_ends:]
+        weights = start_weights.double()
+        per_target = torch.stack(
+            [(head(at_starts, target.expand(len(starts))).double() * weights).sum() for target in distinct]
+        )
+        return head(raw[:n_ends], targets).double() - per_target[which]

@@ -24,6 +24,12 @@ def module_dtype(module: torch.nn.Module) -> torch.dtype:
     return _floating_dtype(_tensors(module))
 
 
+def module_placement(module: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
+    """:func:`module_dtype` and :func:`module_device` from one walk over the module's tensors."""
+    tensors = _tensors(module)
+    return _floating_dtype(tensors), tensors[0].device if tensors else torch.device("cpu")
+
+
 def _floating_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
     """The dtype of the first floating tensor of a module's parameters and buffers (:func:`_tensors`), else float32."""
     return next((tensor.dtype for tensor in tensors if tensor.is_floating_point()), torch.float32)
@@ -73,10 +79,13 @@ def private_copy(module: torch.nn.Module, device: torch.device | None = None) ->
         If the module changed during every one of :data:`COPY_ATTEMPTS` copies.
     """
     for _ in range(COPY_ATTEMPTS):
-        versions = _versions(module)
+        # The module's tensors listed once per attempt (each listing walks every submodule): a tensor replaced
+        # during the copy is then a later state, or a copy that differs from the listed one and is taken again.
+        originals = _tensors(module)
+        versions = _versions(originals)
         snapshot = _deepcopy(module)
         copies = _tensors(snapshot)
-        if _same_tensors(copies, module) and _versions(module) == versions:
+        if _same_tensors(copies, originals) and _versions(originals) == versions:
             break
     else:
         raise RuntimeError(
@@ -158,8 +167,8 @@ def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *module.buffers()]
 
 
-def _versions(module: torch.nn.Module) -> list[int]:
-    return [_version(tensor) for tensor in _tensors(module)]
+def _versions(tensors: list[torch.Tensor]) -> list[int]:
+    return [_version(tensor) for tensor in tensors]
 
 
 def _version(tensor: torch.Tensor) -> int:
@@ -169,10 +178,9 @@ def _version(tensor: torch.Tensor) -> int:
         return -1
 
 
-def _same_tensors(copies: list[torch.Tensor], module: torch.nn.Module) -> bool:
-    """Whether every parameter and buffer of ``module`` still equals its copy in ``copies`` (:func:`_tensors` of the
-    copy), bit for bit."""
-    originals = _tensors(module)
+def _same_tensors(copies: list[torch.Tensor], originals: list[torch.Tensor]) -> bool:
+    """Whether every tensor of ``originals`` (:func:`_tensors` of the module) still equals its copy in ``copies``
+    (:func:`_tensors` of the copy), bit for bit."""
     if len(copies) != len(originals):
         return False
     with torch.no_grad():

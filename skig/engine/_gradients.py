@@ -91,13 +91,24 @@ def _available_bytes(device: torch.device, headroom: int | None = None) -> int:
     return min(int(0.25 * headroom), _CPU_CHUNK_BYTES * skig_threads())
 
 
-def _read_int(path: str) -> int | None:
+def _read_bytes(path: str, size: int = 65536) -> bytes | None:
+    """The start of a small file (``/proc``, ``/sys``) read without a text wrapper; None where it cannot be read
+    (four of the five a reading opens cost 15 µs each through ``open``, 3-5 µs this way)."""
     try:
-        with open(path) as file:
-            text = file.read().split()
+        descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    if not text or text[0] == "max":
+    try:
+        return os.read(descriptor, size)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
+def _read_int(path: str) -> int | None:
+    text = (_read_bytes(path, 64) or b"").split()
+    if not text or text[0] == b"max":
         return None
     try:
         return int(text[0])
@@ -106,14 +117,14 @@ def _read_int(path: str) -> int | None:
 
 
 def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+    text = _read_bytes("/proc/meminfo")
+    start = -1 if text is None else text.find(b"MemAvailable:")
+    if start < 0:
         return None
-    return None
+    try:
+        return int(text[start + len(b"MemAvailable:") :].split(maxsplit=1)[0]) * 1024
+    except (ValueError, IndexError):
+        return None
 
 
 _held = threading.local()

@@ -20,8 +20,7 @@ from ..engine import (
     chunk_points,
     evaluate,
     keyed_uniforms,
-    module_device,
-    module_dtype,
+    module_placement,
     private_copy,
     resolve_device,
     row_keys,
@@ -67,7 +66,7 @@ class _Output:
         adapter = _adapter(explainer)
         self.module = private_copy(adapter.module if module is None else module, resolve_device(explainer.device))
         self.scalar_fn = adapter.scalar_fn(explainer.output_, self.module)
-        self.dtype, self.device = module_dtype(self.module), module_device(self.module)
+        self.dtype, self.device = module_placement(self.module)
         probe = torch.zeros((1, len(explainer.encoded_feature_names_)), dtype=self.dtype, device=self.device)
         self.max_points = chunk_points(self.module, probe, explainer.batch_size)
         self.targets, _ = resolve_targets(

@@ -257,3 +257,12 @@ def test_pass_buffers_kept_between_calls_change_no_number(monkeypatch):
     monkeypatch.setattr(_chain_passes, "KEPT_BUFFER_BYTES", 0)
     assert torch.equal(chain_path_gradients(chain, _softmax_head, paths, 64), first)
     assert not _chain_passes._kept.buffers
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 999, 1000])
+def test_the_guards_median_is_numpys(n):
+    from skig._gradient_guard import _median
+
+    values = np.abs(np.random.RandomState(n).standard_cauchy(n))
+    assert _median(values) == np.median(values)
+    assert _median(values[:0]) == 0.0

@@ -124,3 +124,20 @@ def test_an_explanation_reads_the_memory_limits_once(monkeypatch):
         first = _gradients.memory_headroom()
         assert _gradients.memory_headroom() is first
     assert len(reads) == 4
+
+
+def test_limit_files_are_read_as_the_kernel_writes_them(tmp_path):
+    from skig.engine import _gradients
+
+    limit = tmp_path / "memory.max"
+    for text, expected in (("max\n", None), ("1073741824\n", 2**30), ("", None), ("junk\n", None)):
+        limit.write_text(text)
+        assert _gradients._read_int(str(limit)) == expected
+    assert _gradients._read_int(str(tmp_path / "absent")) is None
+    try:
+        with open("/proc/meminfo") as file:
+            line = next(line for line in file if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        pytest.skip("no MemAvailable in /proc/meminfo here")
+    # The machine's free memory moves between the two readings: the same order of magnitude, in bytes.
+    assert abs(_gradients._meminfo_available() - int(line.split()[1]) * 1024) < 2**30
