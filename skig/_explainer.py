@@ -36,8 +36,6 @@ from .engine import (
     FixedSteps,
     Problem,
     gradient_rule,
-    module_device,
-    module_dtype,
     module_placement,
     piecewise_linear_violations,
     private_copy,
@@ -498,7 +496,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         if not self.input_space_.lookups:
             return np.asarray(encoded[:n_rows], dtype=np.float64)
         rows = np.array(encoded[:n_rows], dtype=np.float64)  # a writable copy (pandas hands out read-only arrays)
-        tensor = torch.as_tensor(rows, dtype=module_dtype(snapshot), device=module_device(snapshot))
+        dtype, device = module_placement(snapshot)
+        tensor = torch.as_tensor(rows, dtype=dtype, device=device)
         zero = baseline and self._zero_vectors
         return self.input_space_.points(snapshot, tensor, 4096, zero_vectors=zero).cpu().numpy().astype(np.float64)
 
@@ -509,13 +508,13 @@ class Explainer(TransformerMixin, BaseEstimator):
 
     def _check_codes(self, space: InputSpace, encoded: np.ndarray, rows) -> None:
         """Refuse codes that no embedding table row stands for, naming the raw column, values and rows."""
-        if not space.bad_codes(encoded):  # the names and index below are for the message
-            return
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
         if self.features == "raw":
-            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self._names_out())
+            check_codes(space, encoded, rows, index, self.encoded_feature_groups_, self._names_out)
         else:
-            check_codes(space, encoded, encoded, index, np.arange(encoded.shape[1]), self.encoded_feature_names_)
+            check_codes(
+                space, encoded, encoded, index, np.arange(encoded.shape[1]), lambda: self.encoded_feature_names_
+            )
 
     def _check_gradients(self, snapshot, points: np.ndarray, baseline: np.ndarray, adapter=None) -> None:
         """The zero-gradient guard on the paths from the first baseline to a few reference rows, in the input space
@@ -726,9 +725,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         check_gradient_rule(adapter, snapshot, encoded, self.gradient_rule)
         points = self._points(snapshot, encoded)  # in the input space fit traced
         if self.plan_.integrator.exact:
+            dtype, device = module_placement(snapshot)
             violations = piecewise_linear_violations(
                 PredictionOnly(self.input_space_.module(snapshot)),
-                torch.as_tensor(points, dtype=module_dtype(snapshot), device=module_device(snapshot)),
+                torch.as_tensor(points, dtype=dtype, device=device),
             )
             if violations:
                 raise ModelChangedError(

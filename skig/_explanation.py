@@ -106,7 +106,7 @@ class Explanation:
             base_values.rename("base_value"),
             predictions.rename("prediction"),
             data,
-            encoded_values=values if encoded_values is None else encoded_values,
+            encoded_values=encoded_values,
             target=target.rename("target") if target is not None else None,
             output=output,
             method=method,
@@ -118,12 +118,13 @@ class Explanation:
         )
 
     @classmethod
-    def _of_named(cls, values, base_values, predictions, data, **parts) -> Explanation:
+    def _of_named(cls, *parts, **named) -> Explanation:
         """An explanation of parts that are skig's own, their Series already named ``base_value``, ``prediction``,
         ``target`` and ``n_steps`` and shared with no caller: held as they are, without the renamed copies
-        ``__init__`` makes of a caller's Series (four renames cost about 0.15 ms of a call)."""
+        ``__init__`` makes of a caller's Series (four renames cost about 0.15 ms of a call). Every part is given,
+        as to :meth:`_fill`; ``is_row`` defaults to False."""
         explanation = cls.__new__(cls)
-        explanation._fill(values, base_values, predictions, data, **{"encoded_values": values, **parts})
+        explanation._fill(*parts, **named)
         return explanation
 
     def _fill(
@@ -134,15 +135,16 @@ class Explanation:
         data,
         *,
         encoded_values,
-        target=None,
-        output="raw",
-        method="ig",
-        n_steps=None,
-        baseline=None,
-        base_value_label="f(baseline)",
-        outcome=None,
+        target,
+        output,
+        method,
+        n_steps,
+        baseline,
+        base_value_label,
+        outcome,
         is_row=False,
     ) -> None:
+        """Hold the parts (``__init__``'s parameters, its Series named)."""
         self.values = values
         self.base_values = base_values
         self.predictions = predictions

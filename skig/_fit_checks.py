@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .engine import METHODS, functional_relu_calls, module_device, module_dtype
+from .engine import METHODS, functional_relu_calls, module_placement
 from .engine._quadrature import min_steps
 
 
@@ -34,7 +34,8 @@ def check_gradient_rule(adapter, module: torch.nn.Module, encoded: np.ndarray, r
     """A non-standard rule must reach every ReLU: refuse models that call ReLU as a function."""
     if rule == "standard":
         return
-    probe = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module))
+    dtype, device = module_placement(module)
+    probe = torch.as_tensor(encoded, dtype=dtype, device=device)
     calls = functional_relu_calls(module, probe)
     if calls:
         raise ValueError(

@@ -92,7 +92,7 @@ def resolve_targets(
     back = dict(zip(index.tolist(), labels.tolist(), strict=True))
     # Each distinct target's label looked up once, not once per row: the same array, its dtype inferred from the same
     # labels. One target for every row (a scalar or default target) needs no sort to find it.
-    if n_rows and (target is None or np.ndim(target) == 0) and bool((chosen == chosen[0]).all()):
+    if n_rows and bool((chosen == chosen[0]).all()):
         distinct, where = chosen[:1], np.zeros(n_rows, dtype=np.intp)
     else:
         distinct, where = np.unique(chosen, return_inverse=True)

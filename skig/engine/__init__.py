@@ -1,6 +1,6 @@
 """The pure-torch engine: quadrature, paths, batched gradients, gradient rules, integration and the methods."""
 
-from ._device import module_device, module_dtype, module_placement, private_copy, resolve_device
+from ._device import module_device, module_placement, private_copy, resolve_device
 from ._draws import keyed_normals, keyed_uniforms, row_keys
 from ._gradient_rules import GRADIENT_RULES, functional_relu_calls, gradient_rule
 from ._gradients import Paths, chunk_points, evaluate, input_gradients, path_gradients
@@ -49,7 +49,6 @@ __all__ = [
     "keyed_normals",
     "keyed_uniforms",
     "module_device",
-    "module_dtype",
     "module_placement",
     "noisy_copies",
     "outputs_and_base_values",

@@ -14,20 +14,19 @@ HALF_PRECISION = (torch.float16, torch.bfloat16)
 
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device of the module's first parameter or buffer (CPU for a module without either)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def module_dtype(module: torch.nn.Module) -> torch.dtype:
-    """The floating dtype the module computes in (float32 for a module without floating parameters)."""
-    return _floating_dtype(_tensors(module))
+    return _first_device(_tensors(module))
 
 
 def module_placement(module: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
-    """:func:`module_dtype` and :func:`module_device` from one walk over the module's tensors."""
+    """The floating dtype the module computes in (float32 for a module without floating parameters) and its device
+    (:func:`module_device`), from one walk over the module's tensors."""
     tensors = _tensors(module)
-    return _floating_dtype(tensors), tensors[0].device if tensors else torch.device("cpu")
+    return _floating_dtype(tensors), _first_device(tensors)
+
+
+def _first_device(tensors: list[torch.Tensor]) -> torch.device:
+    """The device of the first of a module's parameters and buffers (:func:`_tensors`), else the CPU."""
+    return tensors[0].device if tensors else torch.device("cpu")
 
 
 def _floating_dtype(tensors: list[torch.Tensor]) -> torch.dtype:

@@ -222,10 +222,11 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
     ValueError
         If the module fails on the rows.
     """
-    from ..engine import module_device, module_dtype, private_copy
+    from ..engine import module_placement, private_copy
 
     module = private_copy(torch_model.module, device)
-    inputs = torch.as_tensor(encoded, dtype=module_dtype(module), device=module_device(module)).requires_grad_(True)
+    dtype, device = module_placement(module)
+    inputs = torch.as_tensor(encoded, dtype=dtype, device=device).requires_grad_(True)
     with torch.enable_grad():
         try:
             raw = first_output(module(inputs))

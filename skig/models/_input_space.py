@@ -6,6 +6,8 @@ The space itself (tracing lookups, points, the wrapped module) is :mod:`skig.eng
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -18,8 +20,13 @@ def _values_at(rows, position_rows: np.ndarray, raw_column: int) -> list:
     return np.asarray(rows, dtype=object)[position_rows, raw_column].tolist()
 
 
-def check_codes(space: InputSpace, encoded: np.ndarray, rows, index, groups: np.ndarray, names: np.ndarray) -> None:
+def check_codes(
+    space: InputSpace, encoded: np.ndarray, rows, index, groups: np.ndarray, names_of: Callable[[], Sequence]
+) -> None:
     """Refuse rows whose code for some embedding table stands for no row of it, naming column, values and rows.
+
+    ``names_of()`` gives the columns' names for the message: asked only when a code is bad (reading the explainer's
+    names costs more than the check on every call).
 
     Raises
     ------
@@ -30,6 +37,7 @@ def check_codes(space: InputSpace, encoded: np.ndarray, rows, index, groups: np.
     if not bad:
         return
     column, (at, (low, high)) = next(iter(bad.items()))
+    names = names_of()
     raw_column = int(groups[column])
     codes = pd.unique(encoded[at, column])[:10].tolist()
     raw = pd.unique(pd.Series(_values_at(rows, at[:10], raw_column), dtype=object)).tolist()
