@@ -197,7 +197,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
         ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
         when re-integrated: exactly on piecewise-linear nets, else with four times the steps by Gauss-Legendre (at
-        least 64).
+        least 64; rows whose error is no longer large at four times their steps are cleared there first).
     outcome : str or None, default=None
         What the explained output means, as its reader says it: ``"probability of default"`` (with
         ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes

@@ -81,6 +81,9 @@ class Plan:
     integrator: Integrator
     budget: MemoryBudget
     params: Mapping
+    #: What this plan (and the copies :meth:`bound` makes) learned about the module: ``"not exact"`` once reading
+    #: it found exact integration inapplicable (its operations, not its weights, decide that).
+    learned: set = dataclasses.field(default_factory=set, compare=False, repr=False)
 
     def attribution_method(self, random_state, noise_scale) -> AttributionMethod:
         """The method object for one explanation, with its random draws from ``random_state``."""
@@ -107,9 +110,14 @@ class Plan:
         where no quadrature error is left to mistake for a jump."""
         if self.integrator.exact:
             return self
+        if "not exact" in self.learned:  # read once: the guard re-checks on every call that has large errors
+            return None
         params = {**self.params, "rule": "auto"}  # what rule="auto" resolves to wherever exact integration applies
         integrator = resolve_integrator(params, self.method, None, module, ends, starts, exact_if_possible=True)
-        return dataclasses.replace(self, integrator=integrator) if integrator.exact else None
+        if not integrator.exact:
+            self.learned.add("not exact")
+            return None
+        return dataclasses.replace(self, integrator=integrator)
 
     def points_per_row(self, n_baselines: int) -> int:
         """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""
