@@ -234,8 +234,8 @@ def check_completeness(
     """After IG: re-integrate the rows with a large completeness error exactly where the module is piecewise-linear,
     else by Gauss-Legendre at four times their steps (at least 64), and warn about those whose error does not shrink
     (:func:`warn_unexplained_deltas`); quadrature error would. Where four times their steps is fewer than 64, the
-    rows are re-integrated at that first: those whose error is no longer large there are cleared, and only the rest
-    take the re-check at 64 or more steps (at 4 steps, a few rows at 16 steps instead of 64).
+    rows are first re-integrated by Gauss-Legendre at that many steps: those whose error is no longer large there are
+    cleared, and only the rest take the re-check (exact, or at 64 or more steps).
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
     steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked
@@ -269,17 +269,17 @@ def check_completeness(
             refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
             exact = True
         else:
+            n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
+            if n_steps < REFINED_MIN_STEPS:
+                # At four times the steps most rows' error is no longer large: quadrature error, cleared for a
+                # fraction of the last re-check's passes. The rest take that re-check.
+                refined = _completeness_errors(refit(n_steps), problem, rows, base_values, predictions)
+                rows = rows[np.abs(refined) > limits[rows]]
+                if len(rows) == 0:
+                    return
             again_method = refit_exact()
             exact = again_method is not None
             if not exact:
-                n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
-                if n_steps < REFINED_MIN_STEPS:
-                    # At four times the steps most rows' error is no longer large: quadrature error, cleared for a
-                    # fraction of the last re-check's passes. The rest take that re-check.
-                    refined = _completeness_errors(refit(n_steps), problem, rows, base_values, predictions)
-                    rows = rows[np.abs(refined) > limits[rows]]
-                    if len(rows) == 0:
-                        return
                 again_method = refit(max(REFINED_MIN_STEPS, n_steps))
             refined = _completeness_errors(again_method, problem, rows, base_values, predictions)
         # A jump's error is the same at any steps or exactly; Gauss-Legendre's falls (at least about 4x where the

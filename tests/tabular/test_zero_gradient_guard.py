@@ -224,7 +224,7 @@ def test_quadrature_error_cleared_at_four_times_the_steps_without_the_long_reche
         warnings.simplefilter("error")
         exp = explainer.explain(X)
     assert (exp.delta.abs() > 0.05 * (exp.predictions - exp.base_values).abs() + 1e-3).any()
-    assert asked == [("exact", False), 8], asked  # no 64
+    assert asked == [8], asked  # all cleared at 8 steps: neither exact integration nor 64 steps looked for
 
 
 def test_a_jump_at_few_steps_takes_the_long_recheck_and_is_reported(monkeypatch):
@@ -239,5 +239,27 @@ def test_a_jump_at_few_steps_takes_the_long_recheck_and_is_reported(monkeypatch)
             explainer.explain(X)
     # Rows still large at 16 steps take the check at 64. Exact integration is looked for at each call, but the
     # module is read for it once (the rounding makes it not piecewise-linear): the plan remembers.
-    assert asked == [("exact", False), 16, 64, ("exact", False), 16, 64], asked
+    assert asked == [16, ("exact", False), 64, 16, ("exact", False), 64], asked
     assert reads == [{"exact_if_possible": True}], reads
+
+
+def test_piecewise_linear_rows_cleared_at_four_times_the_steps_the_rest_exactly_read_once(monkeypatch):
+    X = codes(200)
+    explainer = skig.Explainer(EmbeddingReLU(), n_steps=4, rule="gausslegendre").fit(X)
+    asked = _spied_refits(monkeypatch)
+    reads, resolve = [], skig._plan.resolve_integrator
+    monkeypatch.setattr(skig._plan, "resolve_integrator", lambda *a, **k: reads.append(k) or resolve(*a, **k))
+    read_module = skig._plan.read_module
+    modules = []
+    monkeypatch.setattr(skig._plan, "read_module", lambda *a, **k: modules.append(1) or read_module(*a, **k))
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            explainer.explain(X)
+    # Some rows' error is still large at 16 steps (kinks): exact integration, where only a jump would leave one.
+    assert asked == [16, ("exact", True), 16, ("exact", True)], asked
+    assert reads == [{"exact_if_possible": True}] and len(modules) == 1, (reads, modules)
+    # What the plan learned stays out of pickles (a fitted explainer ships without the module it read).
+    import pickle
+
+    assert explainer.plan_.learned and not pickle.loads(pickle.dumps(explainer.plan_)).learned
