@@ -70,11 +70,19 @@ class InputLayout:
     def __init__(self, inputs: dict, rows, module: torch.nn.Module, description: str) -> None:
         if not isinstance(rows, pd.DataFrame):
             rows = pd.DataFrame(np.asarray(rows))
-        known = {p.name for p in _forward_parameters(module)}
+        parameters = _forward_parameters(module)
+        known = {p.name for p in parameters}
         unknown = [name for name in inputs if name not in known]
         if unknown:
             raise ValueError(
                 f"inputs names {unknown}, which {description}.forward does not take; its arguments are {sorted(known)}."
+            )
+        # Called by keyword, forward needs every argument without a default (a positional-only one cannot be named).
+        unnamed = [p.name for p in parameters if p.default is p.empty and p.name not in inputs]
+        if unnamed:
+            raise ValueError(
+                f"inputs gives no columns to {description}.forward's argument(s) {unnamed}, which have no default; "
+                f"name the columns each reads: inputs={{{', '.join(f'{p.name!r}: [...]' for p in parameters)}}}."
             )
         named = pd.Index(
             [column for spec in inputs.values() if isinstance(spec, (dict, list, tuple)) for column in spec]

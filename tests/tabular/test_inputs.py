@@ -122,8 +122,14 @@ def test_skorch_net_with_dict_inputs(frame):
         ({"x_num": ["amount", "rate"], "x_cat": ["term", "purpose"]}, ValueError, r"'term'.*Categorical.*categories"),
         ({"x_num": ["amount", "nope"], "x_cat": ["purpose"]}, ValueError, r"nope"),
         ({"x_num": ["amount", "rate"], "x_cat": ["purpose", "rate"]}, ValueError, r"\['rate'\].*several"),
+        (
+            {"x_num": ["amount", "rate"]},
+            ValueError,
+            r"no columns to NumCat.forward's argument\(s\) \['x_cat'\].*"
+            r"inputs=\{'x_num': \[...\], 'x_cat': \[...\]\}",
+        ),
     ],
-    ids=["unknown-argument", "strings-without-categories", "missing-column", "column-twice"],
+    ids=["unknown-argument", "strings-without-categories", "missing-column", "column-twice", "argument-left-out"],
 )
 def test_bad_inputs_are_named(frame, inputs, error, match):
     with pytest.raises(error, match=match):
