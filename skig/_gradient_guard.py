@@ -233,9 +233,10 @@ def check_completeness(
 ):
     """After IG: re-integrate the rows with a large completeness error exactly where the module is piecewise-linear,
     else by Gauss-Legendre at four times their steps (at least 64), and warn about those whose error does not shrink
-    (:func:`warn_unexplained_deltas`); quadrature error would. Where four times their steps is fewer than 64, the
-    rows are first re-integrated by Gauss-Legendre at that many steps: those whose error is no longer large there are
-    cleared, and only the rest take the re-check (exact, or at 64 or more steps).
+    (:func:`warn_unexplained_deltas`); quadrature error would. The rows are first re-integrated by Gauss-Legendre at
+    four times their steps, then at 64 where that is fewer: after each, those whose error is no longer large are
+    cleared, and only the rest are integrated exactly (or, where exact integration does not apply, judged on the
+    last re-integration).
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
     steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked
@@ -269,19 +270,20 @@ def check_completeness(
             refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
             exact = True
         else:
+            # By Gauss-Legendre at four times their steps, then at 64 where that is fewer: rows whose error is no
+            # longer large hold quadrature error, and are cleared for a fraction of the passes of exact integration
+            # or of the next re-check.
             n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
-            if n_steps < REFINED_MIN_STEPS:
-                # At four times the steps most rows' error is no longer large: quadrature error, cleared for a
-                # fraction of the last re-check's passes. The rest take that re-check.
-                refined = _completeness_errors(refit(n_steps), problem, rows, base_values, predictions)
-                rows = rows[np.abs(refined) > limits[rows]]
+            for n in sorted({n_steps, max(REFINED_MIN_STEPS, n_steps)}):
+                refined = _completeness_errors(refit(n), problem, rows, base_values, predictions)
+                still = np.abs(refined) > limits[rows]
+                rows, refined = rows[still], refined[still]
                 if len(rows) == 0:
                     return
             again_method = refit_exact()
-            exact = again_method is not None
-            if not exact:
-                again_method = refit(max(REFINED_MIN_STEPS, n_steps))
-            refined = _completeness_errors(again_method, problem, rows, base_values, predictions)
+            if again_method is not None:
+                refined = _completeness_errors(again_method, problem, rows, base_values, predictions)
+                exact = True
         # A jump's error is the same at any steps or exactly; Gauss-Legendre's falls (at least about 4x where the
         # gradient jumps at ReLU kinks, much more on smooth nets).
         rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]

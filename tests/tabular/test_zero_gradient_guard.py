@@ -239,7 +239,7 @@ def test_a_jump_at_few_steps_takes_the_long_recheck_and_is_reported(monkeypatch)
             explainer.explain(X)
     # Rows still large at 16 steps take the check at 64. Exact integration is looked for at each call, but the
     # module is read for it once (the rounding makes it not piecewise-linear): the plan remembers.
-    assert asked == [16, ("exact", False), 64, 16, ("exact", False), 64], asked
+    assert asked == [16, 64, ("exact", False), 16, 64, ("exact", False)], asked
     assert reads == [{"exact_if_possible": True}], reads
 
 
@@ -256,8 +256,9 @@ def test_piecewise_linear_rows_cleared_at_four_times_the_steps_the_rest_exactly_
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             explainer.explain(X)
-    # Some rows' error is still large at 16 steps (kinks): exact integration, where only a jump would leave one.
-    assert asked == [16, ("exact", True), 16, ("exact", True)], asked
+    # Some rows' error is still large at 16 and 64 steps (kinks): exact integration, where only a jump would leave
+    # one.
+    assert asked == [16, 64, ("exact", True), 16, 64, ("exact", True)], asked
     assert reads == [{"exact_if_possible": True}] and len(modules) == 1, (reads, modules)
     # What the plan learned stays out of pickles (a fitted explainer ships without the module it read).
     import pickle
