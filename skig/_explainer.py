@@ -196,8 +196,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
         ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
-        when re-integrated: exactly on piecewise-linear nets, else with four times the steps by Gauss-Legendre (at
-        least 64).
+        when re-integrated: by Gauss-Legendre at four times their steps (and at 64, where that is fewer), which
+        clears rows whose error is no longer large there, then exactly on piecewise-linear nets.
     outcome : str or None, default=None
         What the explained output means, as its reader says it: ``"probability of default"`` (with
         ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes

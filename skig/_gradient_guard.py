@@ -185,18 +185,19 @@ def rows_named(index: pd.Index, mask: np.ndarray) -> str:
     return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
 
 
-#: Re-integration takes at least this many Gauss-Legendre steps: below, the quadrature error itself is erratic.
+#: The last re-integration takes at least this many Gauss-Legendre steps: below, the quadrature error itself is
+#: erratic (a kinked path's need not shrink at four times the steps).
 REFINED_MIN_STEPS = 64
 #: A row's completeness error is "large" past this share of its output change (and past float rounding).
 LARGE_DELTA = 0.05
 
 
-def large_delta_rows(delta: np.ndarray, change: np.ndarray, eps: float) -> np.ndarray:
-    """Rows whose completeness error is a large share of the output change they explain (or, for rows that barely
-    move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
+def large_delta_limits(change: np.ndarray, eps: float) -> np.ndarray:
+    """Each row's largest completeness error that is not "large": a share of the output change it explains (or, for
+    rows that barely move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
     change = np.abs(change)
     scale = np.maximum(change, _median(change[np.isfinite(change)]))
-    return np.abs(delta) > LARGE_DELTA * scale + 1e3 * eps * (1.0 + change)
+    return LARGE_DELTA * scale + 1e3 * eps * (1.0 + change)
 
 
 def _median(values: np.ndarray) -> float:
@@ -232,7 +233,10 @@ def check_completeness(
 ):
     """After IG: re-integrate the rows with a large completeness error exactly where the module is piecewise-linear,
     else by Gauss-Legendre at four times their steps (at least 64), and warn about those whose error does not shrink
-    (:func:`warn_unexplained_deltas`); quadrature error would.
+    (:func:`warn_unexplained_deltas`); quadrature error would. The rows are first re-integrated by Gauss-Legendre at
+    four times their steps, then at 64 where that is fewer: after each, those whose error is no longer large are
+    cleared, and only the rest are integrated exactly (or, where exact integration does not apply, judged on the
+    last re-integration).
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
     steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked
@@ -248,12 +252,13 @@ def check_completeness(
     predictions = problem.predictions.cpu().numpy()
     base_values = problem.base_values.cpu().numpy()
     delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
-    rows = np.flatnonzero(large_delta_rows(delta, predictions - base_values, problem.eps) & np.isfinite(delta))
+    limits = large_delta_limits(predictions - base_values, problem.eps)
+    rows = np.flatnonzero((np.abs(delta) > limits) & np.isfinite(delta))
     exact = method.integration.exact
     chain = method.integration.chain
     if not exact and len(rows):
-        chosen = torch.as_tensor(rows, device=problem.inputs.device)
         if chain is not None and problem.head is not None:
+            chosen = torch.as_tensor(rows, device=problem.inputs.device)
             changes = chain_output_changes(
                 chain,
                 problem.head,
@@ -262,15 +267,31 @@ def check_completeness(
                 problem.baselines,
                 problem.baseline_weights,
             )
+            refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
             exact = True
         else:
+            # By Gauss-Legendre at four times their steps, then at 64 where that is fewer: rows whose error is no
+            # longer large hold quadrature error, and are cleared for a fraction of the passes of exact integration
+            # or of the next re-check.
+            n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
+            for n in sorted({n_steps, max(REFINED_MIN_STEPS, n_steps)}):
+                refined = _completeness_errors(refit(n), problem, rows, base_values, predictions)
+                still = np.abs(refined) > limits[rows]
+                rows, refined = rows[still], refined[still]
+                if len(rows) == 0:
+                    return
             again_method = refit_exact()
-            exact = again_method is not None
-            if not exact:
-                again_method = refit(max(REFINED_MIN_STEPS, 4 * int(steps.to(chosen.device)[chosen].max())))
-            changes = again_method.attribute(problem.rows(chosen))[0].double().sum(1)
-        refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
+            if again_method is not None:
+                refined = _completeness_errors(again_method, problem, rows, base_values, predictions)
+                exact = True
         # A jump's error is the same at any steps or exactly; Gauss-Legendre's falls (at least about 4x where the
         # gradient jumps at ReLU kinks, much more on smooth nets).
         rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
     warn_unexplained_deltas(index, delta, rows, exact)
+
+
+def _completeness_errors(method, problem, rows: np.ndarray, base_values, predictions) -> np.ndarray:
+    """The completeness error of ``rows`` (positions) re-integrated by ``method``."""
+    chosen = torch.as_tensor(rows, device=problem.inputs.device)
+    changes = method.attribute(problem.rows(chosen))[0].double().sum(1)
+    return changes.cpu().numpy() + base_values[rows] - predictions[rows]

@@ -58,6 +58,14 @@ class MemoryBudget:
         return points_per_pass(self.batch_size, self.bytes_per_point, device)
 
 
+class _Learned(dict):
+    """What a plan learned while explaining (:attr:`Plan.learned`): dropped when the plan is pickled or copied, so a
+    fitted explainer ships without it and learns again."""
+
+    def __reduce__(self):
+        return (_Learned, ())
+
+
 @dataclass(frozen=True)
 class Plan:
     """Every setting of an explainer, resolved once at ``fit`` (``Explainer.plan_``).
@@ -81,6 +89,9 @@ class Plan:
     integrator: Integrator
     budget: MemoryBudget
     params: Mapping
+    #: What this plan (and the copies :meth:`bound` makes) learned about the module while explaining: under
+    #: ``"exactly"``, :meth:`exactly`'s plan (None where exact integration does not apply). Not pickled.
+    learned: dict = dataclasses.field(default_factory=lambda: _Learned(), compare=False, repr=False)
 
     def attribution_method(self, random_state, noise_scale) -> AttributionMethod:
         """The method object for one explanation, with its random draws from ``random_state``."""
@@ -107,9 +118,14 @@ class Plan:
         where no quadrature error is left to mistake for a jump."""
         if self.integrator.exact:
             return self
+        if "exactly" in self.learned:  # the module read once, not at every call whose guard re-checks rows
+            known = self.learned["exactly"]
+            return None if known is None else known.bound(module, starts, ends)
         params = {**self.params, "rule": "auto"}  # what rule="auto" resolves to wherever exact integration applies
         integrator = resolve_integrator(params, self.method, None, module, ends, starts, exact_if_possible=True)
-        return dataclasses.replace(self, integrator=integrator) if integrator.exact else None
+        known = dataclasses.replace(self, integrator=integrator) if integrator.exact else None
+        self.learned["exactly"] = known
+        return known
 
     def points_per_row(self, n_baselines: int) -> int:
         """Model evaluations (path points) one row costs: sizes batches of rows (Spark, Dask)."""

@@ -60,19 +60,46 @@ def _lookup_name(func) -> str | None:
     return None
 
 
-class _Recorder(TorchFunctionMode):
+class LookupsInRange(TorchFunctionMode):
+    """Runs a forward pass on reference rows to its end when codes fall outside an embedding table: such a lookup
+    reads its indices clamped into the table, and is recorded in ``outside`` as (call rank, the indices outside, the
+    table's size), so that the codes can be named (:func:`trace_lookups`, then the explainer's code check) instead of
+    torch failing with "index out of range in self"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outside: list[tuple[int, list, int]] = []
+        self.n_calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = _lookup_name(func)
+        if name is None:
+            return func(*args, **kwargs)
+        self.lookup(name, args, kwargs)
+        self.n_calls += 1
+        indices, weight = args[0], _argument(args, kwargs, 1, "weight")
+        if isinstance(indices, torch.Tensor) and isinstance(weight, torch.Tensor) and indices.numel():
+            rows = int(weight.shape[0])
+            bad = (indices < 0) | (indices >= rows)
+            if bool(bad.any()):
+                self.outside.append((self.n_calls - 1, torch.unique(indices[bad]).tolist()[:10], rows))
+                args = (indices.clamp(0, max(rows - 1, 0)), *args[1:])
+        return func(*args, **kwargs)
+
+    def lookup(self, name: str, args: tuple, kwargs: dict) -> None:
+        """Called on every lookup, with its arguments as the forward pass made them."""
+
+
+class _Recorder(LookupsInRange):
     """Records the lookups of one forward pass: (kind, indices, weight, arguments)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, torch.Tensor, torch.Tensor, tuple, dict]] = []
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = _lookup_name(func)
-        if name is not None:
-            self.calls.append((name, args[0], _argument(args, kwargs, 1, "weight"), args, kwargs))
-        return func(*args, **kwargs)
+    def lookup(self, name: str, args: tuple, kwargs: dict) -> None:
+        self.calls.append((name, args[0], _argument(args, kwargs, 1, "weight"), args, kwargs))
 
 
 def _traced_positions(indices: torch.Tensor, probe: np.ndarray, candidates: np.ndarray):
@@ -139,6 +166,16 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
                 dim=int(weight.shape[1]),
                 bag_mode=mode,
             )
+        )
+    traced = {lookup.call for lookup in lookups}
+    untraced = [(values, size) for call, values, size in recorder.outside if call not in traced]
+    if untraced:
+        values, size = untraced[0]
+        raise ValueError(
+            f"the model looks up an embedding table of {size} rows with indices outside it ({values}) on the "
+            "reference rows, and those indices are not one input column plus a constant, so skig cannot say which "
+            "column's codes they come from: check the codes the model computes its lookup indices from (a category "
+            "the net never saw, a missing value mapped to -1)."
         )
     return lookups
 

@@ -20,6 +20,7 @@ class Argument:
     name: str
     positions: tuple[int, ...]
     codes: bool
+    columns: tuple = ()
 
 
 class ArgumentsModule(torch.nn.Module):
@@ -35,7 +36,21 @@ class ArgumentsModule(torch.nn.Module):
         for argument in self.arguments:
             part = x[:, list(argument.positions)]
             named[argument.name] = part.long() if argument.codes else part
-        return self.module(**named)
+        try:
+            return self.module(**named)
+        except (RuntimeError, TypeError) as error:
+            floats = [a for a in self.arguments if not a.codes]
+            if "'indices'" not in str(error) or not floats:  # torch: a lookup's indices must be Long or Int
+                raise
+            whole = [a for a in floats if bool((named[a.name] == named[a.name].round()).all())]
+            floats = whole or floats  # the arguments holding whole numbers: codes read as floats
+            shown = "; ".join(f"{a.name!r} from {list(a.columns)}" for a in floats)
+            raise TypeError(
+                f"the model looks up floats in an embedding table ({error}). inputs= passes as floats the arguments "
+                f"whose columns are neither integer nor pandas Categorical: {shown}. Give the code columns an "
+                "integer or Categorical dtype (e.g. X.astype({column: int})), or their categories in inputs= "
+                "({column: [...categories...]})."
+            ) from error
 
 
 def _forward_parameters(module) -> list[inspect.Parameter]:
@@ -70,11 +85,19 @@ class InputLayout:
     def __init__(self, inputs: dict, rows, module: torch.nn.Module, description: str) -> None:
         if not isinstance(rows, pd.DataFrame):
             rows = pd.DataFrame(np.asarray(rows))
-        known = {p.name for p in _forward_parameters(module)}
+        parameters = _forward_parameters(module)
+        known = {p.name for p in parameters}
         unknown = [name for name in inputs if name not in known]
         if unknown:
             raise ValueError(
                 f"inputs names {unknown}, which {description}.forward does not take; its arguments are {sorted(known)}."
+            )
+        # Called by keyword, forward needs every argument without a default (a positional-only one cannot be named).
+        unnamed = [p.name for p in parameters if p.default is p.empty and p.name not in inputs]
+        if unnamed:
+            raise ValueError(
+                f"inputs gives no columns to {description}.forward's argument(s) {unnamed}, which have no default; "
+                f"name the columns each reads: inputs={{{', '.join(f'{p.name!r}: [...]' for p in parameters)}}}."
             )
         named = pd.Index(
             [column for spec in inputs.values() if isinstance(spec, (dict, list, tuple)) for column in spec]
@@ -102,7 +125,7 @@ class InputLayout:
                 self._column_kind(column, rows[column], given)
                 self.columns.append(column)
             codes = all(column in self.categories for column in columns)
-            arguments.append(Argument(str(name), tuple(range(start, len(self.columns))), codes))
+            arguments.append(Argument(str(name), tuple(range(start, len(self.columns))), codes, tuple(columns)))
         self.arguments = tuple(arguments)
 
     def _column_kind(self, column, values: pd.Series, given) -> None:

@@ -223,13 +223,16 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
         If the module fails on the rows.
     """
     from ..engine import module_placement, private_copy
+    from ..engine._inputs import LookupsInRange
 
     module = private_copy(torch_model.module, device)
     dtype, device = module_placement(module)
     inputs = torch.as_tensor(encoded, dtype=dtype, device=device).requires_grad_(True)
     with torch.enable_grad():
         try:
-            raw = first_output(module(inputs))
+            # Codes outside an embedding table are named once the lookups are traced, not as torch's index error.
+            with LookupsInRange():
+                raw = first_output(module(inputs))
         except Exception as error:
             if is_inplace_error(error):  # e.g. ``x[:, 0] = 0`` on the input
                 raise TypeError(inplace_message(torch_model.description, module, inputs, error)) from error

@@ -47,8 +47,7 @@ def check_codes(
         f"column {names[raw_column]!r} is looked up in an embedding table that holds codes {low} to {high - 1}, but "
         f"rows [{shown}{', ...' if len(at) > 5 else ''}] ({len(at)} row(s)) have codes {codes} (values {raw}): a "
         "category the net never saw, a missing value or a code out of range. Map them to a category the net knows "
-        "(e.g. its 'unknown' code) or drop those rows before explaining."
-        + (f" Columns {others} have such codes too." if others else "")
+        "(e.g. its 'unknown' code) or drop those rows." + (f" Columns {others} have such codes too." if others else "")
     )
 
 

@@ -183,6 +183,34 @@ class TestEmbeddingMLP:
         for key, value_before in before.items():
             assert torch.equal(model.state_dict()[key], value_before)
 
+    @pytest.mark.parametrize("row", [0, 60], ids=["probed-row", "later-row"])
+    @pytest.mark.parametrize("value", [6, -1], ids=["above", "negative"])
+    def test_bad_codes_in_the_fit_data_are_named_not_an_index_error(self, frame, row, value):
+        """Codes outside a table in X at fit: on the first rows (the probe), or further down (the trace)."""
+        model = EmbeddingMLP()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        bad = frame.copy()
+        bad.iloc[row, bad.columns.get_loc("state")] = value
+        with pytest.raises(ValueError, match=rf"column 'state'.*codes 0 to 5.*\[{value}\.0\]") as info:
+            skig.Explainer(model).fit(bad)
+        assert repr(bad.index[row]) in str(info.value)
+        for key, value_before in before.items():
+            assert torch.equal(model.state_dict()[key], value_before)
+
+    def test_out_of_range_indices_of_an_untraced_lookup_are_refused_clearly(self, frame):
+        class PairIndex(nn.Module):  # grade * 3 + term: no one column owns the index
+            def __init__(self):
+                super().__init__()
+                self.table = nn.Embedding(10, 2)  # too small for grade 3, term 2 (index 11)
+                self.out = nn.Linear(3, 1)
+
+            def forward(self, x):
+                index = (x[:, 3] * 3 + x[:, 4]).long()
+                return self.out(torch.cat([self.table(index), x[:, :1] / 50], dim=1))
+
+        with pytest.raises(ValueError, match=r"table of 10 rows with indices outside it \(\[1[01]"):
+            skig.Explainer(PairIndex()).fit(frame)
+
     def test_shared_table_code_beyond_its_block_is_refused(self, frame):
         """grade's block of the shared table is rows 0-3: code 4 would silently read term's first vector."""
         explainer = skig.Explainer(EmbeddingMLP()).fit(frame)

@@ -122,8 +122,14 @@ def test_skorch_net_with_dict_inputs(frame):
         ({"x_num": ["amount", "rate"], "x_cat": ["term", "purpose"]}, ValueError, r"'term'.*Categorical.*categories"),
         ({"x_num": ["amount", "nope"], "x_cat": ["purpose"]}, ValueError, r"nope"),
         ({"x_num": ["amount", "rate"], "x_cat": ["purpose", "rate"]}, ValueError, r"\['rate'\].*several"),
+        (
+            {"x_num": ["amount", "rate"]},
+            ValueError,
+            r"no columns to NumCat.forward's argument\(s\) \['x_cat'\].*"
+            r"inputs=\{'x_num': \[...\], 'x_cat': \[...\]\}",
+        ),
     ],
-    ids=["unknown-argument", "strings-without-categories", "missing-column", "column-twice"],
+    ids=["unknown-argument", "strings-without-categories", "missing-column", "column-twice", "argument-left-out"],
 )
 def test_bad_inputs_are_named(frame, inputs, error, match):
     with pytest.raises(error, match=match):
@@ -133,3 +139,15 @@ def test_bad_inputs_are_named(frame, inputs, error, match):
 def test_inputs_need_a_dataframe(frame):
     with pytest.raises(TypeError, match="DataFrame"):
         skig.Explainer(NumCat(), inputs=INPUTS).fit(frame.to_numpy())
+
+
+def test_code_columns_read_as_floats_are_named(frame):
+    """Codes held as floats (0.0, 1.0, ...: read from a CSV, or an encoder's output) reach the module as floats; the
+    lookup's error names the argument and its columns, and says how to mark them as codes."""
+    floats = frame.assign(purpose=frame["purpose"].astype(float))
+    inputs = {"x_num": ["amount", "rate"], "x_cat": ["purpose", "unused"]}
+    with pytest.raises(ValueError, match=r"'x_cat' from \['purpose', 'unused'\].*integer or Categorical dtype"):
+        skig.Explainer(NumCat((4, 2)), inputs=inputs).fit(floats.assign(unused=1.0))
+    # Marked as codes, the same columns explain.
+    explainer = skig.Explainer(NumCat((4, 2)), inputs=inputs).fit(floats.astype({"purpose": int}).assign(unused=1))
+    assert explainer.explain(floats.astype({"purpose": int}).assign(unused=1).iloc[:3]).delta.abs().max() < 1e-4

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import skig
+import skig._plan
 
 
 class RoundsOneColumn(torch.nn.Module):
@@ -187,3 +188,79 @@ def test_a_jump_beside_kinks_is_still_reported():
     explainer = skig.Explainer(EmbeddingReLU(jump=True), n_steps=16, rule="gausslegendre", zero_gradient="warn")
     with pytest.warns(UserWarning, match="stays large"):
         explainer.fit(X).explain(X)
+
+
+def _spied_refits(monkeypatch):
+    """Record the guard's re-integrations: step counts, and ``"exact"`` for each time exact integration is asked
+    for (``None`` when the plan found it inapplicable)."""
+    import skig._explainer
+    import skig._gradient_guard as guard
+
+    asked, original = [], guard.check_completeness
+
+    def spy(method, problem, attributions, steps, index, refit, refit_exact):
+        def exact():
+            again = refit_exact()
+            asked.append(("exact", again is not None))
+            return again
+
+        return original(method, problem, attributions, steps, index, lambda n: asked.append(n) or refit(n), exact)
+
+    monkeypatch.setattr(skig._explainer, "check_completeness", spy)
+    return asked
+
+
+def test_quadrature_error_cleared_at_four_times_the_steps_without_the_long_recheck(monkeypatch):
+    """Rows whose error is no longer large at 4x their steps are cleared there: the 64-step re-check is not run."""
+
+    class Sharp(torch.nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(3 * (x[:, 0:1] - 55) / 10) * 4 + x[:, 1:2] / 10
+
+    X = frame()
+    explainer = skig.Explainer(Sharp(), n_steps=2, rule="gausslegendre").fit(X)
+    asked = _spied_refits(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exp = explainer.explain(X)
+    assert (exp.delta.abs() > 0.05 * (exp.predictions - exp.base_values).abs() + 1e-3).any()
+    assert asked == [8], asked  # all cleared at 8 steps: neither exact integration nor 64 steps looked for
+
+
+def test_a_jump_at_few_steps_takes_the_long_recheck_and_is_reported(monkeypatch):
+    X = frame()
+    with pytest.warns(UserWarning, match=r"\['income'\]"):
+        explainer = skig.Explainer(RoundsOneColumn(), zero_gradient="warn", n_steps=4, rule="gausslegendre").fit(X)
+    asked = _spied_refits(monkeypatch)
+    reads, resolve = [], skig._plan.resolve_integrator
+    monkeypatch.setattr(skig._plan, "resolve_integrator", lambda *a, **k: reads.append(k) or resolve(*a, **k))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="stays large.*at least 64"):
+            explainer.explain(X)
+    # Rows still large at 16 steps take the check at 64. Exact integration is looked for at each call, but the
+    # module is read for it once (the rounding makes it not piecewise-linear): the plan remembers.
+    assert asked == [16, 64, ("exact", False), 16, 64, ("exact", False)], asked
+    assert reads == [{"exact_if_possible": True}], reads
+
+
+def test_piecewise_linear_rows_cleared_at_four_times_the_steps_the_rest_exactly_read_once(monkeypatch):
+    X = codes(200)
+    explainer = skig.Explainer(EmbeddingReLU(), n_steps=4, rule="gausslegendre").fit(X)
+    asked = _spied_refits(monkeypatch)
+    reads, resolve = [], skig._plan.resolve_integrator
+    monkeypatch.setattr(skig._plan, "resolve_integrator", lambda *a, **k: reads.append(k) or resolve(*a, **k))
+    read_module = skig._plan.read_module
+    modules = []
+    monkeypatch.setattr(skig._plan, "read_module", lambda *a, **k: modules.append(1) or read_module(*a, **k))
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            explainer.explain(X)
+    # Some rows' error is still large at 16 and 64 steps (kinks): exact integration, where only a jump would leave
+    # one.
+    assert asked == [16, 64, ("exact", True), 16, 64, ("exact", True)], asked
+    assert reads == [{"exact_if_possible": True}] and len(modules) == 1, (reads, modules)
+    # What the plan learned stays out of pickles (a fitted explainer ships without the module it read).
+    import pickle
+
+    assert explainer.plan_.learned and not pickle.loads(pickle.dumps(explainer.plan_)).learned
