@@ -144,6 +144,35 @@ def test_dataframe_input_keeps_index_and_names(mlp):
     assert list(exp.base_values.index) == list(exp.delta.index) == [105, 106, 107, 108]
 
 
+@pytest.mark.parametrize("nullable", [False, True], ids=["numpy-dtypes", "with-a-nullable-column"])
+def test_frame_of_mixed_number_dtypes_reads_as_its_float64_matrix(mlp, nullable):
+    """A module reading a DataFrame of ints, bools, float32 and float64 (numpy dtypes take a shortcut past
+    check_array; a nullable column the long way) gets exactly the numbers of the same matrix as a float64 array."""
+    import pandas as pd
+
+    rng = np.random.RandomState(4)
+    frame = pd.DataFrame(
+        {
+            "count": rng.randint(0, 9, 30),
+            "flag": rng.rand(30) > 0.5,
+            "ratio": rng.normal(size=30).astype(np.float32),
+            "amount": rng.normal(size=30),
+            "small": rng.randint(0, 3, 30).astype(np.uint8),
+        }
+    )
+    if nullable:
+        frame["count"] = frame["count"].astype("Int64")
+    matrix = frame.astype(np.float64).to_numpy()
+    model = mlp(5, 1)
+    from_frame = skig.Explainer(model, n_steps=8).fit(frame).explain(frame.iloc[:6])
+    from_matrix = skig.Explainer(model, n_steps=8).fit(matrix).explain(matrix[:6])
+    np.testing.assert_array_equal(from_frame.values.to_numpy(), from_matrix.values.to_numpy())
+    np.testing.assert_array_equal(from_frame.predictions.to_numpy(), from_matrix.predictions.to_numpy())
+    # A column of text is still refused by name.
+    with pytest.raises(ValueError, match="column 'amount'"):
+        skig.Explainer(model).fit(frame.astype({"amount": str}).assign(amount="high"))
+
+
 def test_explain_is_deterministic(X, mlp):
     explainer = skig.Explainer(mlp(5, 2), n_steps=12).fit(X)
     first, second = explainer.explain(X), explainer.explain(X)
