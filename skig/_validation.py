@@ -20,7 +20,7 @@ def _listed(values, limit: int = 10) -> str:
 
 def _frame_names(X: pd.DataFrame) -> np.ndarray | None:
     """String column names, None for non-string ones (as scikit-learn); mixed kinds are refused."""
-    if X.columns.inferred_type == "string":  # all strings (pandas caches this): the common case, without a scan
+    if isinstance(X.columns.dtype, pd.StringDtype):  # pandas' string labels (its default from 3.0): no scan
         return np.asarray(X.columns.tolist(), dtype=object)
     kinds = sorted({type(name).__name__ for name in X.columns})
     if len(kinds) > 1 and "str" in kinds:

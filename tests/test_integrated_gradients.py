@@ -171,6 +171,11 @@ def test_frame_of_mixed_number_dtypes_reads_as_its_float64_matrix(mlp, nullable)
     # A column of text is still refused by name.
     with pytest.raises(ValueError, match="column 'amount'"):
         skig.Explainer(model).fit(frame.astype({"amount": str}).assign(amount="high"))
+    # Names that are numpy strings are not str, as for scikit-learn: no feature_names_in_ (pandas' own string labels
+    # take a shortcut that must not change this).
+    numpy_names = frame.set_axis(pd.Index([np.str_(name) for name in frame.columns], dtype=object), axis=1)
+    assert not hasattr(skig.Explainer(model).fit(numpy_names), "feature_names_in_")
+    assert hasattr(skig.Explainer(model).fit(frame), "feature_names_in_")
 
 
 def test_explain_is_deterministic(X, mlp):
