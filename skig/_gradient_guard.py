@@ -12,7 +12,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .engine._chain_passes import chain_output_changes
-from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
+from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _argument, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
 _STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",
@@ -26,6 +26,8 @@ _CAUSES = {
     "lookup": "an embedding lookup whose indices skig could not trace to one input column (indices computed from "
     "several columns, hashed or scaled)",
     "compare": "a comparison (>, <, ==) feeding a mask or a branch",
+    "bag": "an EmbeddingBag (F.embedding_bag) in mode 'max', or given offsets or a padding_idx: skig integrates "
+    "bags of modes 'sum' and 'mean' over one 2-D index tensor in embedding space, not these",
 }
 _KIND_OF = {
     **dict.fromkeys(("long", "int", "short", "byte", "char", "bool", "to", "type"), "cast"),
@@ -64,6 +66,8 @@ class _GradientStops(TorchFunctionMode):
         name = shown.rsplit(".", 1)[-1]
         if name in _METADATA or name in _SAFE_PROPERTIES:
             return result
+        if name == "embedding_bag" and _untraced_bag(args, kwargs):
+            self.found.append(("bag", shown))  # its indices carry no gradient: not seen as depending on the input
         depends = any(t.requires_grad for t in _tensors((args, kwargs)))
         if not depends:
             return result
@@ -77,6 +81,14 @@ class _GradientStops(TorchFunctionMode):
         elif stopped:
             self.found.append(("detach", shown))
         return result
+
+
+def _untraced_bag(args: tuple, kwargs: dict) -> bool:
+    """Whether an ``embedding_bag`` call is of a kind the lookup trace leaves to the model (see ``trace_lookups``)."""
+    mode = _argument(args, kwargs, 6, "mode", "mean")
+    offsets = _argument(args, kwargs, 2, "offsets")
+    padding = _argument(args, kwargs, 10, "padding_idx")
+    return mode not in ("sum", "mean") or offsets is not None or padding is not None
 
 
 def gradient_stops(function, points: torch.Tensor, columns: np.ndarray) -> list[tuple[str, str]]:
@@ -102,6 +114,7 @@ def _cause_text(stops: list[tuple[str, str]]) -> str:
             "Python numbers) inside forward"
         )
     kinds = list(dict.fromkeys(kind for kind, _ in stops if kind != "compare")) or ["compare"]
+    kinds.sort(key=lambda kind: kind != "bag")  # the bag, where there is one, says more than the cast before it
     calls = ", ".join(dict.fromkeys(name for _, name in stops))
     return f"likely {'; or '.join(_CAUSES[kind] for kind in kinds)} (forward calls: {calls})"
 

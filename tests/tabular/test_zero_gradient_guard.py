@@ -264,3 +264,24 @@ def test_piecewise_linear_rows_cleared_at_four_times_the_steps_the_rest_exactly_
     import pickle
 
     assert explainer.plan_.learned and not pickle.loads(pickle.dumps(explainer.plan_)).learned
+
+
+def test_a_bag_of_a_mode_skig_does_not_integrate_is_named():
+    """An EmbeddingBag in mode 'max' is left to the model (only 'sum' and 'mean' bags are integrated in embedding
+    space): the guard names the bag before the cast that feeds it."""
+
+    class MaxBag(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bag = torch.nn.EmbeddingBag(4, 3, mode="max")
+            self.out = torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.out(torch.cat([self.bag(x[:, 1:2].long()), x[:, 2:3]], dim=1))
+
+    with pytest.raises(TypeError) as info:
+        skig.Explainer(MaxBag()).fit(codes())
+    message = str(info.value)
+    assert "['term']" in message and "'grade'" not in message, message
+    assert message.index("EmbeddingBag") < message.index("integer cast"), message
+    assert "mode 'max'" in message and "embedding_bag" in message, message
