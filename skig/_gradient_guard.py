@@ -12,7 +12,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .engine._chain_passes import chain_output_changes
-from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _argument, _function_name
+from .engine._inputs import bag_left_to_model
+from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
 _STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",
@@ -66,7 +67,7 @@ class _GradientStops(TorchFunctionMode):
         name = shown.rsplit(".", 1)[-1]
         if name in _METADATA or name in _SAFE_PROPERTIES:
             return result
-        if name == "embedding_bag" and _untraced_bag(args, kwargs):
+        if name == "embedding_bag" and bag_left_to_model(args, kwargs):
             self.found.append(("bag", shown))  # its indices carry no gradient: not seen as depending on the input
         depends = any(t.requires_grad for t in _tensors((args, kwargs)))
         if not depends:
@@ -81,14 +82,6 @@ class _GradientStops(TorchFunctionMode):
         elif stopped:
             self.found.append(("detach", shown))
         return result
-
-
-def _untraced_bag(args: tuple, kwargs: dict) -> bool:
-    """Whether an ``embedding_bag`` call is of a kind the lookup trace leaves to the model (see ``trace_lookups``)."""
-    mode = _argument(args, kwargs, 6, "mode", "mean")
-    offsets = _argument(args, kwargs, 2, "offsets")
-    padding = _argument(args, kwargs, 10, "padding_idx")
-    return mode not in ("sum", "mean") or offsets is not None or padding is not None
 
 
 def gradient_stops(function, points: torch.Tensor, columns: np.ndarray) -> list[tuple[str, str]]:
@@ -244,12 +237,10 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
 def check_completeness(
     method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit, refit_exact
 ):
-    """After IG: re-integrate the rows with a large completeness error exactly where the module is piecewise-linear,
-    else by Gauss-Legendre at four times their steps (at least 64), and warn about those whose error does not shrink
-    (:func:`warn_unexplained_deltas`); quadrature error would. The rows are first re-integrated by Gauss-Legendre at
-    four times their steps, then at 64 where that is fewer: after each, those whose error is no longer large are
-    cleared, and only the rest are integrated exactly (or, where exact integration does not apply, judged on the
-    last re-integration).
+    """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps,
+    then at 64 where that is fewer, clearing after each the rows whose error is no longer large; integrate the rest
+    exactly where the module is piecewise-linear; and warn about those whose error does not shrink, exactly or at the
+    last re-integration (:func:`warn_unexplained_deltas`); quadrature error would.
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
     steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked

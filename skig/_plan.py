@@ -91,7 +91,7 @@ class Plan:
     params: Mapping
     #: What this plan (and the copies :meth:`bound` makes) learned about the module while explaining: under
     #: ``"exactly"``, :meth:`exactly`'s plan (None where exact integration does not apply). Not pickled.
-    learned: dict = dataclasses.field(default_factory=lambda: _Learned(), compare=False, repr=False)
+    learned: dict = dataclasses.field(default_factory=_Learned, compare=False, repr=False)
 
     def attribution_method(self, random_state, noise_scale) -> AttributionMethod:
         """The method object for one explanation, with its random draws from ``random_state``."""

@@ -39,8 +39,9 @@ def _select_columns(X: pd.DataFrame, wanted, what: str) -> pd.DataFrame:
     wanted = list(wanted)
     if present == wanted:
         return X
-    missing = [name for name in wanted if name not in set(present)]
-    extra = [name for name in present if name not in set(wanted)]
+    present_set, wanted_set = set(present), set(wanted)
+    missing = [name for name in wanted if name not in present_set]
+    extra = [name for name in present if name not in wanted_set]
     if missing:
         instead = f" (X has {_listed(extra)} instead)" if extra else ""
         raise ValueError(
@@ -58,10 +59,8 @@ def _select_columns(X: pd.DataFrame, wanted, what: str) -> pd.DataFrame:
 
 
 def _check_unique_columns(X: pd.DataFrame) -> None:
-    if not X.columns.has_duplicates:  # cached by pandas: no scan per call
-        return
-    duplicated = X.columns[X.columns.duplicated()].unique()
-    if len(duplicated):
+    if X.columns.has_duplicates:  # cached by pandas: no scan per call
+        duplicated = X.columns[X.columns.duplicated()].unique()
         raise ValueError(
             f"X has duplicated column names {_listed(duplicated)}; each column needs its own name for skig to match "
             "it to what the model reads: rename or drop the copies (e.g. X.loc[:, ~X.columns.duplicated()])."

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from ._device import module_placement
 from .exact._trace import _argument
 
 _LOOKUPS = {"embedding": F.embedding, "embedding_bag": F.embedding_bag}
@@ -102,6 +103,20 @@ class _Recorder(LookupsInRange):
         self.calls.append((name, args[0], _argument(args, kwargs, 1, "weight"), args, kwargs))
 
 
+def bag_left_to_model(args: tuple, kwargs: dict) -> bool:
+    """Whether an ``embedding_bag`` call (its arguments) is one the input space leaves to the model: only bags of
+    modes ``"sum"`` and ``"mean"`` over one 2-D index tensor, without offsets or ``padding_idx``, are linear in their
+    vectors and integrated in embedding space."""
+    indices = args[0]
+    return (
+        not isinstance(indices, torch.Tensor)
+        or indices.ndim != 2
+        or _argument(args, kwargs, 2, "offsets") is not None
+        or _argument(args, kwargs, 6, "mode", "mean") not in ("sum", "mean")
+        or _argument(args, kwargs, 10, "padding_idx") is not None
+    )
+
+
 def _traced_positions(indices: torch.Tensor, probe: np.ndarray, candidates: np.ndarray):
     """For each position of ``indices`` (rows first), the candidate column it equals up to a constant, or None."""
     flat = indices.reshape(indices.shape[0], -1).detach().cpu().numpy().astype(np.int64)
@@ -127,15 +142,14 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
     rows = encoded[:_TRACE_ROWS]
     integral = np.isfinite(rows).all(0) & (rows == np.round(rows)).all(0)
     varying = rows.max(0) > rows.min(0) if len(rows) else np.zeros(rows.shape[1], dtype=bool)
-    candidates = np.flatnonzero(integral & varying)
-    if len(candidates) == 0 or len(rows) < 3:
-        return []
+    # Lookups are traced where some integer-valued column varies over three rows or more. The recording pass runs
+    # on every model all the same: indices outside their table are refused by name where none is traced too.
+    candidates = np.flatnonzero(integral & varying) if len(rows) >= 3 else np.zeros(0, dtype=np.int64)
     probe = rows.copy()
     rng = np.random.RandomState(0)
     for column in candidates:
         probe[:, column] = probe[rng.permutation(len(probe)), column]
-    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
-    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+    dtype, device = module_placement(module)
     recorder = _Recorder()
     with torch.no_grad(), recorder:
         module(torch.as_tensor(probe, dtype=dtype, device=device))
@@ -145,11 +159,9 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
             continue
         mode = None
         if kind == "embedding_bag":
+            if bag_left_to_model(args, kwargs):
+                continue  # not linear in its vectors: the zero-gradient guard names it
             mode = _argument(args, kwargs, 6, "mode", "mean")
-            offsets_argument = _argument(args, kwargs, 2, "offsets")
-            padding = _argument(args, kwargs, 10, "padding_idx")
-            if indices.ndim != 2 or offsets_argument is not None or mode not in ("sum", "mean") or padding is not None:
-                continue  # bags of another shape or mode are not linear in their vectors: the guard names them
         traced = _traced_positions(indices, probe, candidates)
         positions = tuple(p for p, match in enumerate(traced) if match is not None)
         if not positions:
@@ -173,9 +185,10 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
         values, size = untraced[0]
         raise ValueError(
             f"the model looks up an embedding table of {size} rows with indices outside it ({values}) on the "
-            "reference rows, and those indices are not one input column plus a constant, so skig cannot say which "
-            "column's codes they come from: check the codes the model computes its lookup indices from (a category "
-            "the net never saw, a missing value mapped to -1)."
+            "reference rows, and skig could not tie those indices to one input column plus a constant (indices "
+            "computed from several columns, a column that does not vary over the reference rows, or fewer than 3 "
+            "rows), so it cannot say which column's codes they come from: check the codes the model computes its "
+            "lookup indices from (a category the net never saw, a missing value mapped to -1)."
         )
     return lookups
 

@@ -15,12 +15,13 @@ from sklearn.preprocessing import FunctionTransformer
 
 @dataclass(frozen=True)
 class Argument:
-    """One forward argument: its name, its positions in the flat matrix, and whether it is read as integer codes."""
+    """One forward argument: its name, its positions in the flat matrix, whether it is read as integer codes, and
+    the raw columns it reads (for messages)."""
 
     name: str
     positions: tuple[int, ...]
     codes: bool
-    columns: tuple = ()
+    columns: tuple
 
 
 class ArgumentsModule(torch.nn.Module):

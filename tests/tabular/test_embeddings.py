@@ -211,6 +211,15 @@ class TestEmbeddingMLP:
         with pytest.raises(ValueError, match=r"table of 10 rows with indices outside it \(\[1[01]"):
             skig.Explainer(PairIndex()).fit(frame)
 
+    @pytest.mark.parametrize("kind", ["two-rows", "constant-column"])
+    def test_out_of_range_codes_where_no_lookup_can_be_traced_are_refused_clearly(self, frame, kind):
+        """Too few rows to trace on, or a code column that does not vary: no lookup is traced, and the codes outside
+        the table still get a ValueError, never torch's IndexError."""
+        bad = frame.iloc[:2].copy() if kind == "two-rows" else frame.assign(state=9)
+        bad.iloc[-1, bad.columns.get_loc("state")] = 9
+        with pytest.raises(ValueError, match=r"table of 6 rows with indices outside it \(\[9\]\)"):
+            skig.Explainer(EmbeddingMLP()).fit(bad)
+
     def test_shared_table_code_beyond_its_block_is_refused(self, frame):
         """grade's block of the shared table is rows 0-3: code 4 would silently read term's first vector."""
         explainer = skig.Explainer(EmbeddingMLP()).fit(frame)
