@@ -115,10 +115,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         Model evaluations per path (quadrature points; Guided IG's steps). ``"auto"`` starts at 8 and doubles the
         steps of the rows whose ``|delta|`` exceeds ``tol * |prediction - base value|``, up to ``max_steps``;
         ``Explanation.n_steps`` tells what each row used. By the trapezoid rule on straight paths the steps are
-        placed interval by interval instead: each row starts at 5 points, the intervals where its integrand jumps
-        are bisected until, for every reported column, the error bound of its intervals is within ``tol`` of the
-        row's attributions' absolute sum, beside completeness; no point is taken twice. Not used by
-        ``method="expected"``, whose budget is ``n_samples``.
+        placed interval by interval instead: each row starts at 5 points (9 below ``tol=0.05``), the intervals where
+        its integrand jumps are bisected until, for every reported column, the error bound of its intervals is
+        within ``tol`` of the row's attributions' absolute sum, beside completeness; no point is taken twice. Not used
+        by ``method="expected"``, whose budget is ``n_samples``.
     rule : {"auto", "exact", "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
             "riemann_trapezoid"}, default="auto"
         How the path integral is taken. ``"exact"`` integrates exactly through piecewise-linear networks (ReLU,

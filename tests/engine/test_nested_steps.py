@@ -68,6 +68,7 @@ def test_each_row_gets_the_trapezoid_rule_through_its_own_points(monkeypatch, ou
     baselines = explainer.encoded_baseline_.to_numpy()
     weights = explainer.baseline_weights_
     assert len(taken) > 2 and exp.n_steps.nunique() > 2
+    np.testing.assert_array_equal(taken[0][1].numpy(), np.tile(np.linspace(0, 1, 9), len(X)))  # tol < 0.05: 9
     for row in range(len(X)):
         mine = alphas[groups == row]
         assert len(np.unique(mine)) == len(mine) == exp.n_steps.iloc[row]  # no point taken twice
