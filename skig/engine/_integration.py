@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._chain_passes import chain_passes_apply, chain_path_gradients
-from ._gradients import Paths, input_gradients, path_gradients, row_blocks
+from ._gradients import Paths, accumulation_dtype, input_gradients, path_gradients, row_blocks
 from ._interrupt import check_interrupt
 from ._paths import straight_paths
 from ._quadrature import nested, quadrature
@@ -167,9 +167,16 @@ class AdaptiveSteps(_QuadratureChain, Integrator):
             # FINE_TOL nearly every line needs twice the first intervals: starting there saves a check.
             if self.tol < FINE_TOL:
                 settings["start_steps"] = 2 * self.start_steps
-            columns = attribute_groups.problem.columns
+            columns, width = attribute_groups.problem.columns, attribute_groups.ends.shape[1]
             return refine_intervals(
-                attribute_groups.points, end_values(), start_values, group_rows, n_rows, columns=columns, **settings
+                attribute_groups.points,
+                end_values(),
+                start_values,
+                group_rows,
+                n_rows,
+                columns=columns,
+                width=width,
+                **settings,
             )
         return refine_steps(attribute_groups, end_values(), start_values, group_rows, n_rows, **settings)
 
@@ -288,18 +295,20 @@ class Lines:
         """The integrand of each given group at its lines' starts (alpha 0): the gradient at each baseline is the same
         for every row explaining the same output, so it is taken once per baseline and output, not once per row.
 
-        ``sum_b w_b (end - b) * g_b = end * sum_b w_b g_b - sum_b w_b b * g_b`` in float64, where ``g_b`` is the
-        gradient at baseline ``b`` for the group's output; the same whatever other groups are asked with it.
+        ``sum_b w_b (end - b) * g_b = end * sum_b w_b g_b - sum_b w_b b * g_b`` in float64 (float32 where the device
+        lacks it, as the passes accumulate), where ``g_b`` is the gradient at baseline ``b`` for the group's output;
+        the same whatever other groups are asked with it.
         """
         problem = self.problem
-        baselines, weights = problem.baselines, problem.baseline_weights.double()
+        wide = accumulation_dtype(self.ends.device)
+        baselines, weights = problem.baselines, problem.baseline_weights.to(wide)
         outputs, which = torch.unique(self.end_targets[groups], return_inverse=True)
         points, point_outputs = baselines.repeat(len(outputs), 1), outputs.repeat_interleave(len(baselines))
-        gradients = input_gradients(problem.scalar_fn, points, point_outputs, problem.max_points).double()
+        gradients = input_gradients(problem.scalar_fn, points, point_outputs, problem.max_points).to(wide)
         gradients = gradients.view(len(outputs), len(baselines), -1)
         summed = torch.einsum("b,obd->od", weights, gradients)
-        offset = torch.einsum("b,bd,obd->od", weights, baselines.double(), gradients)
-        return self.ends[groups].double() * summed[which] - offset[which]
+        offset = torch.einsum("b,bd,obd->od", weights, baselines.to(wide), gradients)
+        return self.ends[groups].to(wide) * summed[which] - offset[which]
 
     def exact(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact attributions of the groups (float64) and the linear segments each group's lines crossed."""
@@ -407,6 +416,7 @@ def refine_intervals(
     max_steps: int,
     eps: float,
     columns: torch.Tensor | None = None,
+    width: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Adaptive steps by the trapezoid rule, interval by interval: each line gets points where its integrand changes.
 
@@ -434,6 +444,9 @@ def refine_intervals(
     columns : Tensor of shape (d,), default=None
         The reported column each coordinate's attribution is summed onto (a categorical column's embedding vector
         onto that column): the bounds and the absolute sum are judged on those sums. None: each coordinate alone.
+    width : int, default=1
+        ``d``, the coordinates of a point: groups are refined in blocks whose points held at once stay within
+        :data:`_MAX_HELD` numbers.
 
     Returns
     -------
@@ -449,7 +462,7 @@ def refine_intervals(
     points = torch.zeros(n_groups, dtype=torch.long, device=device)
     out: torch.Tensor | None = None
     missed: list[tuple[torch.Tensor, torch.Tensor, float]] = []
-    for block in _group_blocks(n_groups, max_steps, int(columns.numel()) if columns is not None else 0, device):
+    for block in _group_blocks(n_groups, max_steps, width, device):
         owner = block.repeat_interleave(n + 1)
         alpha = first.repeat(len(block))
         values = attribute_points(owner, alpha)

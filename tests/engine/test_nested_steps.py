@@ -212,3 +212,16 @@ def test_where_a_group_picks_more_intervals_than_it_has_room_for_its_largest_bou
     assert kept.tolist() == [False, True, True, False, True, True]
     kept = _integration._within_room(picked, score, owner, torch.tensor([0, 1]))
     assert kept.tolist() == [False, False, False, False, True, False]
+
+
+def test_groups_refined_in_blocks_give_the_same_numbers(monkeypatch):
+    # Points held at once are bounded: with room for one group's points, each group is refined in a block of its own.
+    ends = torch.tensor([0.5, 0.5 + 40 * 0.47, 0.5], dtype=torch.float64)
+    common = dict(tol=1e-3, start_steps=8, max_steps=257, eps=1e-16, width=2)
+    zeros = torch.zeros(3, dtype=torch.float64)
+    together = refine_intervals(kinked([]), ends, zeros, torch.tensor([0, 1, 1]), 2, **common)
+    monkeypatch.setattr(_integration, "_MAX_HELD", 257 * 2)
+    taken = []
+    apart = refine_intervals(kinked(taken), ends, zeros, torch.tensor([0, 1, 1]), 2, **common)
+    assert [g.unique().tolist() for g, _ in taken][:2] == [[0], [1]]  # one block, then the next
+    assert torch.equal(together[0], apart[0]) and torch.equal(together[1], apart[1])
