@@ -475,11 +475,11 @@ def refine_intervals(
             order = order[torch.argsort(owner[order], stable=True)]
             owner, alpha, values = owner[order], alpha[order], values[order]
             left = torch.nonzero(owner[1:] == owner[:-1]).squeeze(1)
-            width = alpha[left + 1] - alpha[left]
+            span = alpha[left + 1] - alpha[left]  # of each interval
             total = torch.zeros_like(out).index_add_(
-                0, owner[left], (values[left] + values[left + 1]) * (width / 2)[:, None]
+                0, owner[left], (values[left] + values[left + 1]) * (span / 2)[:, None]
             )
-            change = _interval_bounds(_fold(values[left + 1] - values[left], columns), width, owner[left])
+            change = _interval_bounds(_fold(values[left + 1] - values[left], columns), span, owner[left])
             bound = torch.zeros(n_groups, change.shape[1], dtype=change.dtype, device=device)
             bound = bound.index_add_(0, owner[left], change)[pending].max(1).values
             mass = _fold(total[pending].double(), columns).abs().sum(1)
@@ -491,7 +491,7 @@ def refine_intervals(
             failed = torch.zeros(n_groups, dtype=torch.bool, device=device)
             failed[pending[failing]] = True
             score = change.sum(1).double()
-            open_ = failed[owner[left]] & (width > MIN_WIDTH)
+            open_ = failed[owner[left]] & (span > MIN_WIDTH)
             top = torch.zeros(n_groups, dtype=score.dtype, device=device)
             top = top.scatter_reduce_(0, owner[left][open_], score[open_], "amax")
             picked = open_ & (score >= top[owner[left]] / 4)
