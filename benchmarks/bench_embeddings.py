@@ -20,9 +20,9 @@ rows that move most; the worst row, because every row is read (a reason code, a 
 few badly integrated rows through. The mean over rows is printed beside it.
 
 Settings: Captum at ``n_steps`` 4 ... 512 (Gauss-Legendre); skig at fixed Gauss-Legendre steps, and skig's
-``rule="auto", n_steps="auto"`` (exact on the ReLU MLP; on the FT-Transformer the nested trapezoid rule: each row
-from 5 points doubling its intervals, adding only the midpoints, until its completeness error and each raw column's
-change at the last doubling are within ``tol``) at several ``tol``, beside adaptive Gauss-Legendre steps (each
+``rule="auto", n_steps="auto"`` (exact on the ReLU MLP; on the FT-Transformer the trapezoid rule interval by
+interval: each row from 5 points, bisecting the intervals where its integrand jumps, until its completeness error
+and each raw column's error bound are within ``tol``) at several ``tol``, beside adaptive Gauss-Legendre steps (each
 doubling takes all its points anew and watches completeness alone). Each skig
 setting's speed ratio is Captum's time at the same max error, interpolated in log-log between Captum's measured
 points (its lower envelope), over skig's time; errors below Captum's most accurate run are compared with that run
@@ -30,8 +30,9 @@ and marked ``>=`` (a lower bound), errors above its least accurate with that run
 few error levels inside Captum's range, each tool's best time over all its settings (both lower envelopes), and
 what per-row step counts could save (:func:`per_row_steps`).
 ``guard``: the share of skig's time spent in its completeness guard (re-integrating rows whose completeness error
-is large, at four times their steps). Step counts are the mean over rows (adaptive runs also pay the smaller step
-counts they doubled from; exact runs show linear segments). skig's and Captum's numbers at equal Gauss-Legendre steps
+is large, at four times their steps). Step counts are the mean over rows (adaptive Gauss-Legendre runs also pay
+the smaller step counts they doubled from; the trapezoid rule's are the points each row took; exact runs show linear
+segments). skig's and Captum's numbers at equal Gauss-Legendre steps
 are compared on float64 copies (the same path and rule: they must agree to 1e-5).
 Run: ``python benchmarks/bench_embeddings.py [--rows 64] [--repeats 3] [--batch-size auto] [--threads 1]
 [--timer cpu] [--models ft mlp]`` (one torch thread and CPU time give steadier ratios on a busy machine).
@@ -57,7 +58,7 @@ NUMERIC = ["income", "debt", "age", "amount"]
 CATEGORICAL = ["state", "purpose", "grade"]
 CAPTUM_STEPS = (4, 8, 16, 32, 64, 128, 256, 512)
 SKIG_STEPS = CAPTUM_STEPS
-TOLERANCES = (0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)
+TOLERANCES = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)
 AGREEMENT_STEPS = (16, 64)
 #: Max errors at which both tools' best times are compared.
 LEVELS = (3e-2, 1e-2, 3e-3, 1e-3, 6.5e-4)
@@ -413,7 +414,7 @@ def main() -> None:
             print(f"{'captum n_steps=' + str(n_steps):>26} {n_steps:>9} {worst:>9.2e} {mean:>9.2e} "
                   f"{1e3 * seconds / len(rows):>8.3f}")  # fmt: skip
         settings = [(f"skig n_steps={s}", {"rule": "gausslegendre", "n_steps": s}) for s in SKIG_STEPS]
-        if kind == "ft":  # rule="auto" with n_steps="auto": the nested trapezoid rule on this hinged, non-PL net
+        if kind == "ft":  # rule="auto" with n_steps="auto": the adaptive trapezoid rule on this hinged, non-PL net
             settings += [(f"skig auto tol={t:g}", {"n_steps": "auto", "tol": t}) for t in TOLERANCES]
         else:  # rule="auto" is exact on the ReLU MLP
             settings += [("skig auto (exact)", {})]

@@ -114,9 +114,10 @@ class Explainer(TransformerMixin, BaseEstimator):
     n_steps : int or "auto", default=64
         Model evaluations per path (quadrature points; Guided IG's steps). ``"auto"`` starts at 8 and doubles the
         steps of the rows whose ``|delta|`` exceeds ``tol * |prediction - base value|``, up to ``max_steps``;
-        ``Explanation.n_steps`` tells what each row used. By the trapezoid rule on straight paths the doubling is
-        nested: it starts at 5 points, adds only the midpoints (5, 9, 17, ... points) and a row also needs the last
-        doubling to have changed no reported column by more than ``tol`` of its attributions' absolute sum. Not used
+        ``Explanation.n_steps`` tells what each row used. By the trapezoid rule on straight paths the steps are
+        placed interval by interval instead: each row starts at 5 points (9 below ``tol=0.05``), the intervals where
+        its integrand jumps are bisected until, for every reported column, the error bound of its intervals is
+        within ``tol`` of the row's attributions' absolute sum, beside completeness; no point is taken twice. Not used
         by ``method="expected"``, whose budget is ``n_samples``.
     rule : {"auto", "exact", "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
             "riemann_trapezoid"}, default="auto"
@@ -126,8 +127,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         defined as in Captum. ``"auto"`` is ``"exact"`` where it applies (a piecewise-linear network, straight paths,
         ``gradient_rule="standard"``, a device with float64), ``"gausslegendre"`` otherwise, except that with
         ``n_steps="auto"`` a network with ReLU-type units that is not piecewise-linear (a transformer's ReGLU) gets
-        ``"riemann_trapezoid"``, nested: its gradient jumps at those units, so Gauss-Legendre gains nothing there and
-        the trapezoid rule keeps every point as the steps double. ``rule_`` says which.
+        ``"riemann_trapezoid"`` placed interval by interval: its gradient jumps at those units, so Gauss-Legendre
+        gains nothing there, and the trapezoid rule puts its points where the jumps are. ``rule_`` says which.
         ``method="expected"`` uses a quadrature rule when ``n_samples`` gives every background row at least 2
         points; ``method="guided"`` integrates each of its steps by the trapezoid rule.
     target : None, class label, output index or array-like of shape (n_rows,), default=None
@@ -161,11 +162,10 @@ class Explainer(TransformerMixin, BaseEstimator):
         unbounded Guided IG. The default is the reference implementation's.
     tol : float, default=0.01
         With ``n_steps="auto"``: the completeness tolerance, relative to ``|prediction - base value|`` (and, by the
-        nested trapezoid rule, the largest change of a column at the last doubling, relative to the absolute sum of
-        the row's attributions).
+        trapezoid rule, each column's error bound, relative to the absolute sum of the row's attributions).
     max_steps : int, default=1024
-        With ``n_steps="auto"``: the most steps any row gets (by the nested trapezoid rule, whose counts go 5, 9, 17,
-        ..., the largest of them within it: 513 at the default).
+        With ``n_steps="auto"``: the most steps any row gets (by the trapezoid rule, the most points of any of its
+        paths).
     batch_size : "auto" or int, default="auto"
         Most path points per forward/backward pass. ``"auto"`` sizes passes from the memory free on the device.
     n_threads : int or None, default=None
@@ -196,7 +196,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
         ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
-        when re-integrated: by Gauss-Legendre at four times their steps (and at 64, where that is fewer), which
+        (over 5% of their output change; with ``n_steps="auto"``, over ``tol`` where that is larger) when
+        re-integrated: by Gauss-Legendre at four times their steps (and at 64, where that is fewer), which
         clears rows whose error is no longer large there, then exactly on piecewise-linear nets.
     outcome : str or None, default=None
         What the explained output means, as its reader says it: ``"probability of default"`` (with

@@ -198,12 +198,12 @@ REFINED_MIN_STEPS = 64
 LARGE_DELTA = 0.05
 
 
-def large_delta_limits(change: np.ndarray, eps: float) -> np.ndarray:
-    """Each row's largest completeness error that is not "large": a share of the output change it explains (or, for
+def large_delta_limits(change: np.ndarray, eps: float, share: float = LARGE_DELTA) -> np.ndarray:
+    """Each row's largest completeness error that is not "large": ``share`` of the output change it explains (or, for
     rows that barely move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
     change = np.abs(change)
     scale = np.maximum(change, _median(change[np.isfinite(change)]))
-    return LARGE_DELTA * scale + 1e3 * eps * (1.0 + change)
+    return share * scale + 1e3 * eps * (1.0 + change)
 
 
 def _median(values: np.ndarray) -> float:
@@ -237,7 +237,8 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
 def check_completeness(
     method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit, refit_exact
 ):
-    """After IG: re-integrate the rows with a large completeness error by Gauss-Legendre at four times their steps,
+    """After IG: re-integrate the rows with a large completeness error (past :data:`LARGE_DELTA` of their output
+    change, or past ``tol`` where adaptive steps were asked a larger one) by Gauss-Legendre at four times their steps,
     then at 64 where that is fewer, clearing after each the rows whose error is no longer large; integrate the rest
     exactly where the module is piecewise-linear; and warn about those whose error does not shrink, exactly or at the
     last re-integration (:func:`warn_unexplained_deltas`); quadrature error would.
@@ -256,7 +257,11 @@ def check_completeness(
     predictions = problem.predictions.cpu().numpy()
     base_values = problem.base_values.cpu().numpy()
     delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
-    limits = large_delta_limits(predictions - base_values, problem.eps)
+    # Adaptive steps already brought each row within the tol asked for, or named it: an error within that tol is the
+    # one the user accepted, and only errors past it are re-checked (a tol over LARGE_DELTA otherwise re-integrated
+    # every row it let pass between the two).
+    share = max(LARGE_DELTA, method.integration.tol) if method.integration.adaptive else LARGE_DELTA
+    limits = large_delta_limits(predictions - base_values, problem.eps, share)
     rows = np.flatnonzero((np.abs(delta) > limits) & np.isfinite(delta))
     exact = method.integration.exact
     chain = method.integration.chain

@@ -249,7 +249,7 @@ def resolve_integrator(
         )
     if hinged and isinstance(params["n_steps"], str) and nested(NESTED_RULE, params["max_steps"]):
         # The gradient jumps where the hinges cross zero, so quadrature error falls only about as 1 / steps: adaptive
-        # steps by the trapezoid rule keep every point as they double and stop on each column's change.
+        # steps by the trapezoid rule put their points where the jumps are (refine_intervals).
         return _quadrature_integrator(NESTED_RULE, params)
     return _quadrature_integrator("gausslegendre", params)
 

@@ -224,7 +224,7 @@ def test_unfitted_pipeline_step_is_named(data):
 
 def test_adaptive_steps_judge_the_columns_the_explanation_reports(data, logistic):
     """Each coordinate's attribution is judged on the column it is reported on: one-hot columns on their raw column,
-    or on themselves with features="encoded" (n_steps="auto" by the nested trapezoid rule reads these)."""
+    or on themselves with features="encoded" (n_steps="auto" by the adaptive trapezoid rule reads these)."""
     X, _ = data
     raw = skig.Explainer(logistic).fit(X)
     groups = raw.encoded_feature_groups_

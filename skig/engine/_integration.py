@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from ._chain_passes import chain_passes_apply, chain_path_gradients
-from ._gradients import path_gradients, row_blocks
+from ._gradients import Paths, accumulation_dtype, input_gradients, path_gradients, row_blocks
 from ._interrupt import check_interrupt
 from ._paths import straight_paths
-from ._quadrature import NESTED_RULE, nested, quadrature
+from ._quadrature import nested, quadrature
 from .exact import Chain, ModuleReading, exact_path_integrals, read_module
 from .exact._reading import chain_still_fits, read_chain_only
 
@@ -26,6 +26,11 @@ GroupAttribution = Callable[[torch.Tensor, int], torch.Tensor]
 #: n_steps="auto" starts here and doubles the steps of the rows that miss the tolerance.
 AUTO_START_STEPS = 8
 
+
+#: Below this tol, adaptive steps by the trapezoid rule start from twice the intervals (9 points, not 5): on the
+#: FT-Transformer of benchmarks/bench_embeddings.py nearly every row needs them there, and starting from them took the
+#: same points with a check fewer at tol=0.01 and fewer points for a smaller error at tol=0.03.
+FINE_TOL = 0.05
 
 #: Path points a row's path is assumed to cost where the steps are not fixed (adaptive steps, exact integration),
 #: when sizing batches of rows: about the 64 steps of the default.
@@ -145,8 +150,8 @@ class FixedSteps(_QuadratureChain, Integrator):
 class AdaptiveSteps(_QuadratureChain, Integrator):
     """A quadrature rule at adaptive steps: from ``start_steps``, the steps of the rows whose completeness error
     exceeds ``tol * |end value - start value|`` double, up to ``max_steps`` (see :func:`refine_steps`). The trapezoid
-    rule on straight lines keeps its points as it doubles and also stops on each column's change
-    (:func:`refine_nested`). ``reading`` as for :class:`FixedSteps`."""
+    rule on straight lines places its points interval by interval instead, where each line's integrand jumps, and
+    also stops on each column's error bound (:func:`refine_intervals`). ``reading`` as for :class:`FixedSteps`."""
 
     rule: str
     tol: float = 0.01
@@ -158,10 +163,20 @@ class AdaptiveSteps(_QuadratureChain, Integrator):
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         settings = {"tol": self.tol, "start_steps": self.start_steps, "max_steps": self.max_steps, "eps": eps}
         if nested(self.rule, self.max_steps) and isinstance(attribute_groups, Lines):
-            # Straight lines by the trapezoid rule keep their points as the steps double (the midpoints are added).
-            columns = attribute_groups.problem.columns
-            return refine_nested(
-                attribute_groups.at, end_values(), start_values, group_rows, n_rows, columns=columns, **settings
+            # Straight lines by the trapezoid rule keep their points as their intervals are bisected. Below
+            # FINE_TOL nearly every line needs twice the first intervals: starting there saves a check.
+            if self.tol < FINE_TOL:
+                settings["start_steps"] = 2 * self.start_steps
+            columns, width = attribute_groups.problem.columns, attribute_groups.ends.shape[1]
+            return refine_intervals(
+                attribute_groups.points,
+                end_values(),
+                start_values,
+                group_rows,
+                n_rows,
+                columns=columns,
+                width=width,
+                **settings,
             )
         return refine_steps(attribute_groups, end_values(), start_values, group_rows, n_rows, **settings)
 
@@ -236,7 +251,7 @@ class Lines:
 
     def at(self, groups: torch.Tensor, alphas: np.ndarray, weights: np.ndarray) -> torch.Tensor:
         """Attributions of the groups from the points ``alphas`` of each line, weighted by ``weights``: a
-        quadrature rule's points, or (:func:`refine_nested`) the midpoints a doubling adds."""
+        quadrature rule's points, the same on every line."""
         problem, ends = self.problem, self.ends
         alphas, weights = (torch.as_tensor(v, dtype=ends.dtype, device=ends.device) for v in (alphas, weights))
         every = len(groups) == len(ends)  # all groups in order (fixed steps): no copy of the rows
@@ -252,6 +267,48 @@ class Lines:
         if chain is not None and problem.head is not None and chain_passes_apply(paths):
             return chain_path_gradients(chain, problem.head, paths, problem.max_points, problem.progress)
         return path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+
+    def points(self, groups: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """The integrand of each given group at its own point ``alphas[i]`` (:func:`refine_intervals`): the gradient
+        there times the step, summed over the baselines by their weights; shape ``(len(groups), d)``."""
+        problem, n_baselines = self.problem, len(self.problem.baselines)
+        at_start = alphas == 0
+        if at_start.all():
+            return self._at_starts(groups)
+        inside = ~at_start
+        paths = Paths(
+            ends=self.ends[groups[inside]],
+            starts=problem.baselines,
+            start_index=torch.arange(n_baselines, device=self.ends.device),
+            alpha=alphas[inside].to(self.ends.dtype).unsqueeze(1).expand(-1, n_baselines),
+            weight=problem.baseline_weights.to(self.ends.dtype),
+            targets=self.end_targets[groups[inside]],
+        )
+        values = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
+        if not at_start.any():
+            return values
+        out = values.new_empty((len(groups), values.shape[1]))
+        out[inside], out[at_start] = values, self._at_starts(groups[at_start]).to(values.dtype)
+        return out
+
+    def _at_starts(self, groups: torch.Tensor) -> torch.Tensor:
+        """The integrand of each given group at its lines' starts (alpha 0): the gradient at each baseline is the same
+        for every row explaining the same output, so it is taken once per baseline and output, not once per row.
+
+        ``sum_b w_b (end - b) * g_b = end * sum_b w_b g_b - sum_b w_b b * g_b`` in float64 (float32 where the device
+        lacks it, as the passes accumulate), where ``g_b`` is the gradient at baseline ``b`` for the group's output;
+        the same whatever other groups are asked with it.
+        """
+        problem = self.problem
+        wide = accumulation_dtype(self.ends.device)
+        baselines, weights = problem.baselines, problem.baseline_weights.to(wide)
+        outputs, which = torch.unique(self.end_targets[groups], return_inverse=True)
+        points, point_outputs = baselines.repeat(len(outputs), 1), outputs.repeat_interleave(len(baselines))
+        gradients = input_gradients(problem.scalar_fn, points, point_outputs, problem.max_points).to(wide)
+        gradients = gradients.view(len(outputs), len(baselines), -1)
+        summed = torch.einsum("b,obd->od", weights, gradients)
+        offset = torch.einsum("b,bd,obd->od", weights, baselines.to(wide), gradients)
+        return self.ends[groups].to(wide) * summed[which] - offset[which]
 
     def exact(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact attributions of the groups (float64) and the linear segments each group's lines crossed."""
@@ -341,8 +398,14 @@ def refine_steps(
     return out, steps
 
 
-def refine_nested(
-    attribute_at: Callable[[torch.Tensor, np.ndarray, np.ndarray], torch.Tensor],
+#: Intervals narrower than this are not bisected further (a jump then stays where it is; completeness names it).
+MIN_WIDTH = 2.0**-40
+#: Groups refined together: their points are held at once (up to ``max_steps`` each, a vector of ``d`` each).
+_MAX_HELD = 2**27
+
+
+def refine_intervals(
+    attribute_points: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     end_values: torch.Tensor,
     start_values: torch.Tensor,
     group_rows: torch.Tensor,
@@ -353,71 +416,160 @@ def refine_nested(
     max_steps: int,
     eps: float,
     columns: torch.Tensor | None = None,
+    width: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adaptive steps by the trapezoid rule, nested: each doubling of a row's intervals adds only their midpoints.
+    """Adaptive steps by the trapezoid rule, interval by interval: each line gets points where its integrand changes.
 
-    The first pass takes ``start_steps // 2`` intervals (their ``start_steps // 2 + 1`` points), so that the first
-    check, after one doubling, has cost about ``start_steps`` points. ``T_2n = T_n / 2 + (1 / 2n) * sum of the
-    gradients at the midpoints``, so no point is taken twice. A group passes when the last doubling changed none of its
-    attributions by more than ``tol`` times their absolute sum (an estimate of the error left, where the gradient
-    jumps at hinges: the error then shrinks about as ``1 / n``) and its completeness error is within ``tol`` as in
-    :func:`refine_steps`; both beside float rounding. A row passes when all its groups do; rows that still fail once
-    ``max_steps`` points would be passed are counted in a warning.
+    Every group starts from ``start_steps // 2`` equal intervals (5 points at the default 8). On an interval of width
+    ``h`` across which a column's integrand jumps by ``J``, the trapezoid rule errs by up to ``h |J| / 2``; the jump
+    is what the interval's change has beyond a neighbouring interval's slope (:func:`_interval_bounds`), which is
+    small where the integrand is smooth. A group passes when, for each reported column, these bounds summed over its
+    intervals are within ``tol`` times the absolute sum of its attributions, and its completeness error is within
+    ``tol`` as in :func:`refine_steps`; both beside float rounding. A group that fails has every interval whose bound
+    (summed over the columns) is at least a quarter of its largest bisected, and is checked again: points go where the
+    integrand jumps, not everywhere (where no interval has a bound at all, all of them are bisected, as a doubling).
+    No point is taken twice, and a group's points depend on its own line alone, so a row gets the same numbers
+    whatever rows it is explained with. A row passes when all its groups do; rows that still fail at ``max_steps``
+    points are counted in a warning.
 
     Parameters
     ----------
-    attribute_at : callable
-        ``attribute_at(groups, alphas, weights) -> (len(groups), d)``: attributions of the given groups from the
-        points ``alphas`` of each line, weighted (:meth:`Lines.at`).
+    attribute_points : callable
+        ``attribute_points(groups, alphas) -> (len(groups), d)``: the integrand of each given group at its given
+        point (:meth:`Lines.points`), one point per entry.
     end_values, start_values, group_rows, n_rows, tol, eps
         As for :func:`refine_steps`.
     start_steps, max_steps : int
-        About the points of the first check, and the most points any row's lines get (at least 3).
+        About twice the intervals of the first check, and the most points any group's lines get (at least 3).
     columns : Tensor of shape (d,), default=None
         The reported column each coordinate's attribution is summed onto (a categorical column's embedding vector
-        onto that column): the change and the absolute sum are judged on those sums. None: each coordinate alone.
+        onto that column): the bounds and the absolute sum are judged on those sums. None: each coordinate alone.
+    width : int, default=1
+        ``d``, the coordinates of a point: groups are refined in blocks whose points held at once stay within
+        :data:`_MAX_HELD` numbers.
 
     Returns
     -------
     attributions : Tensor of shape (g, d)
     steps : Tensor of shape (n_rows,)
-        Points each row's lines took (``intervals + 1``).
+        The most points any of each row's groups took.
     """
     check = _Completeness(end_values, start_values, tol, eps)
-    if columns is not None:
-        columns = columns.to(group_rows.device)
-        width = int(columns.max()) + 1 if len(columns) else 0
-    n = max(1, min(start_steps // 2, (max_steps - 1) // 2))
-    groups = torch.arange(len(group_rows), device=group_rows.device)
-    out = attribute_at(groups, *quadrature(NESTED_RULE, n + 1))
-    steps = torch.full((n_rows,), n + 1, dtype=torch.long, device=group_rows.device)
-    while len(groups) and 2 * n + 1 <= max_steps:
-        check_interrupt()
-        coarse = out[groups]
-        fine = 0.5 * coarse + attribute_at(groups, (np.arange(n) + 0.5) / n, np.full(n, 0.5 / n))
-        out[groups] = fine
-        n *= 2
-        steps[torch.unique(group_rows[groups])] = n + 1
-        change, mass = (fine - coarse).double(), fine.double()
-        if columns is not None:  # summed onto their reported columns
-            change, mass = (v.new_zeros(len(v), width).index_add_(1, columns, v) for v in (change, mass))
-        change, mass = change.abs().max(1).values, mass.abs().sum(1)
-        error, failing = check(groups, fine)
-        failing |= change > tol * mass + 4 * eps * mass
-        rows = torch.unique(group_rows[groups][failing])
-        if 2 * n + 1 > max_steps:
-            share = float((change / mass.clamp_min(torch.finfo(mass.dtype).tiny))[failing].max()) if len(rows) else 0.0
-            _warn_missed(
-                rows,
-                error[failing],
-                check.gap[groups][failing],
-                tol,
-                max_steps,
-                f"; largest column change at the last doubling {share:.3g} of the attributions' absolute sum",
+    device = group_rows.device
+    n = max(1, min(start_steps // 2, max_steps - 1))
+    first = torch.linspace(0, 1, n + 1, dtype=torch.float64, device=device)
+    n_groups = len(group_rows)
+    points = torch.zeros(n_groups, dtype=torch.long, device=device)
+    out: torch.Tensor | None = None
+    missed: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+    for block in _group_blocks(n_groups, max_steps, width, device):
+        owner = block.repeat_interleave(n + 1)
+        alpha = first.repeat(len(block))
+        values = attribute_points(owner, alpha)
+        if out is None:
+            out = values.new_zeros((n_groups, values.shape[1]))
+        pending = block
+        while True:
+            check_interrupt()
+            order = torch.argsort(alpha, stable=True)
+            order = order[torch.argsort(owner[order], stable=True)]
+            owner, alpha, values = owner[order], alpha[order], values[order]
+            left = torch.nonzero(owner[1:] == owner[:-1]).squeeze(1)
+            span = alpha[left + 1] - alpha[left]  # of each interval
+            total = torch.zeros_like(out).index_add_(
+                0, owner[left], (values[left] + values[left + 1]) * (span / 2)[:, None]
             )
-            break
-        groups = groups[torch.isin(group_rows[groups], rows)]
+            change = _interval_bounds(_fold(values[left + 1] - values[left], columns), span, owner[left])
+            bound = torch.zeros(n_groups, change.shape[1], dtype=change.dtype, device=device)
+            bound = bound.index_add_(0, owner[left], change)[pending].max(1).values
+            mass = _fold(total[pending].double(), columns).abs().sum(1)
+            out[pending] = total[pending]
+            error, failing = check(pending, total[pending])
+            failing |= bound > tol * mass + 4 * eps * mass
+            points[pending] = torch.bincount(owner, minlength=n_groups)[pending]
+            # Intervals of failing groups that may be bisected: wide enough, and room left for their midpoints.
+            failed = torch.zeros(n_groups, dtype=torch.bool, device=device)
+            failed[pending[failing]] = True
+            score = change.sum(1).double()
+            open_ = failed[owner[left]] & (span > MIN_WIDTH)
+            top = torch.zeros(n_groups, dtype=score.dtype, device=device)
+            top = top.scatter_reduce_(0, owner[left][open_], score[open_], "amax")
+            picked = open_ & (score >= top[owner[left]] / 4)
+            picked = _within_room(picked, score, owner[left], max_steps - points)
+            stuck = failed.clone()
+            stuck[owner[left][picked]] = False
+            stuck = stuck[pending]
+            if stuck.any():
+                share = float((bound / mass.clamp_min(torch.finfo(mass.dtype).tiny))[stuck].max())
+                missed.append((group_rows[pending[stuck]], error[stuck], check.gap[pending[stuck]], share))
+            if not picked.any():
+                break
+            pending = torch.unique(owner[left][picked])
+            new_owner = owner[left][picked]
+            new_alpha = (alpha[left][picked] + alpha[left + 1][picked]) / 2
+            owner, alpha = torch.cat([owner, new_owner]), torch.cat([alpha, new_alpha])
+            values = torch.cat([values, attribute_points(new_owner, new_alpha).to(values.dtype)])
+    if missed:
+        share = max(s for *_, s in missed)
+        _warn_missed(
+            torch.cat([m[0] for m in missed]),
+            torch.cat([m[1] for m in missed]),
+            torch.cat([m[2] for m in missed]),
+            tol,
+            max_steps,
+            f"; largest column error bound {share:.3g} of the attributions' absolute sum",
+        )
+    steps = torch.zeros(n_rows, dtype=torch.long, device=device)
+    steps = steps.scatter_reduce_(0, group_rows, points, "amax")
+    assert out is not None
     return out, steps
+
+
+def _interval_bounds(change: torch.Tensor, width: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """Each interval's error bound per column: half its width times what its change has beyond a neighbour's slope.
+
+    ``change`` (intervals x columns) is the integrand's change across each interval, in order along each line. Where the
+    integrand is smooth, a neighbouring interval's slope predicts the change, and what is left is of the order of the
+    trapezoid rule's own error; where it jumps, nothing predicts the jump, and half the width times it bounds the
+    error. Of the neighbours on the same line and a flat integrand, whichever predicts best is taken (so that a flat
+    interval beside a jump, at the end of a line, is not taken for one).
+    """
+    slope = change / width[:, None]
+    left = torch.full_like(change, torch.inf)
+    right = torch.full_like(change, torch.inf)
+    same = (owner[1:] == owner[:-1])[:, None]
+    left[1:] = torch.where(same, (change[1:] - width[1:, None] * slope[:-1]).abs(), torch.inf)
+    right[:-1] = torch.where(same, (change[:-1] - width[:-1, None] * slope[1:]).abs(), torch.inf)
+    residual = torch.minimum(torch.minimum(left, right), change.abs())
+    return residual * (width / 2)[:, None]
+
+
+def _fold(values: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
+    """Coordinates summed onto their reported columns (None: as they are)."""
+    if columns is None:
+        return values
+    width = int(columns.max()) + 1 if len(columns) else 0
+    return values.new_zeros(len(values), width).index_add_(1, columns.to(values.device), values)
+
+
+def _within_room(picked: torch.Tensor, score: torch.Tensor, owner: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
+    """``picked`` cut to each group's ``room``: where a group picked more intervals, its highest scores."""
+    chosen = torch.nonzero(picked).squeeze(1)
+    if not (torch.bincount(owner[chosen], minlength=len(room)) > room).any():
+        return picked
+    chosen = chosen[torch.argsort(score[chosen], descending=True, stable=True)]
+    chosen = chosen[torch.argsort(owner[chosen], stable=True)]  # by group, each group's highest scores first
+    groups = owner[chosen]
+    rank = torch.arange(len(chosen), device=chosen.device) - torch.searchsorted(groups, groups)
+    kept = torch.zeros_like(picked)
+    kept[chosen[rank < room[groups]]] = True
+    return kept
+
+
+def _group_blocks(n_groups: int, max_steps: int, width: int, device: torch.device) -> list[torch.Tensor]:
+    """Blocks of groups refined together, so that the points held at once stay within :data:`_MAX_HELD` numbers."""
+    size = max(1, _MAX_HELD // (max_steps * max(width, 1)))
+    return list(torch.arange(n_groups, device=device).split(size))
 
 
 class _Completeness:

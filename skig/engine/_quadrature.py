@@ -12,14 +12,14 @@ import numpy as np
 QUADRATURE_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
-#: The rule whose points at ``n`` intervals are among its points at ``2n``: doubling its steps keeps every point
-#: taken (:func:`~skig.engine._integration.refine_nested`), the choice where quadrature error falls as ``1 / steps``.
+#: The rule that keeps every point taken when an interval is bisected
+#: (:func:`~skig.engine._integration.refine_intervals`), the choice where quadrature error falls as ``1 / steps``.
 NESTED_RULE = "riemann_trapezoid"
 
 
 def nested(rule: str, max_steps: int) -> bool:
-    """Whether adaptive steps by ``rule`` up to ``max_steps`` points can double nested: the rule keeps the points
-    already taken (the trapezoid rule does), and there is room for a doubling (3 points: 1 interval, then 2)."""
+    """Whether adaptive steps by ``rule`` up to ``max_steps`` points can bisect intervals: the rule keeps the points
+    already taken (the trapezoid rule does), and there is room for a bisection (3 points: 1 interval, then 2)."""
     return rule == NESTED_RULE and max_steps >= 3
 
 

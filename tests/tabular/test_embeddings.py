@@ -349,14 +349,14 @@ class SquaredReLU(nn.Module):
 
 
 def test_adaptive_steps_on_a_hinged_embedding_net_judge_raw_columns(frame, monkeypatch):
-    """rule="auto" with n_steps="auto" takes the nested trapezoid rule here, and judges each raw column's change: a
-    categorical column's vector coordinates are summed onto it (their errors may cancel there)."""
+    """rule="auto" with n_steps="auto" takes the adaptive trapezoid rule here, and judges each raw column's error
+    bound: a categorical column's vector coordinates are summed onto it (their errors may cancel there)."""
     from skig.engine import _integration
 
     seen = []
-    refine = _integration.refine_nested
+    refine = _integration.refine_intervals
     monkeypatch.setattr(
-        _integration, "refine_nested", lambda *a, **k: (seen.append(k["columns"].tolist()), refine(*a, **k))[1]
+        _integration, "refine_intervals", lambda *a, **k: (seen.append(k["columns"].tolist()), refine(*a, **k))[1]
     )
     model = EmbeddingMLP(activation=SquaredReLU, seed=3)
     explainer = skig.Explainer(model, baseline="median", n_steps="auto", tol=1e-3).fit(frame)

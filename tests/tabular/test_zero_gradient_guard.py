@@ -285,3 +285,34 @@ def test_a_bag_of_a_mode_skig_does_not_integrate_is_named():
     assert "['term']" in message and "'grade'" not in message, message
     assert message.index("EmbeddingBag") < message.index("integer cast"), message
     assert "mode 'max'" in message and "embedding_bag" in message, message
+
+
+class StepUp(torch.nn.Module):
+    """``a``, plus 0.08 once ``b`` is positive: a comparison, whose gradient is zero."""
+
+    def forward(self, x):
+        return x[:, 0:1] + 0.08 * (x[:, 1:2] > 0).to(x.dtype)
+
+
+@pytest.mark.parametrize("tol", [0.2, 0.05])
+def test_adaptive_steps_recheck_only_errors_past_the_tol_asked_for(monkeypatch, tol):
+    # Every row's completeness error is the step's 0.08, 7-14% of its output change: within tol=0.2, which adaptive
+    # steps were asked to meet, and past tol=0.05, where the rows miss tol and the guard re-checks and names them.
+    X = pd.DataFrame({"a": np.linspace(0.5, 1.0, 20), "b": np.ones(20)})
+    baseline = pd.DataFrame({"a": [0.0], "b": [-1.0]})
+    settings = dict(baseline=baseline, n_steps="auto", tol=tol, max_steps=16, rule="gausslegendre")
+    with pytest.warns(UserWarning, match=r"\['b'\]"):
+        explainer = skig.Explainer(StepUp(), zero_gradient="warn", **settings).fit(X)
+    asked = _spied_refits(monkeypatch)
+    if tol == 0.2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            exp = explainer.explain(X)
+        assert asked == []
+    else:
+        with pytest.warns(UserWarning, match="stays large") as caught:
+            exp = explainer.explain(X)
+        assert any("still miss tol=0.05" in str(w.message) for w in caught)
+        assert asked == [64, ("exact", False)], asked
+    share = (exp.delta.abs() / (exp.predictions - exp.base_values).abs()).to_numpy()
+    assert ((share > 0.07) & (share < 0.14)).all()

@@ -52,7 +52,7 @@ class Problem:
     columns : Tensor of shape (d,), default=None
         The reported column (a raw column, or an encoded one with ``features="encoded"``) each input coordinate's
         attribution is summed onto: adaptive steps judge each reported column's change
-        (:func:`~skig.engine._integration.refine_nested`). None: each coordinate is its own column.
+        (:func:`~skig.engine._integration.refine_intervals`). None: each coordinate is its own column.
     """
 
     scalar_fn: ScalarFn
