@@ -178,15 +178,20 @@ def test_a_row_with_several_groups_reports_its_largest_count_and_the_cap_is_kept
     assert (torch.cat([g for g, _ in taken]) == 1).sum() == 20
 
 
-def test_adaptive_steps_are_bit_identical_whatever_the_batch():
+@pytest.mark.parametrize(
+    "settings",
+    [dict(baseline="sample", n_baselines=3), dict(method="smoothgrad", n_samples=3)],
+    ids=["ig, 3 baselines", "smoothgrad"],
+)
+def test_adaptive_steps_are_bit_identical_whatever_the_batch(settings):
     net = gated(torch.float32)
     X = frame(90).astype(np.float32)
     X.index = np.random.default_rng(1).permutation(1000)[:90] + 7
-    common = dict(n_steps="auto", tol=3e-3, baseline="sample", n_baselines=3, random_state=0)
+    common = dict(n_steps="auto", tol=3e-3, random_state=0, **settings)
     reference = skig.Explainer(net, **common).fit(X).explain(X)
     assert reference.n_steps.nunique() > 2
-    for batch_size in (37, 1000):
-        exp = skig.Explainer(net, batch_size=batch_size, **common).fit(X).explain(X)
+    for batch_size, n_threads in ((37, 1), (1000, 1), (53, 2)):
+        exp = skig.Explainer(net, batch_size=batch_size, n_threads=n_threads, **common).fit(X).explain(X)
         pd.testing.assert_frame_equal(exp.values, reference.values, check_exact=True)
         pd.testing.assert_series_equal(exp.n_steps, reference.n_steps, check_exact=True)
     explainer = skig.Explainer(net, **common).fit(X)
