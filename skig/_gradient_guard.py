@@ -260,7 +260,7 @@ def check_completeness(
     # Adaptive steps already brought each row within the tol asked for, or named it: an error within that tol is the
     # one the user accepted, and only errors past it are re-checked (a tol over LARGE_DELTA otherwise re-integrated
     # every row it let pass between the two).
-    share = max(LARGE_DELTA, method.integration.tol) if method.integration.adaptive else LARGE_DELTA
+    share = max(LARGE_DELTA, method.integration.accepted_error)
     limits = large_delta_limits(predictions - base_values, problem.eps, share)
     rows = np.flatnonzero((np.abs(delta) > limits) & np.isfinite(delta))
     exact = method.integration.exact

@@ -49,6 +49,8 @@ class Integrator(ABC):
     exact: ClassVar[bool] = False
     #: Whether the steps per row are refined until completeness holds.
     adaptive: ClassVar[bool] = False
+    #: The completeness error, relative to the output change, the user asked to accept (adaptive steps' ``tol``).
+    accepted_error: ClassVar[float] = 0.0
 
     #: The rule as ``rule=`` names it (``"exact"`` or a quadrature rule): what ``rule="auto"`` resolved to.
     rule: str
@@ -159,6 +161,10 @@ class AdaptiveSteps(_QuadratureChain, Integrator):
     start_steps: int = AUTO_START_STEPS
     reading: ModuleReading | None = field(default=None, compare=False, repr=False)
     adaptive: ClassVar[bool] = True
+
+    @property
+    def accepted_error(self) -> float:
+        return self.tol
 
     def run(self, attribute_groups, end_values, start_values, group_rows, n_rows, eps):
         settings = {"tol": self.tol, "start_steps": self.start_steps, "max_steps": self.max_steps, "eps": eps}
@@ -456,6 +462,9 @@ def refine_intervals(
     """
     check = _Completeness(end_values, start_values, tol, eps)
     device = group_rows.device
+    if columns is not None:  # placed and counted once, not at every check
+        columns = columns.to(device)
+    n_columns = int(columns.max()) + 1 if columns is not None and len(columns) else 0
     n = max(1, min(start_steps // 2, max_steps - 1))
     first = torch.linspace(0, 1, n + 1, dtype=torch.float64, device=device)
     n_groups = len(group_rows)
@@ -479,10 +488,10 @@ def refine_intervals(
             total = torch.zeros_like(out).index_add_(
                 0, owner[left], (values[left] + values[left + 1]) * (span / 2)[:, None]
             )
-            change = _interval_bounds(_fold(values[left + 1] - values[left], columns), span, owner[left])
+            change = _interval_bounds(_fold(values[left + 1] - values[left], columns, n_columns), span, owner[left])
             bound = torch.zeros(n_groups, change.shape[1], dtype=change.dtype, device=device)
             bound = bound.index_add_(0, owner[left], change)[pending].max(1).values
-            mass = _fold(total[pending].double(), columns).abs().sum(1)
+            mass = _fold(total[pending].double(), columns, n_columns).abs().sum(1)
             out[pending] = total[pending]
             error, failing = check(pending, total[pending])
             failing |= bound > tol * mass + 4 * eps * mass
@@ -544,12 +553,12 @@ def _interval_bounds(change: torch.Tensor, width: torch.Tensor, owner: torch.Ten
     return residual * (width / 2)[:, None]
 
 
-def _fold(values: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
-    """Coordinates summed onto their reported columns (None: as they are)."""
+def _fold(values: torch.Tensor, columns: torch.Tensor | None, n_columns: int) -> torch.Tensor:
+    """Coordinates summed onto their ``n_columns`` reported columns (``columns`` on ``values``' device; None: as they
+    are)."""
     if columns is None:
         return values
-    width = int(columns.max()) + 1 if len(columns) else 0
-    return values.new_zeros(len(values), width).index_add_(1, columns.to(values.device), values)
+    return values.new_zeros(len(values), n_columns).index_add_(1, columns, values)
 
 
 def _within_room(picked: torch.Tensor, score: torch.Tensor, owner: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
