@@ -436,7 +436,8 @@ def refine_intervals(
     integrand jumps, not everywhere (where no interval has a bound at all, all of them are bisected, as a doubling).
     No point is taken twice, and a group's points depend on its own line alone, so a row gets the same numbers
     whatever rows it is explained with. A row passes when all its groups do; rows that still fail at ``max_steps``
-    points are counted in a warning.
+    points are counted in a warning. A check reads only the pending groups' points, folded onto the reported columns
+    once as they come in; a group's attributions are summed from its points once, when it is done.
 
     Parameters
     ----------
