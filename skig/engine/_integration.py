@@ -436,7 +436,8 @@ def refine_intervals(
     integrand jumps, not everywhere (where no interval has a bound at all, all of them are bisected, as a doubling).
     No point is taken twice, and a group's points depend on its own line alone, so a row gets the same numbers
     whatever rows it is explained with. A row passes when all its groups do; rows that still fail at ``max_steps``
-    points are counted in a warning.
+    points are counted in a warning. A check reads only the pending groups' points, folded onto the reported columns
+    once as they come in; a group's attributions are summed from its points once, when it is done.
 
     Parameters
     ----------
@@ -477,47 +478,56 @@ def refine_intervals(
         values = attribute_points(owner, alpha)
         if out is None:
             out = values.new_zeros((n_groups, values.shape[1]))
-        pending = block
+        # The checks read each point folded onto the reported columns, folded once as it comes in; a group's
+        # attributions are summed from its points once, when it is done. Only the points of groups still pending are
+        # looked at, so a check costs what those groups' points cost on a few columns, not what all points taken so
+        # far cost on every coordinate. A group's numbers come from its own points alone.
+        held = _Held(values)
+        ids = torch.arange(len(values), device=device)
+        folded = _fold(values.double(), columns, n_columns)
         while True:
             check_interrupt()
             order = torch.argsort(alpha, stable=True)
             order = order[torch.argsort(owner[order], stable=True)]
-            owner, alpha, values = owner[order], alpha[order], values[order]
+            owner, alpha, ids, folded = owner[order], alpha[order], ids[order], folded[order]
+            pending, local = torch.unique_consecutive(owner, return_inverse=True)
             left = torch.nonzero(owner[1:] == owner[:-1]).squeeze(1)
+            at = local[left]  # each interval's group among the pending ones
             span = alpha[left + 1] - alpha[left]  # of each interval
-            total = torch.zeros_like(out).index_add_(
-                0, owner[left], (values[left] + values[left + 1]) * (span / 2)[:, None]
-            )
-            change = _interval_bounds(_fold(values[left + 1] - values[left], columns, n_columns), span, owner[left])
-            bound = torch.zeros(n_groups, change.shape[1], dtype=change.dtype, device=device)
-            bound = bound.index_add_(0, owner[left], change)[pending].max(1).values
-            mass = _fold(total[pending].double(), columns, n_columns).abs().sum(1)
-            out[pending] = total[pending]
-            error, failing = check(pending, total[pending])
-            failing |= bound > tol * mass + 4 * eps * mass
-            points[pending] = torch.bincount(owner, minlength=n_groups)[pending]
+            total = folded.new_zeros((len(pending), folded.shape[1]))
+            total = total.index_add_(0, at, (folded[left] + folded[left + 1]) * (span / 2)[:, None])
+            change = _interval_bounds(folded[left + 1] - folded[left], span, owner[left])
+            bound = change.new_zeros((len(pending), change.shape[1])).index_add_(0, at, change).max(1).values
+            mass = total.abs().sum(1)
+            error, failed = check(pending, total)
+            failed |= bound > tol * mass + 4 * eps * mass
+            counts = torch.bincount(local, minlength=len(pending))
+            points[pending] = counts
             # Intervals of failing groups that may be bisected: wide enough, and room left for their midpoints.
-            failed = torch.zeros(n_groups, dtype=torch.bool, device=device)
-            failed[pending[failing]] = True
-            score = change.sum(1).double()
-            open_ = failed[owner[left]] & (span > MIN_WIDTH)
-            top = torch.zeros(n_groups, dtype=score.dtype, device=device)
-            top = top.scatter_reduce_(0, owner[left][open_], score[open_], "amax")
-            picked = open_ & (score >= top[owner[left]] / 4)
-            picked = _within_room(picked, score, owner[left], max_steps - points)
-            stuck = failed.clone()
-            stuck[owner[left][picked]] = False
-            stuck = stuck[pending]
+            score = change.sum(1)
+            open_ = failed[at] & (span > MIN_WIDTH)
+            top = score.new_zeros(len(pending)).scatter_reduce_(0, at[open_], score[open_], "amax")
+            picked = open_ & (score >= top[at] / 4)
+            picked = _within_room(picked, score, at, max_steps - counts)
+            going_on = torch.zeros_like(failed)
+            going_on[at[picked]] = True
+            stuck = failed & ~going_on
             if stuck.any():
                 share = float((bound / mass.clamp_min(torch.finfo(mass.dtype).tiny))[stuck].max())
                 missed.append((group_rows[pending[stuck]], error[stuck], check.gap[pending[stuck]], share))
+            done = ~going_on[at]  # the intervals of groups done: their attributions, by the trapezoid rule
+            ends = left[done]
+            pieces = (held.rows(ids[ends]) + held.rows(ids[ends + 1])) * (span[done] / 2)[:, None]
+            out.index_add_(0, owner[ends], pieces.to(out.dtype))
             if not picked.any():
                 break
-            pending = torch.unique(owner[left][picked])
             new_owner = owner[left][picked]
             new_alpha = (alpha[left][picked] + alpha[left + 1][picked]) / 2
-            owner, alpha = torch.cat([owner, new_owner]), torch.cat([alpha, new_alpha])
-            values = torch.cat([values, attribute_points(new_owner, new_alpha).to(values.dtype)])
+            kept = going_on[local]  # the points of groups checked again
+            new_values = attribute_points(new_owner, new_alpha).to(values.dtype)
+            owner, alpha = torch.cat([owner[kept], new_owner]), torch.cat([alpha[kept], new_alpha])
+            ids = torch.cat([ids[kept], held.add(new_values)])
+            folded = torch.cat([folded[kept], _fold(new_values.double(), columns, n_columns)])
     if missed:
         share = max(s for *_, s in missed)
         _warn_missed(
@@ -579,6 +589,28 @@ def _group_blocks(n_groups: int, max_steps: int, width: int, device: torch.devic
     """Blocks of groups refined together, so that the points held at once stay within :data:`_MAX_HELD` numbers."""
     size = max(1, _MAX_HELD // (max_steps * max(width, 1)))
     return list(torch.arange(n_groups, device=device).split(size))
+
+
+class _Held:
+    """The points' values a block of groups has taken, in a buffer that grows by doubling; read by row."""
+
+    def __init__(self, values: torch.Tensor) -> None:
+        self.data, self.size = values, len(values)
+
+    def add(self, values: torch.Tensor) -> torch.Tensor:
+        """Append ``values``; their rows in the buffer."""
+        size = self.size + len(values)
+        if size > len(self.data):
+            grown = self.data.new_empty((max(size, 2 * len(self.data)), self.data.shape[1]))
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : size] = values
+        rows = torch.arange(self.size, size, device=values.device)
+        self.size = size
+        return rows
+
+    def rows(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.data[rows]
 
 
 class _Completeness:
