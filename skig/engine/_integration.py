@@ -478,10 +478,8 @@ def refine_intervals(
         values = attribute_points(owner, alpha)
         if out is None:
             out = values.new_zeros((n_groups, values.shape[1]))
-        # The checks read each point folded onto the reported columns, folded once as it comes in; a group's
-        # attributions are summed from its points once, when it is done. Only the points of groups still pending are
-        # looked at, so a check costs what those groups' points cost on a few columns, not what all points taken so
-        # far cost on every coordinate. A group's numbers come from its own points alone.
+        # A check costs what the pending groups' points cost on the reported columns, not what every point taken so
+        # far costs on every coordinate (see the docstring).
         held = _Held(values)
         ids = torch.arange(len(values), device=device)
         folded = _fold(values.double(), columns, n_columns)
