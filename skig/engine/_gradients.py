@@ -394,8 +394,14 @@ def _chunk_bounds(n_groups: int, per_group: int, max_points: int, block: int = 1
 
 
 def path_gradients(
-    scalar_fn: ScalarFn, paths: Paths, max_points: int, progress: bool = False, description: str = "explaining"
-) -> torch.Tensor:
+    scalar_fn: ScalarFn,
+    paths: Paths,
+    max_points: int,
+    progress: bool = False,
+    description: str = "explaining",
+    *,
+    also_at: tuple[torch.Tensor, torch.Tensor] | None = None,
+):
     """Sum over each group's path points of ``weight * gradient * (end - start)``.
 
     Parameters
@@ -410,15 +416,21 @@ def path_gradients(
         Show a progress bar over passes.
     description : str
         Label of the progress bar.
+    also_at : (points, targets), optional
+        A few more points whose plain gradients are wanted too: taken in the first pass beside its path points, not in
+        a pass of their own (a pass has a fixed cost besides its points; a point's gradient does not depend on the
+        points beside it).
 
     Returns
     -------
     Tensor of shape (G, d)
         Accumulated attributions per group, in float64 (float32 where the device lacks float64).
+    Tensor of shape (len(points), d)
+        With ``also_at``: the gradient at each of its points, beside the attributions.
     """
     device = paths.ends.device
     accumulate = accumulation_dtype(device)
-    scalar_fn = batch_invariant(scalar_fn)
+    plain, scalar_fn = scalar_fn, batch_invariant(scalar_fn)
     out = torch.zeros(paths.n_groups, paths.ends.shape[1], dtype=accumulate, device=device)
     block = math.gcd(paths.per_group, ROW_BLOCK)
     threads = pass_threads(device)
@@ -427,11 +439,18 @@ def path_gradients(
     bounds = _chunk_bounds(paths.n_groups, paths.per_group, max(1, max_points // threads), block)
     bar = progress_bar(len(bounds) > 1 and progress, paths.n_groups * paths.per_group, description)
 
+    extra: list[torch.Tensor] = []
+
     def one_pass(bound: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         lo, hi = bound
         points, step, weight, targets, groups = paths.chunk(lo, hi)
+        if also_at is not None and bound == bounds[0]:
+            points, targets = torch.cat([points, also_at[0].to(points.dtype)]), torch.cat([targets, also_at[1]])
         points.requires_grad_(True)
         (grad,) = torch.autograd.grad(scalar_fn(points, targets).sum(), points)
+        if len(grad) > hi - lo:
+            extra.append(grad[hi - lo :].clone())
+            grad = grad[: hi - lo]
         # Each run of `block` consecutive points of a group is summed in the points' dtype, and the runs are
         # added to their group in float64 in point order. Passes split groups only at run boundaries, so a
         # group's sum is the same however its points fall into passes: batch_size, the thread count and the rows
@@ -454,7 +473,11 @@ def path_gradients(
             out.index_add_(0, run_groups, runs)  # in pass order, whichever thread ran the pass
             bar.update(hi - lo)
     bar.close()
-    return out
+    if also_at is None:
+        return out
+    if not extra:  # no path points: the points asked for alone
+        extra.append(input_gradients(plain, also_at[0], also_at[1], max_points))
+    return out, extra[0]
 
 
 def _point_chunks(n_points: int, max_points: int, device: torch.device) -> tuple[list[slice], int]:

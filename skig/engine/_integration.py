@@ -276,11 +276,16 @@ class Lines:
 
     def points(self, groups: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
         """The integrand of each given group at its own point ``alphas[i]`` (:func:`refine_intervals`): the gradient
-        there times the step, summed over the baselines by their weights; shape ``(len(groups), d)``."""
+        there times the step, summed over the baselines by their weights; shape ``(len(groups), d)``.
+
+        At alpha 0 the gradient at each baseline is the same for every row explaining the same output: it is taken once
+        per baseline and output (:meth:`_at_starts`), in the same pass as the other points where they are few.
+        """
         problem, n_baselines = self.problem, len(self.problem.baselines)
         at_start = alphas == 0
+        starts = self._start_points(groups[at_start]) if at_start.any() else None
         if at_start.all():
-            return self._at_starts(groups)
+            return self._at_starts(groups, *starts)
         inside = ~at_start
         paths = Paths(
             ends=self.ends[groups[inside]],
@@ -290,28 +295,51 @@ class Lines:
             weight=problem.baseline_weights.to(self.ends.dtype),
             targets=self.end_targets[groups[inside]],
         )
-        values = path_gradients(problem.scalar_fn, paths, problem.max_points, problem.progress)
-        if not at_start.any():
+        # A pass costs a fixed dispatch besides its points: the baselines' points ride along in the first pass where
+        # they are a small share of it.
+        along = starts is not None and len(starts[0]) <= max(1, problem.max_points // 4)
+        values = path_gradients(
+            problem.scalar_fn, paths, problem.max_points, problem.progress, also_at=starts[:2] if along else None
+        )
+        if starts is None:
             return values
+        if along:
+            values, gradients = values
+            starts = (*starts, gradients)
         out = values.new_empty((len(groups), values.shape[1]))
-        out[inside], out[at_start] = values, self._at_starts(groups[at_start]).to(values.dtype)
+        out[inside], out[at_start] = values, self._at_starts(groups[at_start], *starts).to(values.dtype)
         return out
 
-    def _at_starts(self, groups: torch.Tensor) -> torch.Tensor:
-        """The integrand of each given group at its lines' starts (alpha 0): the gradient at each baseline is the same
-        for every row explaining the same output, so it is taken once per baseline and output, not once per row.
+    def _start_points(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The points at which :meth:`_at_starts` takes gradients for the given groups: every baseline once per output
+        the groups explain; their outputs; and each group's output among them."""
+        baselines = self.problem.baselines
+        outputs, which = torch.unique(self.end_targets[groups], return_inverse=True)
+        return baselines.repeat(len(outputs), 1), outputs.repeat_interleave(len(baselines)), which
+
+    def _at_starts(
+        self,
+        groups: torch.Tensor,
+        points: torch.Tensor,
+        point_outputs: torch.Tensor,
+        which: torch.Tensor,
+        gradients: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The integrand of each given group at its lines' starts (alpha 0), from the gradient at each baseline for
+        each output (``points``, ``point_outputs`` and ``which`` from :meth:`_start_points`; ``gradients`` there if
+        already taken): the same for every row explaining the same output, so taken once per baseline and output.
 
         ``sum_b w_b (end - b) * g_b = end * sum_b w_b g_b - sum_b w_b b * g_b`` in float64 (float32 where the device
         lacks it, as the passes accumulate), where ``g_b`` is the gradient at baseline ``b`` for the group's output;
-        the same whatever other groups are asked with it.
+        the same whatever other groups are asked with it, and whichever pass took the gradient (a point's gradient does
+        not depend on the points beside it).
         """
         problem = self.problem
         wide = accumulation_dtype(self.ends.device)
         baselines, weights = problem.baselines, problem.baseline_weights.to(wide)
-        outputs, which = torch.unique(self.end_targets[groups], return_inverse=True)
-        points, point_outputs = baselines.repeat(len(outputs), 1), outputs.repeat_interleave(len(baselines))
-        gradients = input_gradients(problem.scalar_fn, points, point_outputs, problem.max_points).to(wide)
-        gradients = gradients.view(len(outputs), len(baselines), -1)
+        if gradients is None:
+            gradients = input_gradients(problem.scalar_fn, points, point_outputs, problem.max_points)
+        gradients = gradients.to(wide).view(-1, len(baselines), points.shape[1])
         summed = torch.einsum("b,obd->od", weights, gradients)
         offset = torch.einsum("b,bd,obd->od", weights, baselines.to(wide), gradients)
         return self.ends[groups].to(wide) * summed[which] - offset[which]

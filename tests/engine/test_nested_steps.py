@@ -178,6 +178,28 @@ def test_a_row_with_several_groups_reports_its_largest_count_and_the_cap_is_kept
     assert (torch.cat([g for g, _ in taken]) == 1).sum() == 20
 
 
+def test_the_gradients_at_the_baselines_ride_in_the_first_pass(monkeypatch):
+    # The integrand at alpha 0 needs each baseline's gradient once per output: taken in the first pass beside the path
+    # points (a pass fewer), or in a pass of its own where they would crowd small passes; the same numbers either way.
+    calls = []
+    taken = _integration.input_gradients
+
+    def counting(scalar_fn, points, *args, **kwargs):
+        calls.append(len(points))
+        return taken(scalar_fn, points, *args, **kwargs)
+
+    monkeypatch.setattr(_integration, "input_gradients", counting)
+    net, X = gated(torch.float32, outputs=3), frame(30).astype(np.float32)
+    common = dict(n_steps="auto", tol=3e-3, baseline="sample", n_baselines=3, random_state=0)
+    targets = np.arange(len(X)) % 3
+    along = skig.Explainer(net, **common).fit(X).explain(X, target=targets)
+    assert calls == []
+    apart = skig.Explainer(net, batch_size=8, **common).fit(X).explain(X, target=targets)
+    assert calls == [9]  # 3 baselines x 3 outputs: more than a quarter of a pass of 8 points
+    pd.testing.assert_frame_equal(apart.values, along.values, check_exact=True)
+    pd.testing.assert_series_equal(apart.n_steps, along.n_steps, check_exact=True)
+
+
 @pytest.mark.parametrize(
     "settings",
     [dict(baseline="sample", n_baselines=3), dict(method="smoothgrad", n_samples=3)],
