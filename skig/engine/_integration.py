@@ -303,11 +303,11 @@ class Lines:
         )
         if starts is None:
             return values
+        gradients = None  # at the baselines: taken by _at_starts where they did not ride along
         if along:
             values, gradients = values
-            starts = (*starts, gradients)
         out = values.new_empty((len(groups), values.shape[1]))
-        out[inside], out[at_start] = values, self._at_starts(groups[at_start], *starts).to(values.dtype)
+        out[inside], out[at_start] = values, self._at_starts(groups[at_start], *starts, gradients).to(values.dtype)
         return out
 
     def _start_points(self, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -508,7 +508,7 @@ def refine_intervals(
             out = values.new_zeros((n_groups, values.shape[1]))
         # A check costs what the pending groups' points cost on the reported columns, not what every point taken so
         # far costs on every coordinate (see the docstring).
-        held = _Held(values)
+        held = _Held(values, len(block) * max_steps)
         ids = torch.arange(len(values), device=device)
         folded = _fold(values.double(), columns, n_columns)
         while True:
@@ -618,16 +618,18 @@ def _group_blocks(n_groups: int, max_steps: int, width: int, device: torch.devic
 
 
 class _Held:
-    """The points' values a block of groups has taken, in a buffer that grows by doubling; read by row."""
+    """The points' values a block of groups has taken, in a buffer that grows by doubling up to ``most`` rows (the
+    block's groups times ``max_steps``, so that :data:`_MAX_HELD` bounds it); read by row."""
 
-    def __init__(self, values: torch.Tensor) -> None:
-        self.data, self.size = values, len(values)
+    def __init__(self, values: torch.Tensor, most: int) -> None:
+        self.data, self.size, self.most = values, len(values), most
 
     def add(self, values: torch.Tensor) -> torch.Tensor:
         """Append ``values``; their rows in the buffer."""
         size = self.size + len(values)
         if size > len(self.data):
-            grown = self.data.new_empty((max(size, 2 * len(self.data)), self.data.shape[1]))
+            capacity = max(size, min(2 * len(self.data), self.most))
+            grown = self.data.new_empty((capacity, self.data.shape[1]))
             grown[: self.size] = self.data[: self.size]
             self.data = grown
         self.data[self.size : size] = values

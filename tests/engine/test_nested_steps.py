@@ -252,3 +252,13 @@ def test_groups_refined_in_blocks_give_the_same_numbers(monkeypatch):
     apart = refine_intervals(kinked(taken), ends, zeros, torch.tensor([0, 1, 1]), 2, **common)
     assert [g.unique().tolist() for g, _ in taken][:2] == [[0], [1]]  # one block, then the next
     assert torch.equal(together[0], apart[0]) and torch.equal(together[1], apart[1])
+
+
+def test_held_points_grow_by_doubling_within_the_blocks_bound():
+    # The buffer of a block's points doubles as points come in, but never past the block's groups x max_steps rows,
+    # so that _MAX_HELD bounds what a block holds.
+    held = _integration._Held(torch.zeros(4, 3), 10)
+    rows = torch.cat([held.add(torch.full((2, 3), float(k))) for k in range(3)])
+    assert len(held.data) == 10 and held.size == 10
+    np.testing.assert_array_equal(rows.numpy(), np.arange(4, 10))
+    np.testing.assert_array_equal(held.rows(torch.tensor([3, 4, 9]))[:, 0].numpy(), [0.0, 0.0, 2.0])

@@ -51,7 +51,7 @@ class Problem:
         Show progress bars.
     columns : Tensor of shape (d,), default=None
         The reported column (a raw column, or an encoded one with ``features="encoded"``) each input coordinate's
-        attribution is summed onto: adaptive steps judge each reported column's change
+        attribution is summed onto: adaptive steps judge each reported column's error bound
         (:func:`~skig.engine._integration.refine_intervals`). None: each coordinate is its own column.
     """
 
