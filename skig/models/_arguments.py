@@ -156,7 +156,15 @@ class InputLayout:
             source = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
             # Positions in the categories, -1 where absent (pandas 3 deprecates a Categorical of unknown values).
             codes = pd.Index(categories).get_indexer(pd.Index(source, dtype=object)).astype(np.float64)
-            codes[(codes < 0) & ~values.isna().to_numpy()] = -1.0  # an unknown category: named by the code check
+            unknown = (codes < 0) & ~values.isna().to_numpy()
+            if unknown.any() and _codes_for_labels(source[unknown], categories):
+                raise ValueError(
+                    f"column {column!r} was fitted with the categories {list(categories)[:10]}, but X holds numbers "
+                    f"such as {list(pd.unique(source[unknown]))[:5]} there, which are none of them: pass the "
+                    "categories themselves (the column as it was at fit, e.g. with the same pandas Categorical "
+                    "dtype), not their codes."
+                )
+            codes[unknown] = -1.0  # an unknown category: named by the code check
             codes[values.isna().to_numpy()] = np.nan
             out[:, position] = codes
         return out
@@ -165,3 +173,11 @@ class InputLayout:
         """A fitted one-to-one transformer giving :meth:`encode`'s matrix, so the adapter treats it as preprocessing."""
         transformer = FunctionTransformer(self.encode, feature_names_out="one-to-one", validate=False)
         return transformer.fit(rows[self.columns] if isinstance(rows, pd.DataFrame) else rows)
+
+
+def _codes_for_labels(values: pd.Series, categories) -> bool:
+    """Whether ``values`` (none of them among ``categories``) look like codes given where the categories are words:
+    numbers, against categories of which none is a number."""
+    return pd.api.types.is_numeric_dtype(values) and not any(
+        isinstance(category, (int, float, np.number)) for category in categories
+    )

@@ -151,3 +151,26 @@ def test_code_columns_read_as_floats_are_named(frame):
     # Marked as codes, the same columns explain.
     explainer = skig.Explainer(NumCat((4, 2)), inputs=inputs).fit(floats.astype({"purpose": int}).assign(unused=1))
     assert explainer.explain(floats.astype({"purpose": int}).assign(unused=1).iloc[:3]).delta.abs().max() < 1e-4
+
+
+def test_codes_given_for_a_column_fitted_as_categories_are_named(frame):
+    """A column fitted as categories (words) and then given as integer codes is refused as codes given for words,
+    naming the column and its categories; codes show as integers."""
+    explainer = skig.Explainer(NumCat(), inputs=INPUTS).fit(frame)
+    coded = frame.assign(term=pd.Categorical(frame["term"], categories=TERMS).codes.astype(int))
+    with pytest.raises(ValueError, match=r"'term' was fitted with the categories \['36 months', '60 months', "):
+        explainer.explain(coded)
+    unseen = frame.assign(term=frame["term"].where(frame.index != frame.index[0], "84 months"))
+    with pytest.raises(ValueError, match=r"have codes \[-1\] \(values \['84 months'\]\)"):
+        explainer.explain(unseen)
+
+
+def test_a_missing_value_named_by_its_label_for_a_module_without_preprocessing(frame):
+    explainer = skig.Explainer(NumCat(), inputs=INPUTS).fit(frame)
+    bad = frame.copy()
+    bad.loc[bad.index[3], "amount"] = np.nan
+    with pytest.raises(ValueError) as info:
+        explainer.explain(bad)
+    message = str(info.value)
+    assert f"NaN in columns ['amount'] (rows [{bad.index[3]!r}], 1 row(s))" in message, message
+    assert "the model reads them as they are" in message, message
