@@ -44,7 +44,7 @@ from .engine import (
 )
 from .engine._device import COPY_ATTEMPTS
 from .engine._gradients import check_rows_fit, one_memory_reading
-from .engine._inputs import InputSpace, trace_lookups
+from .engine._inputs import InputSpace, spread_rows, trace_lookups
 from .engine._threads import torch_threads
 from .models import (
     ModelChangedError,
@@ -432,7 +432,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         snapshot = private_copy(adapter.module, device)
         check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
         # Where paths run: the encoded matrix, joined by the vectors of the lookups that read input columns.
-        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded)))
+        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded, encoded_names)))
         self._check_codes(space, encoded, rows)
         self.input_space_ = space
         if adapter.classes is not None:
@@ -449,9 +449,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             except ValueError as error:
                 raise ValueError(f"baseline rows do not match X: {error}") from error
             values = adapter.encode(baseline_rows)
-            check_encoded_finite(
-                values, self.encoded_feature_names_, _row_labels(baseline_rows), _has_preprocessing(self.model)
-            )
+            try:
+                check_encoded_finite(
+                    values, self.encoded_feature_names_, _row_labels(baseline_rows), _has_preprocessing(self.model)
+                )
+                if not isinstance(self.baseline, str):  # given rows; a statistic's codes become categories later
+                    self._check_codes(space, values, baseline_rows)
+            except ValueError as error:
+                raise ValueError(f"baseline rows: {error}") from error
             return baseline_rows, values
 
         fitted = fit_baselines(
@@ -480,7 +485,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         # SmoothGrad perturbs float inputs and embedding vectors, never codes (a lookup reads its vector instead).
         self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
         self.noise_scale_[space.code_columns] = 0.0
-        self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
+        probed = points[spread_rows(len(points), _GUARD_ROWS)]  # across the reference rows, sorted as they may be
+        self._check_gradients(snapshot, probed, self._points(snapshot, fitted.encoded[:1], baseline=True))
         dtype, on = module_placement(snapshot)
         baseline_points = self._points(snapshot, fitted.encoded, n_rows=len(fitted.encoded), baseline=True)
         self.plan_ = make_plan(

@@ -210,7 +210,7 @@ def _check_finite(values: np.ndarray, names: np.ndarray, what: str, hint: str = 
     for kind, bad in (("NaN", np.isnan(values)), ("inf", np.isinf(values))):
         if bad.any():
             columns, rows = names[bad.any(axis=0)], np.flatnonzero(bad.any(axis=1))
-            labels = rows if index is None else np.asarray(index)[rows]
+            labels = (rows if index is None else np.asarray(index, dtype=object)[rows]).tolist()
             shown = ", ".join(repr(label) for label in labels[:5]) + (", ..." if len(labels) > 5 else "")
             parts.append(f"{kind} in columns {_listed(columns)} (rows [{shown}], {len(labels)} row(s))")
     raise ValueError(f"{what} contains {' and '.join(parts)}; skig needs finite values there{hint}.")
