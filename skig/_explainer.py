@@ -44,7 +44,7 @@ from .engine import (
 )
 from .engine._device import COPY_ATTEMPTS
 from .engine._gradients import check_rows_fit, one_memory_reading
-from .engine._inputs import InputSpace, trace_lookups
+from .engine._inputs import InputSpace, spread_rows, trace_lookups
 from .engine._threads import torch_threads
 from .models import (
     ModelChangedError,
@@ -195,10 +195,12 @@ class Explainer(TransformerMixin, BaseEstimator):
         What happens when a column reaches the output only through steps without a gradient (an integer cast,
         rounding, argmax, an embedding lookup skig could not trace), so that IG would give it 0 while it changes
         the output: ``fit`` raises a TypeError naming the columns and the likely cause, or warns with
-        ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error stays large
-        (over 5% of their output change; with ``n_steps="auto"``, over ``tol`` where that is larger) when
-        re-integrated: by Gauss-Legendre at four times their steps (and at 64, where that is fewer), which
-        clears rows whose error is no longer large there, then exactly on piecewise-linear nets.
+        ``"warn"``. Whatever this says, ``explain`` (IG) warns about rows whose completeness error is large (over
+        5% of their output change; with ``n_steps="auto"``, over ``tol`` where that is larger; under exact
+        integration, over 0.1%): re-integrated by Gauss-Legendre at four times their steps, then at four times
+        that (at least 64), rows whose error is no longer large are named as quadrature error (at fixed steps,
+        with the advice to raise ``n_steps``), and those whose error does not shrink, or stays large under exact
+        integration on piecewise-linear nets, as jumps through a step without gradient.
     outcome : str or None, default=None
         What the explained output means, as its reader says it: ``"probability of default"`` (with
         ``output="probability"``), ``"log-odds of default"`` (with ``"logit"``). Reports, reason codes and plot axes
@@ -424,13 +426,13 @@ class Explainer(TransformerMixin, BaseEstimator):
         raw_names = feature_names(self)
         encoded = adapter.encode(rows)
         encoded_names = self._encoded_names(adapter, raw_names, encoded.shape[1])
-        check_encoded_finite(encoded, encoded_names)
+        check_encoded_finite(encoded, encoded_names, _row_labels(rows), _has_preprocessing(self.model))
         self.encoded_feature_names_ = np.asarray(encoded_names, dtype=object)
         # One private copy, on the device explanations run on, for every model check and reading of this fit.
         snapshot = private_copy(adapter.module, device)
         check_gradient_rule(adapter, snapshot, encoded[:_PROBE_ROWS], self.gradient_rule)
         # Where paths run: the encoded matrix, joined by the vectors of the lookups that read input columns.
-        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded)))
+        space = InputSpace(encoded.shape[1], tuple(trace_lookups(snapshot, encoded, encoded_names)))
         self._check_codes(space, encoded, rows)
         self.input_space_ = space
         if adapter.classes is not None:
@@ -447,7 +449,14 @@ class Explainer(TransformerMixin, BaseEstimator):
             except ValueError as error:
                 raise ValueError(f"baseline rows do not match X: {error}") from error
             values = adapter.encode(baseline_rows)
-            check_encoded_finite(values, self.encoded_feature_names_)
+            try:
+                check_encoded_finite(
+                    values, self.encoded_feature_names_, _row_labels(baseline_rows), _has_preprocessing(self.model)
+                )
+                if not isinstance(self.baseline, str):  # given rows; a statistic's codes become categories later
+                    self._check_codes(space, values, baseline_rows)
+            except ValueError as error:
+                raise ValueError(f"baseline rows: {error}") from error
             return baseline_rows, values
 
         fitted = fit_baselines(
@@ -476,7 +485,8 @@ class Explainer(TransformerMixin, BaseEstimator):
         # SmoothGrad perturbs float inputs and embedding vectors, never codes (a lookup reads its vector instead).
         self.noise_scale_ = np.concatenate([encoded.std(axis=0), points[:, encoded.shape[1] :].std(axis=0)])
         self.noise_scale_[space.code_columns] = 0.0
-        self._check_gradients(snapshot, points[:_GUARD_ROWS], self._points(snapshot, fitted.encoded[:1], baseline=True))
+        probed = points[spread_rows(len(points), _GUARD_ROWS)]  # across the reference rows, sorted as they may be
+        self._check_gradients(snapshot, probed, self._points(snapshot, fitted.encoded[:1], baseline=True))
         dtype, on = module_placement(snapshot)
         baseline_points = self._points(snapshot, fitted.encoded, n_rows=len(fitted.encoded), baseline=True)
         self.plan_ = make_plan(
@@ -606,7 +616,7 @@ class Explainer(TransformerMixin, BaseEstimator):
         rows = check_rows(self, X, reset=False, numeric=self.adapter_.numeric_input)
         adapter = self._adapter_now(rows)
         encoded = adapter.encode(rows)
-        check_encoded_finite(encoded, self.encoded_feature_names_)
+        check_encoded_finite(encoded, self.encoded_feature_names_, _row_labels(rows), _has_preprocessing(self.model))
         space = self.input_space_
         self._check_codes(space, encoded, rows)
         index = rows.index if isinstance(rows, pd.DataFrame) else pd.RangeIndex(len(rows))
@@ -961,3 +971,8 @@ def _flag_unfinished_paths(attributions: torch.Tensor, index: pd.Index) -> torch
         attributions = attributions.clone()
         attributions[torch.from_numpy(bad).to(attributions.device)] = float("nan")
     return attributions
+
+
+def _row_labels(rows):
+    """The rows' labels for messages: a DataFrame's index, else None (positions)."""
+    return rows.index if isinstance(rows, pd.DataFrame) else None

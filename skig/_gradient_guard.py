@@ -17,11 +17,14 @@ from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
 _STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",
-                             "sgn", "heaviside", "bucketize", "searchsorted"})  # fmt: skip
+                             "sgn", "heaviside", "bucketize", "searchsorted", "floor_divide", "floor_divide_",
+                             "__floordiv__", "__rfloordiv__", "__ifloordiv__"})  # fmt: skip
+#: Divisions, which are steps when given a ``rounding_mode``.
+_DIVISIONS = frozenset({"div", "div_", "divide", "true_divide"})
 _CAUSES = {
     "cast": "an integer cast (.long(), .int(), .to(torch.long)): codes cast inside forward and used in a way skig "
     "could not trace as an embedding lookup of that column",
-    "round": "rounding or a step (round, floor, ceil, sign, bucketize)",
+    "round": "rounding or a step (round, floor, ceil, sign, bucketize, // or a division with rounding_mode)",
     "argmax": "argmax/argmin (or max/min indices, topk, sort) of something the column changes",
     "detach": "a detach (.detach(), .item(), .numpy(), .tolist()) inside forward",
     "lookup": "an embedding lookup whose indices skig could not trace to one input column (indices computed from "
@@ -77,8 +80,12 @@ class _GradientStops(TorchFunctionMode):
             bool(outputs) and not any(t.requires_grad for t in outputs)
         )
         kind = _KIND_OF.get(name)
-        if (stopped and kind is not None) or name in _STEP_FUNCTIONS:
+        if name in _DIVISIONS and kwargs.get("rounding_mode") is not None:
+            self.found.append(("round", shown))
+        elif (stopped and kind is not None) or name in _STEP_FUNCTIONS:
             self.found.append((kind or "round", shown))
+        elif kind == "argmax" and any(not t.is_floating_point() for t in outputs):
+            self.found.append((kind, shown))  # indices beside values that keep their gradient (topk, sort, max)
         elif stopped:
             self.found.append(("detach", shown))
         return result
@@ -103,8 +110,9 @@ def gradient_stops(function, points: torch.Tensor, columns: np.ndarray) -> list[
 def _cause_text(stops: list[tuple[str, str]]) -> str:
     if not stops:
         return (
-            "no gradient-stopping call was seen on the probe rows: look for a step computed outside torch (numpy, "
-            "Python numbers) inside forward"
+            "no gradient-stopping call was seen on the probe rows: look inside forward for arithmetic on integer "
+            "codes (an embedding lookup whose indices are computed from the codes, scaled or from several columns, "
+            "which skig cannot trace to one column) or a step computed outside torch (numpy, Python numbers)"
         )
     kinds = list(dict.fromkeys(kind for kind, _ in stops if kind != "compare")) or ["compare"]
     kinds.sort(key=lambda kind: kind != "bag")  # the bag, where there is one, says more than the cast before it
@@ -191,19 +199,29 @@ def rows_named(index: pd.Index, mask: np.ndarray) -> str:
     return f"[{shown}{', ...' if len(labels) > 10 else ''}] ({len(labels)} row(s))"
 
 
-#: The last re-integration takes at least this many Gauss-Legendre steps: below, the quadrature error itself is
-#: erratic (a kinked path's need not shrink at four times the steps).
+#: The re-integrations take at least this many Gauss-Legendre steps before they tell a jump from quadrature error:
+#: below, the quadrature error itself is erratic (a kinked path's need not shrink at four times the steps).
 REFINED_MIN_STEPS = 64
+#: The re-integrations stop at this many steps (or four times the row's, where more): a completeness error still
+#: large there is taken for a jump, unless exact integration applies and says otherwise.
+REFINED_MAX_STEPS = 1024
 #: A row's completeness error is "large" past this share of its output change (and past float rounding).
 LARGE_DELTA = 0.05
+#: Under exact integration the completeness error is float rounding alone (about 1e-6 of the output change in
+#: float32), so a jump is "large" past this much smaller share.
+LARGE_DELTA_EXACT = 1e-3
 
 
 def large_delta_limits(change: np.ndarray, eps: float, share: float = LARGE_DELTA) -> np.ndarray:
     """Each row's largest completeness error that is not "large": ``share`` of the output change it explains (or, for
     rows that barely move, of the rows' median change: quadrature noise on a tiny change is no evidence of a jump)."""
+    return share * change_scales(change) + 1e3 * eps * (1.0 + np.abs(change))
+
+
+def change_scales(change: np.ndarray) -> np.ndarray:
+    """Each row's output change, or the rows' median change where that is larger: what errors are judged against."""
     change = np.abs(change)
-    scale = np.maximum(change, _median(change[np.isfinite(change)]))
-    return share * scale + 1e3 * eps * (1.0 + change)
+    return np.maximum(change, _median(change[np.isfinite(change)]))
 
 
 def _median(values: np.ndarray) -> float:
@@ -215,20 +233,37 @@ def _median(values: np.ndarray) -> float:
     return 0.5 * (float(middle[(n - 1) // 2]) + float(middle[n // 2]))
 
 
-def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, exact: bool) -> None:
-    """Warn about rows (positions ``stuck``) whose completeness error stays large when more steps (or exact
-    integration) cannot close it."""
+def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, how: str) -> None:
+    """Warn about rows (positions ``stuck``) whose completeness error stays large ``how`` ("under exact integration",
+    "at 256 Gauss-Legendre steps"): more steps cannot close it."""
     if len(stuck) == 0:
         return
     mask = np.zeros(len(index), dtype=bool)
     mask[stuck] = True
     worst = float(np.abs(delta[stuck]).max())
     warnings.warn(
-        f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) "
-        f"{'under exact integration' if exact else 'with four times the steps (at least 64)'}: the output jumps "
-        "along their paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig could "
-        "not trace), so their attributions do not add up to the prediction. Read exp.delta; fit with "
+        f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) {how}: the output "
+        "jumps along their paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig "
+        "could not trace), so their attributions do not add up to the prediction. Read exp.delta; fit with "
         "zero_gradient='raise' names the columns when the probe rows show them.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def warn_quadrature_deltas(index: pd.Index, delta: np.ndarray, rows: np.ndarray, change: np.ndarray, n_steps) -> None:
+    """Warn about rows (positions) whose completeness error is large at the fixed steps asked for and falls with
+    more: quadrature error, which more steps (or adaptive ones) close."""
+    if len(rows) == 0:
+        return
+    mask = np.zeros(len(index), dtype=bool)
+    mask[rows] = True
+    share = np.abs(delta[rows]) / np.maximum(change_scales(change)[rows], np.finfo(float).tiny)
+    warnings.warn(
+        f"at n_steps={n_steps} the completeness error of rows {rows_named(index, mask)} is large (up to "
+        f"{float(np.abs(delta[rows]).max()):.3g}, {float(share.max()):.0%} of the output change) and falls with "
+        "more steps: quadrature error, which their attributions carry too. Raise n_steps, or pass n_steps='auto' to "
+        "take each row's steps until its error is within tol.",
         UserWarning,
         stacklevel=3,
     )
@@ -237,70 +272,97 @@ def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarra
 def check_completeness(
     method, problem, attributions: torch.Tensor, steps: torch.Tensor, index: pd.Index, refit, refit_exact
 ):
-    """After IG: re-integrate the rows with a large completeness error (past :data:`LARGE_DELTA` of their output
-    change, or past ``tol`` where adaptive steps were asked a larger one) by Gauss-Legendre at four times their steps,
-    then at 64 where that is fewer, clearing after each the rows whose error is no longer large; integrate the rest
-    exactly where the module is piecewise-linear; and warn about those whose error does not shrink, exactly or at the
-    last re-integration (:func:`warn_unexplained_deltas`); quadrature error would.
+    """After IG: tell the rows with a large completeness error (past :data:`LARGE_DELTA` of their output change, past
+    ``tol`` where adaptive steps were asked a larger one, past :data:`LARGE_DELTA_EXACT` under exact integration)
+    that hold quadrature error from those where the output jumps through a step without gradient, and warn about
+    each kind (:func:`warn_quadrature_deltas` at fixed steps, :func:`warn_unexplained_deltas`).
+
+    Under exact integration every large error is a jump. Otherwise the rows are re-integrated by Gauss-Legendre at
+    four times their steps, then at four times those (at least :data:`REFINED_MIN_STEPS`, at most
+    :data:`REFINED_MAX_STEPS` or four times the rows' steps), and a row whose error is no longer large held quadrature
+    error. From :data:`REFINED_MIN_STEPS` steps on, the rows still large are told apart: by exact integration where it
+    applies (``refit_exact()``, read once: a kinked path's Gauss-Legendre error need not shrink 4x at 4x the steps,
+    and on a piecewise-linear module exact integration leaves none); else a row whose error is still at least three
+    quarters of the previous integration's holds a jump (a jump's error is the same at any steps; Gauss-Legendre's
+    falls, about 4x where the gradient jumps at ReLU kinks, much more on smooth nets). Comparing two integrations, not
+    only the first error, keeps a jump found beside a large quadrature error. Rows still large at the last steps are
+    taken for jumps.
 
     ``refit(n_steps)`` gives the same method by Gauss-Legendre at fixed ``n_steps`` (capped where the explainer caps
-    steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply (a kinked
-    path's Gauss-Legendre error need not shrink 4x at 4x the steps: on piecewise-linear modules the re-check leaves
-    none). Where the passes ran through the module read as a chain of affine layers and hinges
-    (``method.integration.chain``), the error left is the one exact integration of the chain would leave, found
-    without integrating (:func:`~skig.engine._chain_passes.chain_output_changes`): the chain's output change less the
-    module's. Only methods whose delta is quadrature error alone are checked (IG): the others' delta also holds
-    sampling or smoothing error (``stochastic``), or their path is not straight (``straight_path``).
+    steps); ``refit_exact()`` the same method by exact integration, or None where that does not apply. Where the
+    passes ran through the module read as a chain of affine layers and hinges (``method.integration.chain``), the
+    error left is the one exact integration of the chain would leave, found without integrating
+    (:func:`~skig.engine._chain_passes.chain_output_changes`): the chain's output change less the module's. Only
+    methods whose delta is quadrature error alone are checked (IG): the others' delta also holds sampling or
+    smoothing error (``stochastic``), or their path is not straight (``straight_path``).
     """
     if method.stochastic or not method.additive or not method.straight_path or problem.n_rows == 0:
         return
     predictions = problem.predictions.cpu().numpy()
     base_values = problem.base_values.cpu().numpy()
-    delta = attributions.double().sum(1).cpu().numpy() + base_values - predictions
+    change = predictions - base_values
+    delta = attributions.double().sum(1).cpu().numpy() - change
+    integration = method.integration
     # Adaptive steps already brought each row within the tol asked for, or named it: an error within that tol is the
     # one the user accepted, and only errors past it are re-checked (a tol over LARGE_DELTA otherwise re-integrated
     # every row it let pass between the two).
-    share = max(LARGE_DELTA, method.integration.accepted_error)
-    limits = large_delta_limits(predictions - base_values, problem.eps, share)
+    share = LARGE_DELTA_EXACT if integration.exact else max(LARGE_DELTA, integration.accepted_error)
+    limits = large_delta_limits(change, problem.eps, share)
     rows = np.flatnonzero((np.abs(delta) > limits) & np.isfinite(delta))
-    exact = method.integration.exact
-    chain = method.integration.chain
-    if not exact and len(rows):
-        if chain is not None and problem.head is not None:
-            chosen = torch.as_tensor(rows, device=problem.inputs.device)
-            changes = chain_output_changes(
-                chain,
-                problem.head,
-                problem.inputs[chosen],
-                problem.targets[chosen],
-                problem.baselines,
-                problem.baseline_weights,
-            )
-            refined = changes.cpu().numpy() + base_values[rows] - predictions[rows]
-            exact = True
-        else:
-            # By Gauss-Legendre at four times their steps, then at 64 where that is fewer: rows whose error is no
-            # longer large hold quadrature error, and are cleared for a fraction of the passes of exact integration
-            # or of the next re-check.
-            n_steps = 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
-            for n in sorted({n_steps, max(REFINED_MIN_STEPS, n_steps)}):
-                refined = _completeness_errors(refit(n), problem, rows, base_values, predictions)
-                still = np.abs(refined) > limits[rows]
-                rows, refined = rows[still], refined[still]
-                if len(rows) == 0:
-                    return
-            again_method = refit_exact()
-            if again_method is not None:
-                refined = _completeness_errors(again_method, problem, rows, base_values, predictions)
-                exact = True
-        # A jump's error is the same at any steps or exactly; Gauss-Legendre's falls (at least about 4x where the
-        # gradient jumps at ReLU kinks, much more on smooth nets).
-        rows = rows[np.abs(refined) > 0.75 * np.abs(delta[rows])]
-    warn_unexplained_deltas(index, delta, rows, exact)
+    if integration.exact or len(rows) == 0:
+        warn_unexplained_deltas(index, delta, rows, "under exact integration")
+        return
+    if integration.chain is not None and problem.head is not None:
+        chosen = torch.as_tensor(rows, device=problem.inputs.device)
+        changes = chain_output_changes(
+            integration.chain,
+            problem.head,
+            problem.inputs[chosen],
+            problem.targets[chosen],
+            problem.baselines,
+            problem.baseline_weights,
+        )
+        refined = changes.cpu().numpy() - change[rows]
+        jumps = np.abs(refined) > limits[rows]
+        quadrature, stuck, how = rows[~jumps], rows[jumps], "under exact integration"
+    else:
+        quadrature, stuck, how = _refine_deltas(rows, delta[rows], steps, limits, refit, refit_exact, problem, change)
+    if not integration.adaptive:  # adaptive steps named the rows that miss tol already
+        warn_quadrature_deltas(index, delta, quadrature, change, int(steps.max()))
+    warn_unexplained_deltas(index, delta, stuck, how)
 
 
-def _completeness_errors(method, problem, rows: np.ndarray, base_values, predictions) -> np.ndarray:
+def _refine_deltas(rows, first, steps, limits, refit, refit_exact, problem, change):
+    """Re-integrate ``rows`` (positions, completeness errors ``first``) as :func:`check_completeness` says: the rows
+    that held quadrature error, those whose error stays large, and how that was last measured."""
+    quadrature, stuck, n = [], [], 4 * int(steps[torch.as_tensor(rows, device=steps.device)].max())
+    last, previous, how = max(REFINED_MAX_STEPS, n), first, None
+    exact = _UNREAD = object()
+    while len(rows):
+        refined = _completeness_errors(refit(n), problem, rows, change)
+        large = np.abs(refined) > limits[rows]
+        quadrature.append(rows[~large])
+        rows, refined, previous = rows[large], refined[large], previous[large]
+        if n >= REFINED_MIN_STEPS and len(rows):
+            if exact is _UNREAD:  # read once, where rows are left to tell apart
+                exact = refit_exact()
+            if exact is not None:  # decisive where it applies: no quadrature error is left
+                refined = _completeness_errors(exact, problem, rows, change)
+                jumps = np.abs(refined) > limits[rows]
+                quadrature.append(rows[~jumps])
+                stuck.append(rows[jumps])
+                how = "under exact integration"
+                break
+            held = (np.abs(refined) > 0.75 * np.abs(previous)) | (n >= last)
+            stuck.append(rows[held])
+            rows, refined = rows[~held], refined[~held]
+            how = f"at up to {n} Gauss-Legendre steps"
+        previous, n = refined, min(last, max(REFINED_MIN_STEPS, 4 * n))
+    return np.sort(np.concatenate(quadrature)), np.concatenate(stuck or [rows[:0]]), how
+
+
+def _completeness_errors(method, problem, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
     """The completeness error of ``rows`` (positions) re-integrated by ``method``."""
     chosen = torch.as_tensor(rows, device=problem.inputs.device)
     changes = method.attribute(problem.rows(chosen))[0].double().sum(1)
-    return changes.cpu().numpy() + base_values[rows] - predictions[rows]
+    return changes.cpu().numpy() - change[rows]

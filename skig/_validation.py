@@ -167,7 +167,13 @@ def check_rows(estimator, X, *, reset: bool, numeric: bool, model_columns: np.nd
             values = check_array(X, dtype=np.float64, ensure_all_finite=False)
         else:
             values = X  # already a float64 array (check_array above)
-        _check_finite(values, feature_names(estimator), "X", ": impute them, or explain a Pipeline that imputes")
+        _check_finite(
+            values,
+            feature_names(estimator),
+            "X",
+            ": impute them, or explain a Pipeline that imputes",
+            X.index if is_frame else None,
+        )
         return X.astype(np.float64) if is_frame else values
     return X
 
@@ -196,22 +202,30 @@ def is_number(value) -> bool:
     return True
 
 
-def _check_finite(values: np.ndarray, names: np.ndarray, what: str, hint: str = "") -> None:
+def _check_finite(values: np.ndarray, names: np.ndarray, what: str, hint: str = "", index=None) -> None:
+    """Raise if ``values`` holds NaN or inf, naming the columns and the rows (by ``index`` label where given)."""
     if np.isfinite(values).all():
         return
     parts = []
     for kind, bad in (("NaN", np.isnan(values)), ("inf", np.isinf(values))):
         if bad.any():
             columns, rows = names[bad.any(axis=0)], np.flatnonzero(bad.any(axis=1))
-            parts.append(f"{kind} in columns {_listed(columns)} (rows {_listed(rows, 5)})")
+            labels = (rows if index is None else np.asarray(index, dtype=object)[rows]).tolist()
+            shown = ", ".join(repr(label) for label in labels[:5]) + (", ..." if len(labels) > 5 else "")
+            parts.append(f"{kind} in columns {_listed(columns)} (rows [{shown}], {len(labels)} row(s))")
     raise ValueError(f"{what} contains {' and '.join(parts)}; skig needs finite values there{hint}.")
 
 
-def check_encoded_finite(values: np.ndarray, encoded_names: np.ndarray) -> None:
-    """Raise if preprocessing left NaN or inf in the matrix the model reads."""
-    _check_finite(
-        values, encoded_names, "the preprocessed data", ": add an imputer to the pipeline for the columns listed"
+def check_encoded_finite(values: np.ndarray, encoded_names: np.ndarray, index=None, pipeline: bool = True) -> None:
+    """Raise if NaN or inf reach the matrix the model reads: left by the preprocessing of a ``pipeline``, or in the
+    columns a model without preprocessing reads as they are. ``index``: the rows' labels, for the message."""
+    hint = (
+        ": add an imputer to the pipeline for the columns listed"
+        if pipeline
+        else ": the model reads them as they are, so impute them before explaining (or explain a Pipeline that does)"
     )
+    what = "the preprocessed data" if pipeline else "X"
+    _check_finite(values, encoded_names, what, hint, index)
 
 
 def feature_names(estimator) -> np.ndarray:

@@ -22,6 +22,16 @@ _LOOKUPS = {"embedding": F.embedding, "embedding_bag": F.embedding_bag}
 _INTEGER_CASTS = frozenset({"long", "int", "short", "byte", "to", "type"})
 #: Reference rows probed to trace which lookups read which column.
 _TRACE_ROWS = 256
+#: Further shuffles tried where a lookup's indices equal several columns up to a constant (few reference rows).
+_RESHUFFLES = 8
+
+
+def spread_rows(n_rows: int, most: int) -> np.ndarray:
+    """Up to ``most`` row positions of ``n_rows``, drawn across all of them (seeded, in order): reference data sorted or
+    grouped by a column shows all its values, which its first rows might not."""
+    if n_rows <= most:
+        return np.arange(n_rows)
+    return np.sort(np.random.RandomState(0).choice(n_rows, most, replace=False))
 
 
 @dataclass(frozen=True)
@@ -117,42 +127,73 @@ def bag_left_to_model(args: tuple, kwargs: dict) -> bool:
     )
 
 
-def _traced_positions(indices: torch.Tensor, probe: np.ndarray, candidates: np.ndarray):
-    """For each position of ``indices`` (rows first), the candidate column it equals up to a constant, or None."""
+def _matches(indices: torch.Tensor, probe: np.ndarray, candidates: np.ndarray) -> list[list[tuple[int, int]]]:
+    """For each position of ``indices`` (rows first), every candidate column it equals up to a constant, with it."""
     flat = indices.reshape(indices.shape[0], -1).detach().cpu().numpy().astype(np.int64)
     found = []
     for position in range(flat.shape[1]):
-        match = None
+        matches = []
         for column in candidates:
             difference = flat[:, position] - probe[:, column].astype(np.int64)
             if (difference == difference[0]).all():
-                match = (int(column), int(difference[0]))
-                break
-        found.append(match)
+                matches.append((int(column), int(difference[0])))
+        found.append(matches)
     return found
 
 
-def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
+def _one_column(matches, call: int, position: int, recorded, candidates, names) -> tuple[int, int] | None:
+    """The one column (and offset) a lookup's index position reads, from its ``matches`` on the first shuffle: where
+    several columns fit (columns that move together over few reference rows), those that also fit other shuffles;
+    where several still do, an error: skig cannot tell which column the table belongs to."""
+    seed = 0
+    while len(matches) > 1 and seed < _RESHUFFLES:
+        seed += 1
+        probe, recorder = recorded(seed)
+        if call >= len(recorder.calls):
+            break
+        again = set(_matches(recorder.calls[call][1], probe, candidates)[position])
+        matches = [match for match in matches if match in again]
+    if len(matches) > 1:
+        raise ValueError(
+            f"an embedding lookup's indices equal each of the columns {[str(names[c]) for c, _ in matches]} up to a "
+            "constant on every shuffle of the reference rows tried, so skig cannot tell which column the table "
+            "belongs to: fit on more reference rows (rows where those columns move apart)."
+        )
+    return matches[0] if matches else None
+
+
+def trace_lookups(module: torch.nn.Module, encoded: np.ndarray, names=None) -> list[Lookup]:
     """The lookups of ``module`` whose indices are input columns (plus a constant offset), found on reference rows.
 
-    The integer-valued columns of up to 256 reference rows are shuffled independently (so that no two columns
-    move together), and each lookup's index positions are matched to the column they equal up to a constant.
-    Lookups with constant indices, or indices computed from several columns, stay part of the model.
+    The integer-valued columns of up to 256 reference rows, drawn across all of them (:func:`spread_rows`: data
+    sorted by a column shows its values), are shuffled independently (so that no two columns move together), and
+    each lookup's index positions are matched to the column they equal up to a constant. Where several columns
+    match (columns that move together over few rows), other shuffles decide, or a ValueError naming them (by
+    ``names``, the encoded columns' names) says to fit on more rows. Lookups with constant indices, or indices
+    computed from several columns, stay part of the model.
     """
-    rows = encoded[:_TRACE_ROWS]
+    rows = encoded[spread_rows(len(encoded), _TRACE_ROWS)]
     integral = np.isfinite(rows).all(0) & (rows == np.round(rows)).all(0)
     varying = rows.max(0) > rows.min(0) if len(rows) else np.zeros(rows.shape[1], dtype=bool)
     # Lookups are traced where some integer-valued column varies over three rows or more. The recording pass runs
     # on every model all the same: indices outside their table are refused by name where none is traced too.
     candidates = np.flatnonzero(integral & varying) if len(rows) >= 3 else np.zeros(0, dtype=np.int64)
-    probe = rows.copy()
-    rng = np.random.RandomState(0)
-    for column in candidates:
-        probe[:, column] = probe[rng.permutation(len(probe)), column]
+    names = np.arange(encoded.shape[1]) if names is None else names
     dtype, device = module_placement(module)
-    recorder = _Recorder()
-    with torch.no_grad(), recorder:
-        module(torch.as_tensor(probe, dtype=dtype, device=device))
+    passes: dict[int, tuple[np.ndarray, _Recorder]] = {}
+
+    def recorded(seed: int) -> tuple[np.ndarray, _Recorder]:
+        """The rows with each candidate column shuffled by ``seed``, and the lookups the module made on them."""
+        if seed not in passes:
+            probe, rng, recorder = rows.copy(), np.random.RandomState(seed), _Recorder()
+            for column in candidates:
+                probe[:, column] = probe[rng.permutation(len(probe)), column]
+            with torch.no_grad(), recorder:
+                module(torch.as_tensor(probe, dtype=dtype, device=device))
+            passes[seed] = probe, recorder
+        return passes[seed]
+
+    probe, recorder = recorded(0)
     lookups = []
     for call, (kind, indices, weight, args, kwargs) in enumerate(recorder.calls):
         if not isinstance(indices, torch.Tensor) or indices.ndim == 0 or indices.shape[0] != len(probe):
@@ -162,7 +203,10 @@ def trace_lookups(module: torch.nn.Module, encoded: np.ndarray) -> list[Lookup]:
             if bag_left_to_model(args, kwargs):
                 continue  # not linear in its vectors: the zero-gradient guard names it
             mode = _argument(args, kwargs, 6, "mode", "mean")
-        traced = _traced_positions(indices, probe, candidates)
+        traced = [
+            _one_column(matches, call, p, recorded, candidates, names)
+            for p, matches in enumerate(_matches(indices, probe, candidates))
+        ]
         positions = tuple(p for p, match in enumerate(traced) if match is not None)
         if not positions:
             continue

@@ -41,6 +41,8 @@ class ArgumentsModule(torch.nn.Module):
             return self.module(**named)
         except (RuntimeError, TypeError) as error:
             floats = [a for a in self.arguments if not a.codes]
+            if "'Long'" in str(error) and self.codes_hint():  # e.g. batch_norm on integer columns passed as codes
+                raise TypeError(f"the model fails on integer codes ({error}). {self.codes_hint()}") from error
             if "'indices'" not in str(error) or not floats:  # torch: a lookup's indices must be Long or Int
                 raise
             whole = [a for a in floats if bool((named[a.name] == named[a.name].round()).all())]
@@ -52,6 +54,18 @@ class ArgumentsModule(torch.nn.Module):
                 "integer or Categorical dtype (e.g. X.astype({column: int})), or their categories in inputs= "
                 "({column: [...categories...]})."
             ) from error
+
+    def codes_hint(self) -> str:
+        """What to do where an argument passed as integer codes may hold numbers: empty where none is."""
+        codes = [a for a in self.arguments if a.codes]
+        if not codes:
+            return ""
+        shown = "; ".join(f"{a.name!r} from {list(a.columns)}" for a in codes)
+        return (
+            f"inputs= passes as integer codes (torch.long) the arguments whose columns are all integer or pandas "
+            f"Categorical: {shown}. If some of those columns are numbers, not codes, give them a float dtype (e.g. "
+            "X.astype({column: float}))."
+        )
 
 
 def _forward_parameters(module) -> list[inspect.Parameter]:
@@ -156,7 +170,10 @@ class InputLayout:
             source = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
             # Positions in the categories, -1 where absent (pandas 3 deprecates a Categorical of unknown values).
             codes = pd.Index(categories).get_indexer(pd.Index(source, dtype=object)).astype(np.float64)
-            codes[(codes < 0) & ~values.isna().to_numpy()] = -1.0  # an unknown category: named by the code check
+            unknown = (codes < 0) & ~values.isna().to_numpy()
+            if unknown.any():
+                _check_kinds(column, pd.unique(np.asarray(source, dtype=object)[unknown]), categories)
+            codes[unknown] = -1.0  # an unknown category: named by the code check
             codes[values.isna().to_numpy()] = np.nan
             out[:, position] = codes
         return out
@@ -165,3 +182,33 @@ class InputLayout:
         """A fitted one-to-one transformer giving :meth:`encode`'s matrix, so the adapter treats it as preprocessing."""
         transformer = FunctionTransformer(self.encode, feature_names_out="one-to-one", validate=False)
         return transformer.fit(rows[self.columns] if isinstance(rows, pd.DataFrame) else rows)
+
+
+class CategoriesError(ValueError):
+    """X's values for a categorical column of ``inputs=`` are of another kind than its categories: a message for the
+    user as it stands, not a preprocessing failure to explain."""
+
+
+def _kind(value) -> str:
+    return "number" if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else "text"
+
+
+def _check_kinds(column, unknown: np.ndarray, categories) -> None:
+    """Refuse values (none of them among ``categories``) of another kind than every category: numbers where the
+    categories are words (codes given for the categories), or words where they are numbers (categories given as
+    numbers for a column of strings). Unknown values of the categories' kind are left to the code check."""
+    kinds = {_kind(category) for category in categories}
+    if any(_kind(value) in kinds for value in unknown):
+        return
+    shown, listed = [value for value in unknown[:5]], list(categories)[:10]
+    if _kind(unknown[0]) == "number":
+        raise CategoriesError(
+            f"column {column!r} was fitted with the categories {listed}, but X holds numbers such as {shown} there, "
+            "which are none of them: pass the categories themselves (the column as it was at fit, e.g. with the same "
+            "pandas Categorical dtype), not their codes."
+        )
+    raise CategoriesError(
+        f"column {column!r} holds words such as {shown}, and the categories for it are numbers ({listed}): none of "
+        "its values is one of them. Give the categories as the column spells them (e.g. strings in inputs=), or "
+        "convert the column to numbers first."
+    )

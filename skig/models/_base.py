@@ -15,6 +15,7 @@ import torch
 
 from .._validation import is_number
 from ..engine._gradients import row_padded
+from ._arguments import CategoriesError
 from ._forward_checks import inplace_message, is_inplace_error
 from ._heads import OutputHead
 
@@ -110,7 +111,7 @@ class ModelAdapter:
             try:
                 X = self.preprocessor.transform(X)
             except (TypeError, ValueError) as error:  # numpy's DTypePromotionError is a TypeError
-                culprits = _unreadable_columns(X, error)
+                culprits = [] if isinstance(error, CategoriesError) else _unreadable_columns(X, error)
                 if not culprits:
                     raise
                 raise ValueError(
@@ -245,9 +246,10 @@ def probe(torch_model: TorchModel, encoded: np.ndarray, device: torch.device | N
                 f"the model failed on the reference rows ({encoded.shape[1]} encoded columns): {error}"
             ) from error
         if not isinstance(raw, torch.Tensor) or not raw.requires_grad:
+            codes = getattr(module, "codes_hint", lambda: "")()  # inputs=: numbers passed as codes?
             raise TypeError(
                 f"{torch_model.description} returned an output that does not depend differentiably on its input "
-                f"(no gradient flows back); {_DIFFERENTIABLE_HINT}"
+                f"(no gradient flows back); {codes + ' ' if codes else ''}{_DIFFERENTIABLE_HINT}"
             )
         try:  # one backward pass: autograd refuses some forwards only there (a tensor it needs changed in place)
             torch.autograd.grad(raw.sum(), inputs, allow_unused=True)

@@ -20,6 +20,13 @@ def _values_at(rows, position_rows: np.ndarray, raw_column: int) -> list:
     return np.asarray(rows, dtype=object)[position_rows, raw_column].tolist()
 
 
+def _spelling(raw_reference, codes: np.ndarray, code: float, raw_column: int):
+    """How the reference rows spell ``code``: the first of its rows' values that is not missing (an imputer may map a
+    missing value to a real category's code), else the first row's."""
+    values = _values_at(raw_reference, np.flatnonzero(codes == code)[:256], raw_column)
+    return next((value for value in values if not pd.isna(value)), values[0])
+
+
 def check_codes(
     space: InputSpace, encoded: np.ndarray, rows, index, groups: np.ndarray, names_of: Callable[[], Sequence]
 ) -> None:
@@ -39,7 +46,7 @@ def check_codes(
     column, (at, (low, high)) = next(iter(bad.items()))
     names = names_of()
     raw_column = int(groups[column])
-    codes = pd.unique(encoded[at, column])[:10].tolist()
+    codes = [int(code) if float(code).is_integer() else code for code in pd.unique(encoded[at, column])[:10]]
     raw = pd.unique(pd.Series(_values_at(rows, at[:10], raw_column), dtype=object)).tolist()
     shown = ", ".join(repr(label) for label in list(index[at[:5]]))
     others = [str(names[int(groups[c])]) for c in bad if c != column]
@@ -90,7 +97,6 @@ def categorical_baselines(
         if fitted.raw is None:
             continue
         raw_column = int(groups[column])
-        first = [int(np.flatnonzero(encoded_reference[:, column] == mode)[0]) for mode in modes]
-        values = _values_at(raw_reference, np.asarray(first), raw_column)
+        values = [_spelling(raw_reference, encoded_reference[:, column], mode, raw_column) for mode in modes]
         fitted.raw = fitted.raw.astype({fitted.raw.columns[raw_column]: object})
         fitted.raw.iloc[:, raw_column] = values

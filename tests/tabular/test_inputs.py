@@ -151,3 +151,98 @@ def test_code_columns_read_as_floats_are_named(frame):
     # Marked as codes, the same columns explain.
     explainer = skig.Explainer(NumCat((4, 2)), inputs=inputs).fit(floats.astype({"purpose": int}).assign(unused=1))
     assert explainer.explain(floats.astype({"purpose": int}).assign(unused=1).iloc[:3]).delta.abs().max() < 1e-4
+
+
+def test_codes_given_for_a_column_fitted_as_categories_are_named(frame):
+    """A column fitted as categories (words) and then given as integer codes is refused as codes given for words,
+    naming the column and its categories; codes show as integers."""
+    explainer = skig.Explainer(NumCat(), inputs=INPUTS).fit(frame)
+    coded = frame.assign(term=pd.Categorical(frame["term"], categories=TERMS).codes.astype(int))
+    with pytest.raises(ValueError, match=r"'term' was fitted with the categories \['36 months', '60 months', "):
+        explainer.explain(coded)
+    unseen = frame.assign(term=frame["term"].where(frame.index != frame.index[0], "84 months"))
+    with pytest.raises(ValueError, match=r"have codes \[-1\] \(values \['84 months'\]\)"):
+        explainer.explain(unseen)
+
+
+def test_a_missing_value_named_by_its_label_for_a_module_without_preprocessing(frame):
+    explainer = skig.Explainer(NumCat(), inputs=INPUTS).fit(frame)
+    bad = frame.copy()
+    bad.loc[bad.index[3], "amount"] = np.nan
+    with pytest.raises(ValueError) as info:
+        explainer.explain(bad)
+    message = str(info.value)
+    assert f"NaN in columns ['amount'] (rows [{int(bad.index[3])}], 1 row(s))" in message, message
+    assert "the model reads them as they are" in message, message
+
+
+def test_reference_rows_sorted_by_a_category_still_trace_its_lookup():
+    """Reference data sorted by a categorical column (its first 256 rows all one category): its lookup is traced
+    from rows drawn across the data, and the explanations are those of the same rows unsorted."""
+    rng = np.random.RandomState(5)
+    n = 600
+    shuffled = pd.DataFrame(
+        {
+            "term": rng.choice(TERMS, n, p=[0.6, 0.3, 0.1]),
+            "amount": rng.normal(size=n),
+            "purpose": rng.randint(0, 4, n),
+            "rate": rng.normal(size=n),
+        },
+        index=pd.Index([f"loan-{i}" for i in range(n)]),
+    )
+    ordered = shuffled.sort_values("term", kind="stable")
+    assert ordered["term"].iloc[:256].nunique() == 1
+    explainers = [skig.Explainer(NumCat(), inputs=INPUTS).fit(data) for data in (shuffled, ordered)]
+    assert [lookup.columns for lookup in explainers[1].input_space_.lookups] == [(2,), (3,)]
+    X = shuffled.iloc[:20]
+    values = [explainer.explain(X).values for explainer in explainers]
+    np.testing.assert_allclose(values[1].to_numpy(), values[0].to_numpy(), rtol=0, atol=1e-6)
+    assert (values[1]["term"].abs() > 0).any()
+
+
+def test_columns_that_move_together_over_few_reference_rows_are_told_apart():
+    """On 3 reference rows the codes of two columns can equal each other up to a constant: a lookup is tied to the
+    column other shuffles of the rows agree on, the one the full data ties it to."""
+    rows = pd.DataFrame(
+        {
+            "term": ["36 months", "36 months", "60 months"],  # codes 0, 0, 1
+            "amount": [0.3, -1.2, 0.8],
+            "purpose": [0, 0, 1],  # the same codes: one shuffle of the rows moved both alike, and tied both to term
+            "rate": [0.1, 0.5, -0.4],
+        }
+    )
+    small = skig.Explainer(NumCat(), inputs=INPUTS).fit(rows)
+    assert [lookup.columns for lookup in small.input_space_.lookups] == [(2,), (3,)]
+
+
+def test_baseline_rows_with_a_category_the_net_never_saw_are_named(frame):
+    baseline = frame.iloc[:2].assign(term=["84 months", "36 months"])
+    with pytest.raises(ValueError, match=r"^baseline rows: column 'term'.*'84 months'"):
+        skig.Explainer(NumCat(), inputs=INPUTS, baseline=baseline).fit(frame)
+
+
+def test_categories_of_another_kind_than_the_values_are_named(frame):
+    numbers_for_words = {"x_num": ["amount", "rate"], "x_cat": {"term": [36, 60, 0], "purpose": None}}
+    with pytest.raises(ValueError, match=r"column 'term' holds words such as .* the categories for it are numbers"):
+        skig.Explainer(NumCat(), inputs=numbers_for_words).fit(frame)
+
+
+class NormedNumbers(NumCat):
+    """Batch norm on the numeric argument, as fastai's TabularModel does."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(2).eval()
+
+    def forward(self, x_num, x_cat):
+        return super().forward(self.norm(x_num), x_cat)
+
+
+def test_integer_numbers_passed_as_codes_are_named_with_what_to_do(frame):
+    """Integer columns given to an argument make it codes (torch.long); a net that normalises them fails, and the
+    error says which argument got codes and to give numbers a float dtype."""
+    whole = frame.assign(amount=(10 * frame["amount"]).round().astype(int), rate=frame["rate"].round().astype(int))
+    with pytest.raises(ValueError, match=r"'x_num' from \['amount', 'rate'\].*float dtype"):
+        skig.Explainer(NormedNumbers(), inputs=INPUTS).fit(whole)
+    floats = whole.astype({"amount": float, "rate": float})
+    assert skig.Explainer(NormedNumbers(), inputs=INPUTS).fit(floats).explain(floats.iloc[:3]).delta.abs().max() < 1e-4

@@ -230,6 +230,31 @@ class TestSkorchPipeline:
             explainer.explain(bad)
 
 
+def test_baseline_spells_an_imputed_category_as_the_category(loans):
+    """An imputer maps missing states to "missing", which is also a real state and the modal one: the baseline shows
+    "missing" (the category it stands for), not the NaN of the first reference row with that code."""
+    skorch = pytest.importorskip("skorch")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+
+    frame, target = loans
+    state = frame["state"].astype(object).where(frame["state"] != "CA", "missing")
+    state.iloc[:5] = np.nan  # the first rows with the modal code are missing values
+    raw = frame.assign(state=state, grade=frame["grade"].map(lambda g: f"G{g}"))
+    categorical = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"), OrdinalEncoder())
+    encode = ColumnTransformer(
+        [("num", StandardScaler(), ["income", "debt"]), ("cat", categorical, ["state", "grade"])]
+    )
+    net = skorch.NeuralNetClassifier(CodesNet, criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0)
+    torch.manual_seed(0)
+    pipe = make_pipeline(encode, FunctionTransformer(lambda a: a.astype(np.float32)), net).fit(raw, target)
+    explainer = skig.Explainer(pipe).fit(raw)
+    assert raw["state"].fillna("missing").mode()[0] == "missing"
+    assert explainer.baseline_.iloc[0]["state"] == "missing", explainer.baseline_
+
+
 class TestTabNet:
     @pytest.fixture(scope="class")
     def data(self, loans):

@@ -251,7 +251,9 @@ class ForwardTracer(TorchFunctionMode):
             if sum(_depends(arg) for arg in (*args, *kwargs.values())) > 1:
                 self._violation(func, "product of two input-dependent tensors")
         elif name in _DIVISIONS:
-            if _depends(args[1:]) or _depends(list(kwargs.values())):
+            if kwargs.get("rounding_mode") is not None:
+                self._violation(func, "division with a rounding_mode (a step)")
+            elif _depends(args[1:]) or _depends(list(kwargs.values())):
                 self._violation(func, "division by an input-dependent tensor")
         elif name == "__rtruediv__":
             self._violation(func, "division by an input-dependent tensor")
