@@ -466,6 +466,7 @@ class Explainer(TransformerMixin, BaseEstimator):
             encode_rows,
             names=raw_names,
             encoded_is_raw=adapter.numeric_input,
+            one_to_one=self.inputs is not None and self.features == "raw",
             n_baselines=self.n_baselines,
             baseline_weights=self.baseline_weights,
             random_state=self.random_state,

@@ -120,6 +120,7 @@ def fit_baselines(
     *,
     names: np.ndarray,
     encoded_is_raw: bool,
+    one_to_one: bool = False,
     n_baselines: int = 64,
     baseline_weights=None,
     random_state=None,
@@ -146,6 +147,9 @@ def fit_baselines(
     encoded_is_raw : bool
         Whether the model reads the raw columns as they are (no preprocessing): then statistics are taken on them
         directly.
+    one_to_one : bool, default=False
+        Whether each encoded column is one raw column, numbers as they are (``inputs=``: codes for categorical
+        ones): then ``"zero"`` is 0 in the numeric raw columns too (the caller marks the code columns).
     n_baselines : int, default=64
         Rows of a ``"sample"`` or ``"kmeans"`` background.
     baseline_weights : array-like of shape (n_rows,) or None, default=None
@@ -166,7 +170,7 @@ def fit_baselines(
             )
         if baseline == "zero":
             encoded = np.zeros((1, encoded_reference.shape[1]))
-            raw = pd.DataFrame(encoded, columns=names) if encoded_is_raw else None
+            raw = pd.DataFrame(encoded, columns=names) if encoded_is_raw or one_to_one else None
             return FittedBaselines(raw, encoded, np.ones(1))
         if baseline in ("mean", "median"):
             if encoded_is_raw:

@@ -35,7 +35,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- files
-def _read_table(path: Path, index_col: str | None = None, what: str = "data file"):
+#: What pandas reads as missing by default ("NA", "None", "null", "n/a", ...): words that are real categories in a
+#: text column (a region "NA"), so only numeric columns read them as missing (:func:`_read_csv`).
+_NA_WORDS = frozenset(
+    {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+     "NULL", "NaN", "None", "n/a", "nan", "null"}
+)  # fmt: skip
+
+
+def _read_csv(path: Path, na_values: list[str] | None = None):
+    """A CSV file as the user wrote it: empty cells (and ``na_values``) are missing everywhere; the words pandas takes
+    for missing ("NA", "None", "null", ...) only in columns whose other cells are all numbers, so that a text
+    column's categories of those names stay categories."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, na_values=["", *(na_values or [])])
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        words = column.isin(_NA_WORDS)
+        rest = column[~words & column.notna()]  # a column of those words alone is text
+        if words.any() and len(rest) and pd.to_numeric(rest, errors="coerce").notna().all():
+            frame[name] = pd.to_numeric(column.where(~words), errors="coerce")
+    return frame
+
+
+def _read_table(path: Path, index_col: str | None = None, what: str = "data file", na_values=None):
     import pandas as pd
 
     if not path.exists():
@@ -46,13 +72,13 @@ def _read_table(path: Path, index_col: str | None = None, what: str = "data file
     if suffix not in _TABLE_SUFFIXES:
         raise InputError(f"{what} {str(path)!r} must end in .csv or .parquet")
     try:
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        frame = _read_csv(path, na_values) if suffix == ".csv" else pd.read_parquet(path)
     except ImportError as error:
         raise InputError(f"reading {path.name} needs a Parquet engine: pip install 'pyarrow>=14.0.1'") from error
     except (ValueError, OSError) as error:
         raise InputError(f"could not read {str(path)!r}: {error}") from error
-    if index_col is None:
-        return frame
+    if index_col is None or (index_col not in frame.columns and index_col == frame.index.name):
+        return frame  # a Parquet file's stored index is its labels already
     if index_col not in frame.columns:
         raise InputError(f"--index-col {index_col!r} is not a column of {path.name}; columns: {list(frame.columns)}")
     if frame[index_col].duplicated().any():
@@ -214,7 +240,7 @@ def _row_labels(args, index) -> list | None:
     """
     if not args.rows:
         return None
-    if args.index_col is None:
+    if args.index_col is None and not _labelled(index):
         raise InputError(
             f"--rows {' '.join(args.rows)} names rows by label: give --index-col, the column of DATA that labels "
             "them (e.g. an application id). Without it rows have only positions, which are easily mistaken for ids."
@@ -223,11 +249,17 @@ def _row_labels(args, index) -> list | None:
     for value in args.rows:
         label = next((candidate for candidate in (value, _target(value)) if candidate in index), None)
         if label is None:
-            raise InputError(
-                f"--rows {value!r} is not a value of --index-col {args.index_col!r} (e.g. {list(index[:5])})"
-            )
+            source = f"--index-col {args.index_col!r}" if args.index_col else f"the file's index {index.name!r}"
+            raise InputError(f"--rows {value!r} is not a value of {source} (e.g. {list(index[:5])})")
         labels.append(label)
     return labels
+
+
+def _labelled(index) -> bool:
+    """Whether rows read from a file carry labels of their own: a Parquet file's stored, named index."""
+    import pandas as pd
+
+    return index.name is not None and not isinstance(index, pd.RangeIndex)
 
 
 def _model_columns(model) -> set[str] | None:
@@ -267,7 +299,7 @@ def _inputs(value: str) -> dict:
     return mapping
 
 
-def _baseline_rows(value: str):
+def _baseline_rows(value: str, na_values=None):
     """``--baseline`` as a file of rows; a value that names no file and looks like a misspelt name is refused so."""
     path = Path(value)
     if not path.exists() and path.suffix.lower() not in _TABLE_SUFFIXES:
@@ -277,7 +309,7 @@ def _baseline_rows(value: str):
             f"--baseline {value!r} is neither a baseline name ({', '.join(BASELINE_NAMES)}) nor an existing "
             f".csv/.parquet file of baseline rows{hint}"
         )
-    return _read_table(path, what="baseline file")
+    return _read_table(path, what="baseline file", na_values=na_values)
 
 
 def _explainer(args, model, reference):
@@ -291,7 +323,7 @@ def _explainer(args, model, reference):
     except TypeError as error:
         hint = " On the command line, pass that mapping as JSON: --inputs '{...}' (see --help)." * (inputs is None)
         raise InputError(f"{error}{hint if 'inputs=' in str(error) else ''}") from error
-    baseline = args.baseline if args.baseline in BASELINE_NAMES else _baseline_rows(args.baseline)
+    baseline = args.baseline if args.baseline in BASELINE_NAMES else _baseline_rows(args.baseline, args.na_values)
     params = {"method": args.method, "baseline": baseline, "n_steps": args.steps, "output": args.output}
     params["target"] = _target(args.target)
     params["progress"] = args.progress if args.progress is not None else len(reference) >= _LONG_RUN_ROWS
@@ -318,7 +350,9 @@ def _class_named(text: str | None, classes) -> object | None:
 
 def _reference(args, X, audit: str | None = None):
     """The rows to fit on: ``--reference`` or the data, without an audit column the model does not read."""
-    reference = _read_table(Path(args.reference), args.index_col) if args.reference else X
+    reference = (
+        _read_table(Path(args.reference), args.index_col, "reference file", args.na_values) if args.reference else X
+    )
     return reference.drop(columns=audit) if audit is not None and audit in reference.columns else reference
 
 
@@ -329,7 +363,7 @@ def _explain(args) -> None:
         return
     out = _check_output(Path(args.out), _TABLE_SUFFIXES)
     model = _load_model(Path(args.model))
-    X = _read_table(Path(args.data), args.index_col)
+    X = _read_table(Path(args.data), args.index_col, na_values=args.na_values)
     explainer = _explainer(args, model, _reference(args, X))
     exp = explainer.explain(X)
     table = exp.values.add_prefix("attribution_").join([exp.predictions, exp.base_values, exp.delta])
@@ -374,7 +408,7 @@ def _report(args) -> None:
 
     out = _check_output(Path(args.out), (".html", ".htm"))
     reasons = _read_reasons(Path(args.reasons)) if args.reasons else None
-    X = _read_table(Path(args.data), args.index_col)
+    X = _read_table(Path(args.data), args.index_col, na_values=args.na_values)
     rows = _row_labels(args, X.index)
     model = _load_model(Path(args.model))
     audit = _audit_column(model, X, args.group)
@@ -399,7 +433,7 @@ def _adverse_action(args) -> None:
     out = _check_output(Path(args.out), _TABLE_SUFFIXES)
     reasons = _read_reasons(Path(args.reasons))
     model = _load_model(Path(args.model))
-    X = _read_table(Path(args.data), args.index_col)
+    X = _read_table(Path(args.data), args.index_col, na_values=args.na_values)
     explainer = _explainer(args, model, _reference(args, X))
     exp = explainer.explain(X)
     table = skig.adverse_action(exp, reasons, n=args.n_reasons, direction=args.direction)
@@ -449,6 +483,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a joblib or pickle file of a fitted model or pipeline (see the warning below)")
     parser.add_argument("data", help="rows to explain: a .csv or .parquet file with the model's raw columns")
     parser.add_argument("--index-col", help="column of DATA holding the row labels (e.g. an application id)")
+    parser.add_argument(
+        "--na-values",
+        type=lambda text: [word for word in text.split(",") if word],
+        default=None,
+        help="comma-separated words a CSV file's cells read as missing, besides empty cells (default: none; words "
+        "such as NA or None are missing only in numeric columns, and categories in text columns)",
+    )
     parser.add_argument("--method", default="ig", help="attribution method (default: ig)")
     parser.add_argument(
         "--baseline",

@@ -469,3 +469,42 @@ def test_target_names_the_class_written_the_same_way(files, classes):
     written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")
     expected = skig.Explainer(model, n_steps=64, output="raw", random_state=0).fit(X).explain(X, target=classes[0])
     np.testing.assert_allclose(written[[f"attribution_{c}" for c in X.columns]], expected.values, rtol=1e-10)
+
+
+def test_csv_words_pandas_reads_as_missing_stay_categories_in_text_columns(two_input_files):
+    """A state called "NA" (or "None", "null") is a category in a text column, as the API reads the same frame; in a
+    numeric column such words are missing; --na-values adds words read as missing everywhere."""
+    from skig.cli import _read_csv
+
+    path = two_input_files
+    text = "income,state,region,debt\n1.5,NA,None,NA\n2.0,CA,,0.5\n,null,n/a,1.0\n"
+    (path / "words.csv").write_text(text, encoding="utf-8")
+    frame = _read_csv(path / "words.csv")
+    assert frame["state"].tolist() == ["NA", "CA", "null"] and frame["region"].iloc[[0, 2]].tolist() == ["None", "n/a"]
+    assert pd.isna(frame["region"].iloc[1]) and pd.isna(frame["income"].iloc[2])  # empty cells are missing
+    assert frame["debt"].dtype.kind == "f" and pd.isna(frame["debt"].iloc[0])  # "NA" in a numeric column
+    assert pd.isna(_read_csv(path / "words.csv", ["NA"])["state"].iloc[0])
+    # End to end: a state "NA" the model knows explains as the API explains it, not as a missing value.
+    X = pd.read_csv(path / "loans.csv")
+    states = ["CA", "NY", "NA"]
+    X["state"] = X["state"].replace({"TX": "NA"})
+    X.to_csv(path / "na.csv", index=False)
+    inputs = {"x_num": ["income", "debt"], "x_cat": {"state": states, "grade": None}}
+    args = ["explain", str(path / "net.joblib"), str(path / "na.csv"), "-o", str(path / "out.csv")]
+    assert main([*args, "--inputs", json.dumps(inputs), "--baseline", "median"]) == 0
+    written = pd.read_csv(path / "out.csv", index_col=0, float_precision="round_trip")
+    exp = skig.Explainer(joblib.load(path / "net.joblib"), inputs=inputs, baseline="median").fit(X).explain(X)
+    np.testing.assert_array_equal(written["attribution_state"], exp.values["state"])
+
+
+def test_report_rows_named_by_a_parquet_files_stored_index(files, capsys):
+    pytest.importorskip("pyarrow")
+    path, _, X = files
+    X.to_parquet(path / "ids.parquet")  # app_id is the stored index, not a column
+    label = str(X.index[3])
+    args = ["report", str(path / "model.joblib"), str(path / "ids.parquet"), "-o", str(path / "r.html")]
+    assert main([*args, "--rows", label]) == 0
+    assert main([*args, "--rows", label, "--index-col", "app_id"]) == 0
+    assert label in (path / "r.html").read_text(encoding="utf-8")
+    assert main([*args, "--rows", "999999"]) == 2
+    assert "not a value of the file's index 'app_id'" in capsys.readouterr().err

@@ -113,13 +113,16 @@ def format_attribution(value: float) -> str:
 
 
 def format_value(value) -> str:
-    """A raw feature value as a reader wants it: ``"1,250"``, ``"0.35"``, ``"rent"``, ``"missing"`` for NaN."""
+    """A raw feature value as a reader wants it: ``"1,250"``, ``"0.35"``, ``"rent"``, ``"missing"`` for NaN,
+    ``"''"`` for an empty string."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return MISSING
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         return format_number(value)
+    if isinstance(value, str) and not value.strip():
+        return repr(value)  # an empty or blank category reads '' rather than nothing
     return str(value)
 
 

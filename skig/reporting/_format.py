@@ -100,9 +100,12 @@ def p_value(value: float) -> str:
 
 
 def raw_value(value) -> str:
-    """A feature's raw value as a person reads it: ``23,500``, ``0.1235``, ``owner``; missing values as ``missing``."""
+    """A feature's raw value as a person reads it: ``23,500``, ``0.1235``, ``owner``; missing values as ``missing``, an
+    empty string as ``''``."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "missing"
+    if isinstance(value, str) and not value.strip():
+        return repr(value)  # an empty or blank category reads '' rather than nothing
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, Integral):

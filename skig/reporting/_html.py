@@ -396,6 +396,10 @@ def _settings_section(explainer, exp, units: fmt.Units) -> list[str]:
     return parts
 
 
+#: How the report writes a categorical column of ``baseline="zero"``: the zero vector, not a missing value.
+_ZERO_VECTOR = "zero vector (no category)"
+
+
 def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     base = exp.base_values.iloc[0] if exp.base_values.nunique() == 1 else None
     at = f" The model's output there, {exp.base_value_label}, is {units.level(base)}." if base is not None else ""
@@ -407,7 +411,9 @@ def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     weight = rows.columns[-1]  # the weights are the last column, whatever its name (see with_weights)
     rows = rows.sort_values(weight, ascending=False, kind="stable") if len(rows) > 1 else rows
     shown = rows.head(10)
-    cells = shown.iloc[:, :-1].T.map(fmt.raw_value)
+    # baseline="zero" looks categorical columns up as the zero vector of embedding space, which no category is.
+    virtual = isinstance(explainer.baseline, str) and explainer.baseline == "zero" and exp.baseline is not None
+    cells = shown.iloc[:, :-1].T.map(lambda value: _ZERO_VECTOR if virtual and pd.isna(value) else fmt.raw_value(value))
     cells.columns = [f"row {i + 1} (weight {fmt.proportion(w)})" for i, w in enumerate(shown[weight])]
     if len(rows) == 1:
         cells.columns = ["baseline"]

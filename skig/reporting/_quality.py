@@ -199,11 +199,22 @@ def rank_correlation(a: pd.DataFrame, b: pd.DataFrame) -> float:
 def perturbation_scale(explainer, X: pd.DataFrame) -> pd.Series:
     """Standard deviation of each numeric raw column: of the reference rows where the model reads raw columns
     (``noise_scale_``, as SmoothGrad's noise), else of ``X``; never of the rows one call happens to explain."""
-    numeric = [name for name in X.columns if _is_number(X[name])]
+    read, codes = _read_columns(explainer)
+    numeric = [name for name in X.columns if str(name) in read and str(name) not in codes and _is_number(X[name])]
     if explainer.adapter_.numeric_input:
         scale = pd.Series(explainer.noise_scale_, index=explainer.get_feature_names_out())
         return scale.loc[[str(name) for name in numeric]].set_axis(numeric)
     return X[numeric].astype(np.float64).std(ddof=0).fillna(0.0)
+
+
+def _read_columns(explainer) -> tuple[set[str], set[str]]:
+    """The raw columns the explainer reads, and those among them looked up as codes (no number to perturb)."""
+    names = np.asarray(explainer.get_feature_names_out(), dtype=object)
+    code_columns = explainer.input_space_.code_columns
+    codes = set()
+    if len(code_columns) and len(names) == explainer.n_features_in_:  # raw features: codes are raw columns
+        codes = {str(name) for name in names[np.unique(explainer.encoded_feature_groups_[code_columns])]}
+    return {str(name) for name in names}, codes
 
 
 def sensitivity(
@@ -246,6 +257,12 @@ def shap_agreement(explainer, exp, max_rows: int):
         return "shap is not installed (pip install shap)"
     if explainer.baseline_ is None or explainer.baseline_.isna().all(axis=None):
         return "the baseline has no raw form (features='encoded' or baseline='zero' through preprocessing)"
+    if (
+        isinstance(explainer.baseline, str)
+        and explainer.baseline == "zero"
+        and explainer.baseline_.isna().any(axis=None)
+    ):
+        return "baseline='zero' is the zero vector of embedding space in the categorical columns, which no category is"
     if not np.allclose(explainer.baseline_weights_, explainer.baseline_weights_[0]):
         return "the baseline rows are weighted unequally; SHAP's background weighs its rows equally"
     rows = exp.iloc[: min(max_rows, len(exp))]

@@ -52,7 +52,16 @@ def test_attributions_are_signed_with_two_significant_digits():
 
 @pytest.mark.parametrize(
     "value, text",
-    [(np.nan, "missing"), (None, "missing"), (pd.NA, "missing"), ("rent", "rent"), (True, "True"), (np.int64(5), "5")],
+    [
+        (np.nan, "missing"),
+        (None, "missing"),
+        (pd.NA, "missing"),
+        ("rent", "rent"),
+        (True, "True"),
+        (np.int64(5), "5"),
+        ("", "''"),  # an empty category reads as one, not as nothing
+        ("  ", "'  '"),
+    ],
 )
 def test_raw_values_are_formatted_for_reading(value, text):
     assert format_value(value) == text

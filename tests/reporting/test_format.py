@@ -42,5 +42,5 @@ def test_probability_levels_are_percentages_and_changes_percentage_points():
 def test_raw_values_and_p_values():
     assert raw_value(23500) == "23,500" and raw_value(np.int64(7)) == "7" and raw_value(4000.0) == "4,000"
     assert raw_value(0.123456) == "0.1235" and raw_value(np.nan) == "missing" and raw_value(None) == "missing"
-    assert raw_value("owner") == "owner" and raw_value(True) == "True"
+    assert raw_value("owner") == "owner" and raw_value(True) == "True" and raw_value("") == "''"
     assert p_value(0.0004) == "< 0.001" and p_value(0.0437) == "0.044"

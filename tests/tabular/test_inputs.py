@@ -246,3 +246,14 @@ def test_integer_numbers_passed_as_codes_are_named_with_what_to_do(frame):
         skig.Explainer(NormedNumbers(), inputs=INPUTS).fit(whole)
     floats = whole.astype({"amount": float, "rate": float})
     assert skig.Explainer(NormedNumbers(), inputs=INPUTS).fit(floats).explain(floats.iloc[:3]).delta.abs().max() < 1e-4
+
+
+def test_zero_baseline_through_inputs_reads_zero_in_numeric_columns_and_no_category(frame, tmp_path):
+    """baseline="zero" through inputs= is 0 in the numeric columns (they reach the module as they are) and the zero
+    vector in embedding space for the categorical ones, which the report writes as such, not as a missing value."""
+    explainer = skig.Explainer(NumCat(), inputs=INPUTS, baseline="zero").fit(frame)
+    baseline = explainer.baseline_.iloc[0]
+    assert baseline["amount"] == 0 and baseline["rate"] == 0, baseline
+    assert pd.isna(baseline["term"]) and pd.isna(baseline["purpose"]), baseline
+    html = skig.report(explainer, frame.iloc[:5], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "zero vector (no category)" in html and ">missing<" not in html
