@@ -41,7 +41,7 @@ class ArgumentsModule(torch.nn.Module):
             return self.module(**named)
         except (RuntimeError, TypeError) as error:
             floats = [a for a in self.arguments if not a.codes]
-            if "'Long'" in str(error) and self.codes_hint():  # e.g. batch_norm on integer columns passed as codes
+            if "Long" in str(error) and self.codes_hint():  # batch_norm, a Linear layer, mean() on integer codes
                 raise TypeError(f"the model fails on integer codes ({error}). {self.codes_hint()}") from error
             if "'indices'" not in str(error) or not floats:  # torch: a lookup's indices must be Long or Int
                 raise
