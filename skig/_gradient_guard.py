@@ -13,14 +13,12 @@ from torch.overrides import TorchFunctionMode
 
 from .engine._chain_passes import chain_output_changes
 from .engine._inputs import bag_left_to_model
-from .engine.exact._trace import _METADATA, _SAFE_PROPERTIES, _function_name
+from .engine.exact._trace import _DIVISIONS, _METADATA, _SAFE_PROPERTIES, _function_name
 
 #: Calls whose gradient is zero wherever it exists although their output changes with their input.
 _STEP_FUNCTIONS = frozenset({"round", "round_", "floor", "floor_", "ceil", "ceil_", "trunc", "trunc_", "fix", "sign",
                              "sgn", "heaviside", "bucketize", "searchsorted", "floor_divide", "floor_divide_",
                              "__floordiv__", "__rfloordiv__", "__ifloordiv__"})  # fmt: skip
-#: Divisions, which are steps when given a ``rounding_mode``.
-_DIVISIONS = frozenset({"div", "div_", "divide", "true_divide"})
 _CAUSES = {
     "cast": "an integer cast (.long(), .int(), .to(torch.long)): codes cast inside forward and used in a way skig "
     "could not trace as an embedding lookup of that column",
@@ -80,7 +78,7 @@ class _GradientStops(TorchFunctionMode):
             bool(outputs) and not any(t.requires_grad for t in outputs)
         )
         kind = _KIND_OF.get(name)
-        if name in _DIVISIONS and kwargs.get("rounding_mode") is not None:
+        if name in _DIVISIONS and kwargs.get("rounding_mode") is not None:  # a step, not a division
             self.found.append(("round", shown))
         elif (stopped and kind is not None) or name in _STEP_FUNCTIONS:
             self.found.append((kind or "round", shown))
@@ -233,16 +231,21 @@ def _median(values: np.ndarray) -> float:
     return 0.5 * (float(middle[(n - 1) // 2]) + float(middle[n // 2]))
 
 
+def _rows_at(index: pd.Index, positions: np.ndarray) -> str:
+    """:func:`rows_named` for rows given by position."""
+    mask = np.zeros(len(index), dtype=bool)
+    mask[positions] = True
+    return rows_named(index, mask)
+
+
 def warn_unexplained_deltas(index: pd.Index, delta: np.ndarray, stuck: np.ndarray, how: str) -> None:
     """Warn about rows (positions ``stuck``) whose completeness error stays large ``how`` ("under exact integration",
     "at 256 Gauss-Legendre steps"): more steps cannot close it."""
     if len(stuck) == 0:
         return
-    mask = np.zeros(len(index), dtype=bool)
-    mask[stuck] = True
     worst = float(np.abs(delta[stuck]).max())
     warnings.warn(
-        f"the completeness error of rows {rows_named(index, mask)} stays large (up to {worst:.3g}) {how}: the output "
+        f"the completeness error of rows {_rows_at(index, stuck)} stays large (up to {worst:.3g}) {how}: the output "
         "jumps along their paths through a step without gradient (an integer cast, rounding, argmax, a lookup skig "
         "could not trace), so their attributions do not add up to the prediction. Read exp.delta; fit with "
         "zero_gradient='raise' names the columns when the probe rows show them.",
@@ -256,11 +259,9 @@ def warn_quadrature_deltas(index: pd.Index, delta: np.ndarray, rows: np.ndarray,
     more: quadrature error, which more steps (or adaptive ones) close."""
     if len(rows) == 0:
         return
-    mask = np.zeros(len(index), dtype=bool)
-    mask[rows] = True
     share = np.abs(delta[rows]) / np.maximum(change_scales(change)[rows], np.finfo(float).tiny)
     warnings.warn(
-        f"at n_steps={n_steps} the completeness error of rows {rows_named(index, mask)} is large (up to "
+        f"at n_steps={n_steps} the completeness error of rows {_rows_at(index, rows)} is large (up to "
         f"{float(np.abs(delta[rows]).max()):.3g}, {float(share.max()):.0%} of the output change) and falls with "
         "more steps: quadrature error, which their attributions carry too. Raise n_steps, or pass n_steps='auto' to "
         "take each row's steps until its error is within tol.",

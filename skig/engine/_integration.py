@@ -668,7 +668,7 @@ def _warn_missed(
             f"{len(missed)} row(s) still miss tol={tol} at max_steps={max_steps} (largest completeness error "
             f"{float(errors[worst]):.3g}, {share:.3g} of that path's output change{detail}); raise max_steps or tol, "
             "or use rule='exact' on a piecewise-linear network. An error that more steps do not shrink is a jump "
-            "through a step without gradient, which no steps close (the completeness guard names those rows). "
+            "through a step without gradient, which no steps close (for IG, the completeness guard names those rows). "
             "exp.n_steps shows which rows.",
             UserWarning,
             stacklevel=6,

@@ -40,20 +40,22 @@ class ArgumentsModule(torch.nn.Module):
         try:
             return self.module(**named)
         except (RuntimeError, TypeError) as error:
-            floats = [a for a in self.arguments if not a.codes]
-            if "Long" in str(error) and self.codes_hint():  # batch_norm, a Linear layer, mean() on integer codes
-                raise TypeError(f"the model fails on integer codes ({error}). {self.codes_hint()}") from error
-            if "'indices'" not in str(error) or not floats:  # torch: a lookup's indices must be Long or Int
-                raise
-            whole = [a for a in floats if bool((named[a.name] == named[a.name].round()).all())]
-            floats = whole or floats  # the arguments holding whole numbers: codes read as floats
-            shown = "; ".join(f"{a.name!r} from {list(a.columns)}" for a in floats)
-            raise TypeError(
-                f"the model looks up floats in an embedding table ({error}). inputs= passes as floats the arguments "
-                f"whose columns are neither integer nor pandas Categorical: {shown}. Give the code columns an "
-                "integer or Categorical dtype (e.g. X.astype({column: int})), or their categories in inputs= "
-                "({column: [...categories...]})."
-            ) from error
+            floats, message = [a for a in self.arguments if not a.codes], str(error)
+            if "'indices'" in message and floats:  # torch: a lookup's indices must be Long or Int
+                whole = [a for a in floats if bool((named[a.name] == named[a.name].round()).all())]
+                floats = whole or floats  # the arguments holding whole numbers: codes read as floats
+                shown = "; ".join(f"{a.name!r} from {list(a.columns)}" for a in floats)
+                raise TypeError(
+                    f"the model looks up floats in an embedding table ({error}). inputs= passes as floats the "
+                    f"arguments whose columns are neither integer nor pandas Categorical: {shown}. Give the code "
+                    "columns an integer or Categorical dtype (e.g. X.astype({column: int})), or their categories in "
+                    "inputs= ({column: [...categories...]})."
+                ) from error
+            hint = self.codes_hint()
+            # batch_norm, a Linear layer, mean() on integer codes (a lookup's error above names Long too)
+            if "Long" in message and "'indices'" not in message and hint:
+                raise TypeError(f"the model fails on integer codes ({error}). {hint}") from error
+            raise
 
     def codes_hint(self) -> str:
         """What to do where an argument passed as integer codes may hold numbers: empty where none is."""

@@ -412,7 +412,7 @@ def _baseline_section(explainer, exp, units: fmt.Units) -> list[str]:
     rows = rows.sort_values(weight, ascending=False, kind="stable") if len(rows) > 1 else rows
     shown = rows.head(10)
     # baseline="zero" looks categorical columns up as the zero vector of embedding space, which no category is.
-    virtual = isinstance(explainer.baseline, str) and explainer.baseline == "zero" and exp.baseline is not None
+    virtual = explainer._zero_vectors and exp.baseline is not None
     cells = shown.iloc[:, :-1].T.map(lambda value: _ZERO_VECTOR if virtual and pd.isna(value) else fmt.raw_value(value))
     cells.columns = [f"row {i + 1} (weight {fmt.proportion(w)})" for i, w in enumerate(shown[weight])]
     if len(rows) == 1:

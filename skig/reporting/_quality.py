@@ -257,11 +257,7 @@ def shap_agreement(explainer, exp, max_rows: int):
         return "shap is not installed (pip install shap)"
     if explainer.baseline_ is None or explainer.baseline_.isna().all(axis=None):
         return "the baseline has no raw form (features='encoded' or baseline='zero' through preprocessing)"
-    if (
-        isinstance(explainer.baseline, str)
-        and explainer.baseline == "zero"
-        and explainer.baseline_.isna().any(axis=None)
-    ):
+    if explainer._zero_vectors and explainer.baseline_.isna().any(axis=None):
         return "baseline='zero' is the zero vector of embedding space in the categorical columns, which no category is"
     if not np.allclose(explainer.baseline_weights_, explainer.baseline_weights_[0]):
         return "the baseline rows are weighted unequally; SHAP's background weighs its rows equally"

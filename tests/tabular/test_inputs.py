@@ -176,6 +176,27 @@ def test_a_missing_value_named_by_its_label_for_a_module_without_preprocessing(f
     assert "the model reads them as they are" in message, message
 
 
+class ThreeArguments(nn.Module):
+    """``forward(x_num, x_codes, x_more)``: two tables, one per code argument, then a linear score."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Embedding(4, 2), nn.Embedding(4, 2), nn.Linear(6, 1)
+
+    def forward(self, x_num, x_codes, x_more):
+        return self.out(torch.cat([x_num, self.a(x_codes[:, 0]), self.b(x_more[:, 0])], dim=1))
+
+
+def test_codes_held_as_floats_beside_an_argument_of_codes_are_named_as_such(frame):
+    """Torch's error for float indices names Long too: beside an argument passed as codes, it is still named as
+    floats looked up (the argument holding them), not as integer numbers passed as codes."""
+    floats = frame.assign(unused=frame["purpose"].astype(float))
+    inputs = {"x_num": ["amount", "rate"], "x_codes": ["purpose"], "x_more": ["unused"]}
+    with pytest.raises(ValueError, match=r"looks up floats.*'x_more' from \['unused'\]") as info:
+        skig.Explainer(ThreeArguments(), inputs=inputs).fit(floats)
+    assert "fails on integer codes" not in str(info.value)
+
+
 def test_reference_rows_sorted_by_a_category_still_trace_its_lookup():
     """Reference data sorted by a categorical column (its first 256 rows all one category): its lookup is traced
     from rows drawn across the data, and the explanations are those of the same rows unsorted."""
